@@ -1,0 +1,73 @@
+/**
+ * Every error Idem raises on purpose is an `IdempotencyError` with a string `code`.
+ * Check the code with `isIdempotencyError(e, 'IN_PROGRESS')`, not with `instanceof`:
+ * two copies of the package in one process would make `instanceof` lie.
+ */
+export const ErrorCode = {
+  /** A key was required and none was given. */
+  KEY_MISSING: 'KEY_MISSING',
+  /** The key is empty, too long or holds characters that are not allowed. */
+  KEY_INVALID: 'KEY_INVALID',
+  /** Another caller holds the lease on this key and has not finished. */
+  IN_PROGRESS: 'IN_PROGRESS',
+  /** The key was first used with other arguments (another request body). */
+  FINGERPRINT_MISMATCH: 'FINGERPRINT_MISMATCH',
+  /** This holder's lease was taken over; its result was not stored. */
+  LEASE_LOST: 'LEASE_LOST',
+  /** The store could not be reached or did not answer in time. Nothing ran. */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /** The outcome is larger than the store is allowed to keep. */
+  RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
+  /** A value cannot be put in canonical form (functions, symbols, class instances, cycles...). */
+  FINGERPRINT_UNSUPPORTED: 'FINGERPRINT_UNSUPPORTED',
+  /** An option is missing or out of range. */
+  INVALID_OPTIONS: 'INVALID_OPTIONS',
+  /** A stored result could not be read back (wrong encryption key, corrupted bytes). */
+  RESULT_UNREADABLE: 'RESULT_UNREADABLE',
+  /** The store was used after `close()`. */
+  STORE_CLOSED: 'STORE_CLOSED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface IdempotencyErrorOptions {
+  /** The underlying error, kept as `cause`. */
+  cause?: unknown;
+  /** The store key (hashed) the error is about, when there is one. */
+  key?: string;
+  /** For `IN_PROGRESS`: how long, in milliseconds, until the current lease ends. */
+  retryAfterMs?: number;
+}
+
+export class IdempotencyError extends Error {
+  override readonly name = 'IdempotencyError' as const;
+  readonly code: ErrorCode;
+  readonly key: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: IdempotencyErrorOptions = {}) {
+    super(message.startsWith('[idem]') ? message : `[idem] ${message}`, { cause: options.cause });
+    this.code = code;
+    this.key = options.key;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** True when `e` is an Idem error, and, when `code` is given, one with that code. */
+export function isIdempotencyError(e: unknown, code?: ErrorCode): e is IdempotencyError {
+  if (typeof e !== 'object' || e === null) return false;
+  const candidate = e as { name?: unknown; code?: unknown };
+  if (candidate.name !== 'IdempotencyError' || typeof candidate.code !== 'string') return false;
+  return code === undefined || candidate.code === code;
+}
+
+/** Wraps a driver error as `STORE_UNAVAILABLE`, leaving Idem's own errors as they are. */
+export function storeUnavailable(storeName: string, operation: string, cause: unknown): IdempotencyError {
+  if (isIdempotencyError(cause)) return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new IdempotencyError(
+    ErrorCode.STORE_UNAVAILABLE,
+    `[idem] [${storeName}] ${operation} failed: ${reason}. Nothing was run; check that the store is reachable and retry.`,
+    { cause },
+  );
+}

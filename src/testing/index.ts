@@ -1,0 +1,6 @@
+export {
+  type ConformanceTestApi,
+  runStoreConformance,
+  type StoreConformanceOptions,
+  StoreScenario,
+} from './store-conformance.js';
