@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { ErrorCode, IdempotencyError } from './errors.js';
+
+/**
+ * Canonical text of a value, for fingerprints: the same value always gives the same text, and
+ * two values that differ give different texts.
+ *
+ * - Plain objects: keys sorted by Unicode code point (not by locale, not by UTF-16 unit);
+ *   properties whose value is `undefined` are left out, as JSON does.
+ * - Numbers in JavaScript's shortest round-trip form (`1e21`, `0.1`); `-0` is `0`;
+ *   `NaN` and the infinities are refused, since JSON cannot carry them and guessing would collide.
+ * - Dates, typed arrays, Buffers, ArrayBuffers and bigints get a tagged form that no JSON text
+ *   can produce, so `new Date(0)` and the string `"1970-01-01T00:00:00.000Z"` differ.
+ * - Anything else (functions, symbols, Maps, Sets, class instances, cycles) is refused with
+ *   `FINGERPRINT_UNSUPPORTED`, naming the path, rather than guessed at.
+ *
+ * The output is only ever hashed, never parsed back.
+ */
+export function canonicalize(value: unknown): string {
+  const parts: string[] = [];
+  write(value, '$', parts, new Set());
+  return parts.join('');
+}
+
+/** SHA-256 of the canonical text, base64url (43 characters). */
+export function fingerprintOf(value: unknown): string {
+  return hashText(canonicalize(value));
+}
+
+/** SHA-256 of a string or bytes, base64url. */
+export function hashText(text: string | Uint8Array): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+function write(value: unknown, path: string, out: string[], seen: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+      out.push(JSON.stringify(value));
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) refuse(path, `the number ${value}`);
+      out.push(Object.is(value, -0) ? '0' : String(value));
+      return;
+    case 'boolean':
+      out.push(value ? 'true' : 'false');
+      return;
+    case 'bigint':
+      out.push(`bigint:${value.toString()}`);
+      return;
+    case 'undefined':
+      // Only reached for array items and the top level; JSON writes null there too.
+      out.push('null');
+      return;
+    case 'object':
+      break;
+    default:
+      refuse(path, `a ${typeof value}`);
+  }
+  if (value === null) {
+    out.push('null');
+    return;
+  }
+  if (value instanceof Date) {
+    const time = value.getTime();
+    if (Number.isNaN(time)) refuse(path, 'an invalid Date');
+    out.push(`date:${value.toISOString()}`);
+    return;
+  }
+  if (ArrayBuffer.isView(value)) {
+    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    out.push(`bytes:${Buffer.from(bytes).toString('base64')}`);
+    return;
+  }
+  if (value instanceof ArrayBuffer) {
+    out.push(`bytes:${Buffer.from(value).toString('base64')}`);
+    return;
+  }
+  if (seen.has(value)) refuse(path, 'a circular reference');
+  seen.add(value);
+  if (Array.isArray(value)) {
+    out.push('[');
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out.push(',');
+      write(value[i], `${path}[${i}]`, out, seen);
+    }
+    out.push(']');
+  } else {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
+      refuse(path, `an instance of ${name}`);
+    }
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record)
+      .filter((k) => record[k] !== undefined)
+      .sort(compareCodePoints);
+    out.push('{');
+    keys.forEach((k, i) => {
+      if (i > 0) out.push(',');
+      out.push(JSON.stringify(k), ':');
+      write(record[k], `${path}.${k}`, out, seen);
+    });
+    out.push('}');
+  }
+  seen.delete(value);
+}
+
+/**
+ * Orders strings by Unicode code point. `<` on strings compares UTF-16 units, which puts
+ * U+E000..U+FFFF after characters past U+FFFF (stored as surrogates); this corrects that case.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    const aSurrogate = ca >= 0xd800 && ca <= 0xdfff;
+    const bSurrogate = cb >= 0xd800 && cb <= 0xdfff;
+    if (aSurrogate && !bSurrogate && cb >= 0xe000) return 1;
+    if (bSurrogate && !aSurrogate && ca >= 0xe000) return -1;
+    return ca - cb;
+  }
+  return a.length - b.length;
+}
+
+function refuse(path: string, what: string): never {
+  throw new IdempotencyError(
+    ErrorCode.FINGERPRINT_UNSUPPORTED,
+    `[idem] cannot fingerprint ${what} at ${path}: use plain objects, arrays, strings, finite numbers, booleans, null, Dates, bigints or bytes, or pass a \`fingerprint\` function that returns such a value.`,
+  );
+}

@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
+import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
+import type { IdempotencyRecord, Store } from './store.js';
+
+export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_STORE_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
+
+export interface EngineOptions {
+  /** Where records live. */
+  store: Store;
+  /** How long a completed record is kept and replayed, in ms. Default 24 hours. */
+  retentionMs?: number;
+  /** How long a claim holds the key before another caller may take it over, in ms. Default 30,000. */
+  leaseMs?: number;
+  /** How often the lease is extended while the work runs, in ms; 0 turns the heartbeat off. Default `leaseMs / 3`. */
+  heartbeatMs?: number;
+  /** A store call that takes longer fails with `STORE_UNAVAILABLE` (fail closed), in ms. Default 5,000. */
+  storeTimeoutMs?: number;
+  /** Largest stored outcome in bytes; a larger one is recorded as "too large" instead. Default 1 MiB. */
+  maxResultBytes?: number;
+  /** Seals stored outcomes with AES-256-GCM: 32 bytes, or a secret string hashed to 32 bytes. Default: not encrypted. */
+  encryptionKey?: string | Uint8Array;
+  /** The clock, in ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+export interface BeginInput {
+  /** The store key (see `storeKeyOf`). */
+  key: string;
+  /** The fingerprint of what is asked (see `fingerprintOf`). */
+  fingerprint: string;
+  /** When the key is in progress elsewhere, wait up to this long (ms) for it to finish. Default 0: answer at once. */
+  waitMs?: number;
+}
+
+/** What to do with a key, decided from its record. */
+export type Decision =
+  | { kind: 'run'; lease: Lease }
+  | { kind: 'replay'; outcome: Outcome; record: IdempotencyRecord }
+  | { kind: 'in_progress'; retryAfterMs: number; record: IdempotencyRecord }
+  | { kind: 'mismatch'; record: IdempotencyRecord };
+
+/**
+ * The one engine behind every face of Idem: claim a key with a fenced lease, let the caller run
+ * the work, then complete (store the outcome) or release (let a retry run again).
+ *
+ * @example
+ * ```ts
+ * const engine = new Engine({ store });
+ * const decision = await engine.begin({ key: storeKeyOf('charges', userId, key), fingerprint: fingerprintOf(body) });
+ * if (decision.kind === 'run') {
+ *   try { await decision.lease.complete({ kind: OutcomeKind.value, payload: await work() }); }
+ *   catch (e) { await decision.lease.release(); throw e; }
+ * }
+ * ```
+ */
+export class Engine {
+  readonly store: Store;
+  readonly retentionMs: number;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  readonly storeTimeoutMs: number;
+  readonly maxResultBytes: number;
+  readonly codec: OutcomeCodec;
+  readonly now: () => number;
+
+  constructor(options: EngineOptions) {
+    if (options?.store === undefined || typeof options.store.claim !== 'function') {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        '[idem] `store` is required: pass a store such as new SqliteStore() or new MemoryStore().',
+      );
+    }
+    this.store = options.store;
+    this.retentionMs = positive('retentionMs', options.retentionMs ?? DEFAULT_RETENTION_MS);
+    this.leaseMs = positive('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
+    this.heartbeatMs = nonNegative('heartbeatMs', options.heartbeatMs ?? Math.floor(this.leaseMs / 3));
+    this.storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS);
+    this.maxResultBytes = positive('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES);
+    if (this.heartbeatMs >= this.leaseMs) {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        `[idem] heartbeatMs (${this.heartbeatMs}) must be shorter than leaseMs (${this.leaseMs}), or 0 to turn the heartbeat off.`,
+      );
+    }
+    this.codec = new OutcomeCodec(options.encryptionKey);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Claims the key, or says why not: replay the stored outcome, in progress, or mismatch. */
+  async begin(input: BeginInput): Promise<Decision> {
+    const deadline = this.now() + (input.waitMs ?? 0);
+    let pauseMs = 10;
+    let decision = await this.#claimOnce(input);
+    while (decision.kind === 'in_progress') {
+      const nowMs = this.now();
+      if (nowMs >= deadline) return decision;
+      await sleep(Math.max(1, Math.min(pauseMs, deadline - nowMs, decision.record.leaseExpiresAtMs - nowMs)));
+      pauseMs = Math.min(pauseMs * 2, 250);
+      // Poll with a cheap read until the holder finishes, releases, or its lease ends; only then
+      // claim again, so that waiters do not hammer the store with writes.
+      const at = this.now();
+      const current = await this.call('get', () => this.store.get(input.key, at));
+      if (current?.state === 'in_progress' && current.leaseExpiresAtMs > at) {
+        if (current.fingerprint !== input.fingerprint) return { kind: 'mismatch', record: current };
+        decision = { kind: 'in_progress', retryAfterMs: current.leaseExpiresAtMs - at, record: current };
+      } else {
+        decision = await this.#claimOnce(input);
+      }
+    }
+    return decision;
+  }
+
+  async #claimOnce(input: BeginInput): Promise<Decision> {
+    const nowMs = this.now();
+    const token = randomUUID();
+    const result = await this.call('claim', () =>
+      this.store.claim({
+        key: input.key,
+        fingerprint: input.fingerprint,
+        token,
+        nowMs,
+        leaseExpiresAtMs: nowMs + this.leaseMs,
+        expiresAtMs: nowMs + this.retentionMs,
+      }),
+    );
+    const { record } = result;
+    if (result.claimed) return { kind: 'run', lease: new Lease(this, record) };
+    if (record.fingerprint !== input.fingerprint) return { kind: 'mismatch', record };
+    if (record.state === 'completed' && record.result !== null) {
+      return { kind: 'replay', outcome: this.codec.decode(record.result), record };
+    }
+    return { kind: 'in_progress', retryAfterMs: Math.max(0, record.leaseExpiresAtMs - nowMs), record };
+  }
+
+  /** Runs one store call with the timeout, turning driver failures into `STORE_UNAVAILABLE`. */
+  async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.storeTimeoutMs} ms (storeTimeoutMs)`)),
+        this.storeTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([run(), timeout]);
+    } catch (error) {
+      throw isIdempotencyError(error) ? error : storeUnavailable(this.store.name, operation, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * The right to run the work for one key, held until `complete` or `release`. A heartbeat extends
+ * it while the work runs; if another caller took it over, `signal` aborts and `complete` is refused.
+ */
+export class Lease {
+  readonly key: string;
+  readonly token: string;
+  /** How many times this key was claimed, this claim included. */
+  readonly attempts: number;
+  /** When the record was first claimed (ms since epoch). */
+  readonly createdAtMs: number;
+  readonly #engine: Engine;
+  readonly #controller = new AbortController();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #finished = false;
+
+  constructor(engine: Engine, record: IdempotencyRecord) {
+    this.#engine = engine;
+    this.key = record.key;
+    this.token = record.token;
+    this.attempts = record.attempts;
+    this.createdAtMs = record.createdAtMs;
+    if (engine.heartbeatMs > 0) {
+      this.#heartbeat = setInterval(() => void this.#beat(), engine.heartbeatMs);
+      this.#heartbeat.unref();
+    }
+  }
+
+  /** Aborts when the lease is lost to another caller: stop the work if you can. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /**
+   * Stores the outcome; the record becomes `completed` and later callers replay it. An outcome
+   * over `maxResultBytes` is recorded as "too large" instead and `false` is returned.
+   * Throws `LEASE_LOST` when another caller took the key over: nothing is stored.
+   */
+  async complete(outcome: Outcome): Promise<boolean> {
+    this.#stop();
+    const engine = this.#engine;
+    let encoded = engine.codec.encode(outcome);
+    let whole = true;
+    if (encoded.length > engine.maxResultBytes) {
+      whole = false;
+      const size = new TextEncoder().encode(String(outcome.payload.length));
+      encoded = engine.codec.encode({ kind: OutcomeKind.tooLarge, payload: size });
+    }
+    const nowMs = engine.now();
+    const stored = await engine.call('complete', () =>
+      engine.store.complete({
+        key: this.key,
+        token: this.token,
+        result: encoded,
+        nowMs,
+        expiresAtMs: nowMs + engine.retentionMs,
+      }),
+    );
+    if (!stored) throw this.#lost('the result was not stored');
+    return whole;
+  }
+
+  /** Gives the key up so that a retry runs the work again. Quiet if the lease was already lost. */
+  async release(): Promise<void> {
+    this.#stop();
+    await this.#engine.call('release', () => this.#engine.store.release(this.key, this.token));
+  }
+
+  /** Extends the lease now; throws `LEASE_LOST` if another caller took it over. */
+  async extend(): Promise<void> {
+    const engine = this.#engine;
+    const nowMs = engine.now();
+    const ok = await engine.call('extend', () =>
+      engine.store.extend({ key: this.key, token: this.token, nowMs, leaseExpiresAtMs: nowMs + engine.leaseMs }),
+    );
+    if (!ok) {
+      const error = this.#lost('stop the work: its result will not be stored');
+      this.#controller.abort(error);
+      throw error;
+    }
+  }
+
+  async #beat(): Promise<void> {
+    if (this.#finished) return;
+    try {
+      await this.extend();
+    } catch (error) {
+      // A store blip is retried on the next beat; a lost lease stops the heartbeat for good.
+      if (isIdempotencyError(error, ErrorCode.LEASE_LOST)) this.#stop();
+    }
+  }
+
+  #stop(): void {
+    this.#finished = true;
+    clearInterval(this.#heartbeat);
+  }
+
+  #lost(what: string): IdempotencyError {
+    return new IdempotencyError(
+      ErrorCode.LEASE_LOST,
+      `[idem] [${this.#engine.store.name}] lease lost for key ${this.key}: another worker took it over after ${this.#engine.leaseMs} ms; ${what}. Raise leaseMs above the work's longest run or keep the heartbeat on.`,
+      { key: this.key },
+    );
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      `[idem] ${name} must be a positive number of milliseconds (bytes for sizes), got ${value}.`,
+    );
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      `[idem] ${name} must be 0 or a positive number of milliseconds, got ${value}.`,
+    );
+  }
+  return value;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

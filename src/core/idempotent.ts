@@ -1,0 +1,198 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { deserialize, serialize } from 'node:v8';
+import { fingerprintOf } from './canonical.js';
+import { Engine, type EngineOptions } from './engine.js';
+import { ErrorCode, IdempotencyError, isIdempotencyError } from './errors.js';
+import { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
+import { type Outcome, OutcomeKind } from './outcome.js';
+
+/** Turns a return value into bytes and back. */
+export interface ValueSerializer<R> {
+  encode(value: R): Uint8Array;
+  decode(bytes: Uint8Array): R;
+}
+
+export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions {
+  /**
+   * Namespace of this operation's keys, so two functions given the same key never share a
+   * record. Default: the function's `name`; required when the function has none.
+   */
+  name?: string;
+  /**
+   * Derives the caller's key from the arguments, before the function runs. `undefined`, `null`
+   * or `''` fails with `KEY_MISSING`. Default: the fingerprint of the arguments, so equal
+   * arguments are one operation.
+   */
+  key?: (...args: A) => string | undefined | null;
+  /** Derives the scope (tenant, user) from the arguments; keys in two scopes never meet. Default: one scope. */
+  scope?: (...args: A) => string | undefined | null;
+  /**
+   * The value whose canonical form is the fingerprint; the same key with another fingerprint
+   * fails with `FINGERPRINT_MISMATCH`. Default: all the arguments.
+   */
+  fingerprint?: (...args: A) => unknown;
+  /**
+   * A concurrent duplicate (the key is in progress elsewhere): `'throw'` fails at once with
+   * `IN_PROGRESS`; `'wait'` waits for the first caller's result, up to `waitTimeoutMs`.
+   * Default `'throw'`.
+   */
+  onInProgress?: 'throw' | 'wait';
+  /** With `onInProgress: 'wait'`, the longest wait in ms before `IN_PROGRESS`. Default `leaseMs`. */
+  waitTimeoutMs?: number;
+  /**
+   * Which thrown errors are the operation's outcome, stored and thrown again to every retry
+   * (for example a declined card). Default: none; any error releases the key so a retry runs.
+   */
+  storeErrors?: (error: unknown) => boolean;
+  /** How return values are stored. Default: the structured clone (`node:v8` serialize). */
+  serializer?: ValueSerializer<R>;
+  /** Longest key in characters. Default 255. */
+  maxKeyLength?: number;
+}
+
+/** What the running function can learn about its own claim, through `idempotencyContext()`. */
+export interface IdempotencyContext {
+  /** The caller's key, as derived from the arguments. */
+  key: string;
+  /** The hashed key the record is stored under. */
+  storeKey: string;
+  /** 1 on the first run, more when a crashed or stalled holder was taken over. */
+  attempts: number;
+  /** Aborts if another caller takes the lease over: the result will not be stored. */
+  signal: AbortSignal;
+}
+
+const context = new AsyncLocalStorage<IdempotencyContext>();
+
+/** Inside a function wrapped by `idempotent`, its claim; `undefined` elsewhere. */
+export function idempotencyContext(): IdempotencyContext | undefined {
+  return context.getStore();
+}
+
+const structuredClone: ValueSerializer<never> = {
+  encode: (value) => serialize(value),
+  decode: (bytes) => deserialize(bytes) as never,
+};
+
+/**
+ * Wraps an async function so that calls with the same key run it once: the first call runs it
+ * and stores its result; later calls get the stored result back (or `IN_PROGRESS` while the
+ * first is still running, or `FINGERPRINT_MISMATCH` if the arguments differ).
+ *
+ * @example
+ * ```ts
+ * import { idempotent } from 'idem';
+ * import { SqliteStore } from 'idem/sqlite';
+ *
+ * const charge = idempotent(
+ *   async (req: { id: string; amount: number }) => payments.charge(req.amount),
+ *   { store: new SqliteStore(), name: 'charge', key: (req) => req.id },
+ * );
+ * await charge({ id: 'order-42', amount: 500 }); // charges
+ * await charge({ id: 'order-42', amount: 500 }); // returns the same result, charges nothing
+ * ```
+ */
+export function idempotent<A extends unknown[], R>(
+  fn: (...args: A) => R | Promise<R>,
+  options: IdempotentOptions<A, Awaited<R>>,
+): (...args: A) => Promise<Awaited<R>> {
+  if (typeof fn !== 'function') {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      '[idem] idempotent(fn, options) needs a function as its first argument.',
+    );
+  }
+  const engine = new Engine(options);
+  const namespace = options.name ?? fn.name;
+  if (!namespace) {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      '[idem] the function has no name: pass `name` so its keys do not collide with other operations.',
+    );
+  }
+  const serializer = (options.serializer ?? structuredClone) as ValueSerializer<Awaited<R>>;
+  const maxKeyLength = options.maxKeyLength ?? MAX_KEY_LENGTH;
+  const waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? engine.leaseMs) : 0;
+  const { key: keyOf, scope: scopeOf, fingerprint: fingerprintSource, storeErrors } = options;
+
+  return async function idempotentCall(...args: A): Promise<Awaited<R>> {
+    const fingerprint = fingerprintOf(fingerprintSource ? fingerprintSource(...args) : args);
+    const key = validateKey(keyOf ? keyOf(...args) : fingerprint, maxKeyLength);
+    const storeKey = storeKeyOf(namespace, scopeOf?.(...args) ?? '', key);
+    const decision = await engine.begin({ key: storeKey, fingerprint, waitMs });
+
+    switch (decision.kind) {
+      case 'replay':
+        return replay(decision.outcome, serializer, key);
+      case 'mismatch':
+        throw new IdempotencyError(
+          ErrorCode.FINGERPRINT_MISMATCH,
+          `[idem] key "${key}" of ${namespace} was first used with other arguments; use a new key for a new operation.`,
+          { key: storeKey },
+        );
+      case 'in_progress':
+        throw new IdempotencyError(
+          ErrorCode.IN_PROGRESS,
+          `[idem] key "${key}" of ${namespace} is being run by another caller; retry in ${decision.retryAfterMs} ms or use onInProgress: 'wait'.`,
+          { key: storeKey, retryAfterMs: decision.retryAfterMs },
+        );
+    }
+
+    const { lease } = decision;
+    let value: Awaited<R>;
+    try {
+      value = await context.run(
+        { key, storeKey, attempts: lease.attempts, signal: lease.signal },
+        async () => await fn(...args),
+      );
+    } catch (error) {
+      if (storeErrors?.(error) && !isIdempotencyError(error)) {
+        // The error is the outcome; if it cannot be stored, the caller still sees the original.
+        await lease.complete({ kind: OutcomeKind.error, payload: serialize(describeError(error)) }).catch(() => {});
+      } else {
+        await lease.release().catch(() => {
+          // The key stays claimed until its lease ends; the caller's error matters more.
+        });
+      }
+      throw error;
+    }
+    let payload: Uint8Array;
+    try {
+      payload = serializer.encode(value);
+    } catch (cause) {
+      // The work ran: releasing would let a retry run it twice. Store why the result is missing.
+      const message = `[idem] the result of ${namespace} could not be serialized (${cause instanceof Error ? cause.message : String(cause)}); it was returned once and will not be replayed. Return plain data or pass a serializer.`;
+      await lease.complete({
+        kind: OutcomeKind.error,
+        payload: serialize({ name: 'IdempotencyError', code: ErrorCode.RESULT_UNREADABLE, message }),
+      });
+      return value;
+    }
+    await lease.complete({ kind: OutcomeKind.value, payload });
+    return value;
+  };
+}
+
+function replay<R>(outcome: Outcome, serializer: ValueSerializer<R>, key: string): R {
+  if (outcome.kind === OutcomeKind.value) return serializer.decode(outcome.payload);
+  if (outcome.kind === OutcomeKind.error) {
+    const stored = deserialize(outcome.payload) as Record<string, unknown>;
+    const error = new Error(String(stored.message));
+    Object.assign(error, stored, { idempotentReplay: true });
+    throw error;
+  }
+  throw new IdempotencyError(
+    ErrorCode.RESULT_TOO_LARGE,
+    `[idem] key "${key}" already ran and succeeded, but its result (${new TextDecoder().decode(outcome.payload)} bytes) was over maxResultBytes and was not stored. The operation will not run again for this key; raise maxResultBytes or return less.`,
+  );
+}
+
+/** The parts of an error worth storing: name, message and its own plain fields (code, status...). */
+function describeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const fields: Record<string, unknown> = { name: error.name, message: error.message };
+  for (const [field, value] of Object.entries(error)) {
+    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) fields[field] = value;
+  }
+  return fields;
+}

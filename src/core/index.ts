@@ -1,0 +1,39 @@
+export { canonicalize, compareCodePoints, fingerprintOf, hashText } from './canonical.js';
+export {
+  type BeginInput,
+  DEFAULT_LEASE_MS,
+  DEFAULT_MAX_RESULT_BYTES,
+  DEFAULT_RETENTION_MS,
+  DEFAULT_STORE_TIMEOUT_MS,
+  type Decision,
+  Engine,
+  type EngineOptions,
+  Lease,
+} from './engine.js';
+export {
+  ErrorCode,
+  IdempotencyError,
+  type IdempotencyErrorOptions,
+  isIdempotencyError,
+  storeUnavailable,
+} from './errors.js';
+export {
+  type IdempotencyContext,
+  type IdempotentOptions,
+  idempotencyContext,
+  idempotent,
+  type ValueSerializer,
+} from './idempotent.js';
+export { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
+export { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
+export type {
+  ClaimInput,
+  ClaimResult,
+  CompleteInput,
+  ExtendInput,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  RecordState,
+  Store,
+} from './store.js';
