@@ -1,0 +1,1 @@
+export { type PgPoolLike, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';

@@ -1,0 +1,129 @@
+/**
+ * The statements of the PostgreSQL store, one per operation. `table` is the quoted, validated
+ * (optionally schema-qualified) table name; everything else is a bind parameter. Numbers are
+ * BIGINT milliseconds, so `pg` returns them as strings and the store converts them.
+ */
+
+/** The columns every statement that returns a record selects, in `PgRecordRow` order. */
+const columns = `key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result,
+  created_at_ms, updated_at_ms, attempts`;
+
+/** A record row as `pg` returns it: BIGINT as string, BYTEA as Buffer. */
+export interface PgRecordRow {
+  key: string;
+  fingerprint: string;
+  state: string;
+  token: string;
+  lease_expires_at_ms: string;
+  expires_at_ms: string;
+  result: Buffer | null;
+  created_at_ms: string;
+  updated_at_ms: string;
+  attempts: number;
+}
+
+export type PostgresStatements = ReturnType<typeof postgresStatements>;
+
+export function postgresStatements(table: string) {
+  return {
+    /*
+     * claim: inserts a fresh record, or in the same statement replaces an expired one
+     * (`expires_at_ms <= now`: attempts 1, created now) or takes over an in-progress one whose
+     * lease ended and whose fingerprint matches (attempts + 1, created kept).
+     * $1 key, $2 fingerprint, $3 token, $4 now ms, $5 lease end ms, $6 retention end ms.
+     * Returns the record when the caller won (a takeover is the only win with attempts > 1),
+     * no row when the existing record stands: then read it with `select`.
+     */
+    claim: `
+      INSERT INTO ${table} AS r (${columns})
+      VALUES ($1, $2, 'in_progress', $3, $5, $6, NULL, $4, $4, 1)
+      ON CONFLICT (key) DO UPDATE SET
+        fingerprint = EXCLUDED.fingerprint,
+        state = 'in_progress',
+        token = EXCLUDED.token,
+        lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
+        expires_at_ms = EXCLUDED.expires_at_ms,
+        result = NULL,
+        created_at_ms = CASE WHEN r.expires_at_ms <= $4 THEN $4 ELSE r.created_at_ms END,
+        updated_at_ms = $4,
+        attempts = CASE WHEN r.expires_at_ms <= $4 THEN 1 ELSE r.attempts + 1 END
+      WHERE r.expires_at_ms <= $4
+         OR (r.state = 'in_progress' AND r.lease_expires_at_ms <= $4 AND r.fingerprint = $2)
+      RETURNING ${columns}`,
+
+    /*
+     * select: reads one record, whatever its expiry.
+     * $1 key. Returns the row, or none.
+     */
+    select: `SELECT ${columns} FROM ${table} WHERE key = $1`,
+
+    /*
+     * selectLive: reads one record unless it has expired.
+     * $1 key, $2 now ms. Returns the row, or none when absent or `expires_at_ms <= now`.
+     */
+    selectLive: `SELECT ${columns} FROM ${table} WHERE key = $1 AND expires_at_ms > $2`,
+
+    /*
+     * complete: stores the result and marks the record completed, if the token still holds.
+     * $1 key, $2 token, $3 result bytes, $4 now ms, $5 new retention end ms.
+     * Returns the row count: 1 when completed, 0 when the token no longer holds.
+     */
+    complete: `
+      UPDATE ${table}
+      SET state = 'completed', result = $3, updated_at_ms = $4, expires_at_ms = $5
+      WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
+
+    /*
+     * release: deletes an in-progress record, if the token still holds.
+     * $1 key, $2 token. Returns the row count: 1 when deleted, 0 otherwise.
+     */
+    release: `DELETE FROM ${table} WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
+
+    /*
+     * extend: moves the lease end of an in-progress record, if the token still holds.
+     * $1 key, $2 token, $3 now ms, $4 new lease end ms. Returns the row count: 1 or 0.
+     */
+    extend: `
+      UPDATE ${table}
+      SET lease_expires_at_ms = $4, updated_at_ms = $3
+      WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
+
+    /*
+     * remove: deletes a record whatever its state.
+     * $1 key. Returns the row count: 1 when there was one, 0 otherwise.
+     */
+    remove: `DELETE FROM ${table} WHERE key = $1`,
+
+    /*
+     * list: one page of records in key order (byte order: the key column is COLLATE "C").
+     * $1 cursor (last key of the previous page) or NULL, $2 state or NULL, $3 now ms or NULL
+     * (leaves out expired records), $4 page size. Returns up to $4 rows; ask for one more than
+     * the page holds to know whether a next page exists.
+     */
+    list: `
+      SELECT ${columns} FROM ${table}
+      WHERE ($1::text IS NULL OR key > $1)
+        AND ($2::text IS NULL OR state = $2)
+        AND ($3::bigint IS NULL OR expires_at_ms > $3)
+      ORDER BY key
+      LIMIT $4`,
+
+    /*
+     * sweep: deletes up to $2 expired records, oldest first. Rows another session has locked
+     * (a claim replacing them right now) are skipped, and the outer `expires_at_ms <= $1` is
+     * checked again on the row version the DELETE sees, so a record a concurrent claim has just
+     * renewed is never swept.
+     * $1 now ms, $2 limit. Returns the row count: how many were deleted.
+     */
+    sweep: `
+      DELETE FROM ${table}
+      WHERE key IN (
+        SELECT key FROM ${table}
+        WHERE expires_at_ms <= $1
+        ORDER BY expires_at_ms
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+      )
+      AND expires_at_ms <= $1`,
+  };
+}
