@@ -24,6 +24,8 @@ export const ErrorCode = {
   INVALID_OPTIONS: 'INVALID_OPTIONS',
   /** A stored result could not be read back (wrong encryption key, corrupted bytes). */
   RESULT_UNREADABLE: 'RESULT_UNREADABLE',
+  /** The request body is larger than the configured limit; nothing was stored or run. */
+  REQUEST_TOO_LARGE: 'REQUEST_TOO_LARGE',
   /** The store was used after `close()`. */
   STORE_CLOSED: 'STORE_CLOSED',
 } as const;

@@ -1,0 +1,380 @@
+import { hashText } from '../core/canonical.js';
+import { Engine, type EngineOptions, type Lease } from '../core/engine.js';
+import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
+import { MAX_KEY_LENGTH, storeKeyOf } from '../core/keys.js';
+import { type Outcome, OutcomeKind } from '../core/outcome.js';
+import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
+import { parseIdempotencyKey } from './key-header.js';
+import { problemResponse } from './problem.js';
+import { type FingerprintOptions, requestFingerprint } from './request-fingerprint.js';
+
+export const DEFAULT_METHODS = ['POST', 'PATCH'] as const;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** Response headers replayed by default (lower case). */
+export const DEFAULT_REPLAY_HEADERS = ['content-type', 'location', 'etag', 'content-location', 'link'] as const;
+/** Never stored nor replayed, even if asked for: cookies, hop-by-hop headers, lengths the server recomputes. */
+const NEVER_REPLAYED = new Set([
+  'set-cookie',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'idempotent-replayed',
+]);
+const NEVER_IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+/** Which outcomes are stored: `default`, `stripe`, or your own test of the status. */
+export type CachePolicy = 'default' | 'stripe' | ((status: number) => boolean);
+
+/** What happened to a request, for metrics and logs. */
+export interface HttpEvent {
+  type: 'pass' | 'run' | 'replay' | 'in_progress' | 'mismatch' | 'refused' | 'store_error' | 'stored' | 'released';
+  /** Time spent in the store for this step, in ms. */
+  storeMs?: number;
+  /** The error behind `refused`, `store_error`, or a failed `stored`/`released`. */
+  error?: IdempotencyError;
+}
+
+export interface HttpIdempotencyOptions extends EngineOptions {
+  /** A request without a key is refused with 400. Default false: it passes through unprotected. */
+  required?: boolean;
+  /** Methods protected (upper case). GET, HEAD, OPTIONS are never. Default POST and PATCH; add PUT and DELETE on request. */
+  methods?: string[];
+  /** The header that carries the key. Default `Idempotency-Key`. */
+  headerName?: string;
+  /** Longest key in characters. Default 255. */
+  maxKeyLength?: number;
+  /**
+   * Whose keys these are. Two scopes never share a record. Default: a hash of the
+   * `Authorization` header, so two clients that pick the same key never see each other's
+   * responses. Method and route are always part of the scope too.
+   */
+  scope?: (request: HttpRequestInfo) => string | undefined;
+  /** What the fingerprint covers besides method and route; or a function that computes it. Default: the whole body. */
+  fingerprint?: FingerprintOptions | ((request: HttpRequestInfo) => string);
+  /**
+   * Which responses are stored. `default`: 1xx to 4xx except 408, 409 and 429; 5xx are not
+   * stored and the key is released, so a retry runs again. `stripe`: every response the handler
+   * sent, 5xx included. A thrown error that never became a response, and a dropped connection,
+   * always release the key.
+   */
+  policy?: CachePolicy;
+  /** More response headers to store and replay (lower case), besides Content-Type, Location, ETag, Content-Location and Link. */
+  replayHeaders?: string[];
+  /** A duplicate of a request still running: `reject` with 409 and Retry-After, or `wait` for its response. Default `reject`. */
+  onInProgress?: 'reject' | 'wait';
+  /** With `wait`, the longest wait in ms before answering 409. Default `leaseMs`. */
+  waitTimeoutMs?: number;
+  /** Request bodies larger than this are refused with 413 before anything is stored, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** When the store is down, run the handler unprotected instead of answering 503. Default false (fail closed). */
+  failOpen?: boolean;
+  /** Namespace of the keys, so two APIs on one store never share a record. Default `http`. */
+  namespace?: string;
+  /** Called for each step; for metrics and logs. Must not throw. */
+  observe?: (event: HttpEvent) => void;
+}
+
+/** What the adapter does with a request. */
+export type HttpDecision =
+  | { action: 'pass' }
+  | { action: 'respond'; response: HttpResponseData }
+  | { action: 'run'; recording: ResponseRecording };
+
+/**
+ * The framework-neutral heart of every HTTP adapter: decides from the `Idempotency-Key` header
+ * and the store whether a request runs, replays, or is refused, and records what it answered.
+ *
+ * @example
+ * ```ts
+ * const http = new HttpIdempotency({ store });
+ * const decision = await http.begin(requestInfo);
+ * if (decision.action === 'respond') send(decision.response);
+ * else if (decision.action === 'run') { runHandler(); await decision.recording.finish(); }
+ * ```
+ */
+export class HttpIdempotency {
+  readonly engine: Engine;
+  readonly options: HttpIdempotencyOptions;
+  readonly #methods: Set<string>;
+  readonly #header: string;
+  readonly #replayHeaders: Set<string>;
+  readonly #stores: (status: number) => boolean;
+  readonly #waitMs: number;
+  readonly #maxBodyBytes: number;
+  readonly #namespace: string;
+
+  constructor(options: HttpIdempotencyOptions) {
+    this.engine = new Engine(options);
+    this.options = options;
+    this.#methods = new Set((options.methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase()));
+    for (const method of this.#methods) {
+      if (NEVER_IDEMPOTENT.has(method)) {
+        throw new IdempotencyError(
+          ErrorCode.INVALID_OPTIONS,
+          `[idem] ${method} is safe by definition and never takes an Idempotency-Key; list only POST, PATCH, PUT or DELETE in methods.`,
+        );
+      }
+    }
+    this.#header = (options.headerName ?? 'idempotency-key').toLowerCase();
+    this.#replayHeaders = new Set([
+      ...DEFAULT_REPLAY_HEADERS,
+      ...(options.replayHeaders ?? []).map((h) => h.toLowerCase()),
+    ]);
+    for (const header of NEVER_REPLAYED) this.#replayHeaders.delete(header);
+    this.#stores = policyOf(options.policy ?? 'default');
+    this.#waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#namespace = options.namespace ?? 'http';
+  }
+
+  /** True when this request's method is protected; adapters may skip reading bodies otherwise. */
+  covers(method: string): boolean {
+    return this.#methods.has(method.toUpperCase());
+  }
+
+  /** The size limit for request bodies, in bytes, for adapters that read bodies themselves. */
+  get maxBodyBytes(): number {
+    return this.#maxBodyBytes;
+  }
+
+  async begin(request: HttpRequestInfo): Promise<HttpDecision> {
+    if (!this.covers(request.method)) return this.#pass();
+    let storeKey: string;
+    let fingerprint: string;
+    try {
+      const key = parseIdempotencyKey(request.header(this.#header), this.options.maxKeyLength ?? MAX_KEY_LENGTH);
+      if (key === undefined) {
+        if (!this.options.required) return this.#pass();
+        throw new IdempotencyError(
+          ErrorCode.KEY_MISSING,
+          `[idem] this endpoint requires an Idempotency-Key header: send a unique value (a UUID) per operation, and the same value when you retry it.`,
+        );
+      }
+      if (request.bodyBytes !== undefined && request.bodyBytes > this.#maxBodyBytes) {
+        throw new IdempotencyError(
+          ErrorCode.REQUEST_TOO_LARGE,
+          `[idem] the request body is ${request.bodyBytes} bytes; the limit is ${this.#maxBodyBytes}. Send a smaller body.`,
+        );
+      }
+      const fingerprintOption = this.options.fingerprint;
+      fingerprint =
+        typeof fingerprintOption === 'function'
+          ? fingerprintOption(request)
+          : requestFingerprint(request, fingerprintOption);
+      const scope = this.options.scope ? (this.options.scope(request) ?? '') : credentialScope(request);
+      storeKey = storeKeyOf(this.#namespace, `${request.method.toUpperCase()} ${request.route} ${scope}`, key);
+    } catch (error) {
+      if (!isIdempotencyError(error)) throw error;
+      this.options.observe?.({ type: 'refused', error });
+      return { action: 'respond', response: problemResponse(error) };
+    }
+
+    const started = performance.now();
+    let decision: Awaited<ReturnType<Engine['begin']>>;
+    try {
+      decision = await this.engine.begin({ key: storeKey, fingerprint, waitMs: this.#waitMs });
+    } catch (error) {
+      const failure = isIdempotencyError(error)
+        ? error
+        : new IdempotencyError(ErrorCode.STORE_UNAVAILABLE, String(error), { cause: error });
+      this.options.observe?.({ type: 'store_error', error: failure, storeMs: performance.now() - started });
+      if (this.options.failOpen && failure.code === ErrorCode.STORE_UNAVAILABLE) return this.#pass();
+      return { action: 'respond', response: problemResponse(failure) };
+    }
+    const storeMs = performance.now() - started;
+
+    switch (decision.kind) {
+      case 'run':
+        this.options.observe?.({ type: 'run', storeMs });
+        return {
+          action: 'run',
+          recording: new ResponseRecording(decision.lease, this.#replayHeaders, this.#stores, this),
+        };
+      case 'replay':
+        this.options.observe?.({ type: 'replay', storeMs });
+        return { action: 'respond', response: this.#replay(decision.outcome) };
+      case 'in_progress': {
+        const error = new IdempotencyError(
+          ErrorCode.IN_PROGRESS,
+          `[idem] a request with this key is still being processed; retry after ${Math.ceil(decision.retryAfterMs / 1000)} s with the same key.`,
+          { retryAfterMs: decision.retryAfterMs },
+        );
+        this.options.observe?.({ type: 'in_progress', storeMs, error });
+        return { action: 'respond', response: problemResponse(error) };
+      }
+      case 'mismatch': {
+        const error = new IdempotencyError(
+          ErrorCode.FINGERPRINT_MISMATCH,
+          '[idem] this Idempotency-Key was already used with a different request (method, route or body); use a new key for a new operation.',
+        );
+        this.options.observe?.({ type: 'mismatch', storeMs, error });
+        return { action: 'respond', response: problemResponse(error) };
+      }
+    }
+  }
+
+  /** Called by recordings; reports through `observe`. */
+  report(event: HttpEvent): void {
+    this.options.observe?.(event);
+  }
+
+  #pass(): HttpDecision {
+    this.options.observe?.({ type: 'pass' });
+    return { action: 'pass' };
+  }
+
+  #replay(outcome: Outcome): HttpResponseData {
+    if (outcome.kind === OutcomeKind.value) {
+      const response = decodeResponse(outcome.payload);
+      response.headers.push(['idempotent-replayed', 'true']);
+      return response;
+    }
+    return problemResponse(
+      new IdempotencyError(
+        ErrorCode.RESULT_TOO_LARGE,
+        `[idem] the first request with this key succeeded, but its response (${new TextDecoder().decode(outcome.payload)} bytes) was over the storable limit, so it cannot be replayed. The request was not run again; look the result up another way.`,
+      ),
+    );
+  }
+}
+
+/**
+ * Collects the response the handler sends, as it streams out, and stores or releases it at the
+ * end. The client gets its bytes as they are written: nothing waits for the recording.
+ */
+export class ResponseRecording {
+  readonly #lease: Lease;
+  readonly #replayHeaders: Set<string>;
+  readonly #stores: (status: number) => boolean;
+  readonly #owner: HttpIdempotency;
+  readonly #limit: number;
+  #status = 200;
+  #headers: [string, string][] = [];
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+  #overflow = false;
+  #done = false;
+
+  constructor(lease: Lease, replayHeaders: Set<string>, stores: (status: number) => boolean, owner: HttpIdempotency) {
+    this.#lease = lease;
+    this.#replayHeaders = replayHeaders;
+    this.#stores = stores;
+    this.#owner = owner;
+    this.#limit = owner.engine.maxResultBytes;
+  }
+
+  /** Aborts when the lease is lost to another request. */
+  get signal(): AbortSignal {
+    return this.#lease.signal;
+  }
+
+  /** The status and headers as sent; only allow-listed headers are kept. */
+  head(status: number, headers: Iterable<[string, string | number | readonly string[] | undefined]>): void {
+    this.#status = status;
+    this.#headers = [];
+    for (const [name, value] of headers) {
+      const lower = name.toLowerCase();
+      if (value === undefined || !this.#replayHeaders.has(lower)) continue;
+      if (Array.isArray(value)) for (const item of value) this.#headers.push([lower, String(item)]);
+      else this.#headers.push([lower, String(value)]);
+    }
+  }
+
+  /** A chunk of the body as it was sent. */
+  write(chunk: Uint8Array | string): void {
+    if (this.#overflow) return;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.#size += bytes.length;
+    if (this.#size > this.#limit) {
+      // Keep counting, stop keeping: a retry will be told the response was too large.
+      this.#overflow = true;
+      this.#chunks = [];
+      return;
+    }
+    this.#chunks.push(bytes);
+  }
+
+  /** The whole response was sent: store it if the policy says so, else release the key. */
+  async finish(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    if (!this.#stores(this.#status)) {
+      await this.#release();
+      return;
+    }
+    try {
+      if (this.#overflow) {
+        await this.#lease.complete({ kind: OutcomeKind.tooLarge, payload: Buffer.from(String(this.#size)) });
+      } else {
+        await this.#lease.complete({
+          kind: OutcomeKind.value,
+          payload: encodeResponse(this.#status, this.#headers, this.#chunks),
+        });
+      }
+      this.#owner.report({ type: 'stored' });
+    } catch (error) {
+      // The client already has its answer; a retry finds the key in progress until the lease ends.
+      this.#owner.report({ type: 'stored', error: asIdemError(error) });
+    }
+  }
+
+  /** The handler threw before answering, or the connection dropped: release so a retry runs again. */
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#release();
+  }
+
+  async #release(): Promise<void> {
+    try {
+      await this.#lease.release();
+      this.#owner.report({ type: 'released' });
+    } catch (error) {
+      this.#owner.report({ type: 'released', error: asIdemError(error) });
+    }
+  }
+}
+
+function asIdemError(error: unknown): IdempotencyError {
+  return isIdempotencyError(error)
+    ? error
+    : new IdempotencyError(ErrorCode.STORE_UNAVAILABLE, String(error), { cause: error });
+}
+
+function policyOf(policy: CachePolicy): (status: number) => boolean {
+  if (typeof policy === 'function') return policy;
+  if (policy === 'stripe') return () => true;
+  if (policy === 'default') return (status) => status < 500 && status !== 408 && status !== 409 && status !== 429;
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] policy must be 'default', 'stripe' or a function of the status, got ${String(policy)}.`,
+  );
+}
+
+/** Default scope: a hash of the Authorization header, so clients never share keys. */
+function credentialScope(request: HttpRequestInfo): string {
+  const authorization = request.header('authorization');
+  if (authorization === undefined) return 'anonymous';
+  return hashText(Array.isArray(authorization) ? authorization.join('\n') : authorization);
+}
+
+/** Stored response: 4-byte length of the head (JSON status and headers), the head, the body. */
+function encodeResponse(status: number, headers: [string, string][], chunks: Uint8Array[]): Uint8Array {
+  const head = Buffer.from(JSON.stringify([status, headers]));
+  const prefix = Buffer.allocUnsafe(4);
+  prefix.writeUInt32BE(head.length, 0);
+  return Buffer.concat([prefix, head, ...chunks]);
+}
+
+function decodeResponse(payload: Uint8Array): HttpResponseData {
+  const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const headLength = buffer.readUInt32BE(0);
+  const [status, headers] = JSON.parse(buffer.subarray(4, 4 + headLength).toString()) as [number, [string, string][]];
+  return { status, headers, body: buffer.subarray(4 + headLength) };
+}

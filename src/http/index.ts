@@ -1,0 +1,15 @@
+export {
+  type CachePolicy,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_METHODS,
+  DEFAULT_REPLAY_HEADERS,
+  type HttpDecision,
+  type HttpEvent,
+  HttpIdempotency,
+  type HttpIdempotencyOptions,
+  ResponseRecording,
+} from './http-idempotency.js';
+export type { HttpRequestInfo, HttpResponseData } from './http-types.js';
+export { parseIdempotencyKey } from './key-header.js';
+export { Problems, problemResponse } from './problem.js';
+export { type FingerprintOptions, requestFingerprint } from './request-fingerprint.js';

@@ -1,0 +1,70 @@
+import { ErrorCode, IdempotencyError } from '../core/errors.js';
+import { MAX_KEY_LENGTH } from '../core/keys.js';
+
+/**
+ * Reads the `Idempotency-Key` header. The IETF draft makes it a Structured Field string
+ * (`"8e03978e-40d5-43e8-bc93-6894a57f9324"`); a bare value of visible ASCII is accepted too,
+ * since many clients send one. Returns `undefined` when the header is absent.
+ *
+ * Refused with `KEY_INVALID` (400): an empty value, more than one value (a repeated header or a
+ * list), over `maxLength` characters, characters outside visible ASCII (and space inside quotes),
+ * a broken quoted string, or parameters.
+ */
+export function parseIdempotencyKey(
+  header: string | readonly string[] | undefined,
+  maxLength = MAX_KEY_LENGTH,
+): string | undefined {
+  if (header === undefined) return undefined;
+  if (Array.isArray(header)) {
+    if (header.length === 0) return undefined;
+    if (header.length > 1) invalid('the header was sent more than once; send exactly one key');
+  }
+  const raw = (typeof header === 'string' ? header : (header[0] as string)).trim();
+  if (raw === '') invalid('the header is empty; send a unique key such as a UUID');
+  const key = raw.startsWith('"') ? parseQuoted(raw) : parseBare(raw);
+  if (key.length === 0) invalid('the key is empty; send a unique key such as a UUID');
+  if (key.length > maxLength) invalid(`the key is ${key.length} characters long; the limit is ${maxLength}`);
+  return key;
+}
+
+function parseQuoted(raw: string): string {
+  let key = '';
+  for (let i = 1; i < raw.length; i++) {
+    const code = raw.charCodeAt(i);
+    const char = raw[i];
+    if (char === '\\') {
+      const next = raw[i + 1];
+      if (next !== '"' && next !== '\\') invalid('a backslash in a quoted key may only escape " or \\');
+      key += next;
+      i += 1;
+    } else if (char === '"') {
+      const rest = raw.slice(i + 1).trim();
+      if (rest.startsWith(',')) invalid('the header holds a list; send exactly one key');
+      if (rest !== '') invalid('parameters after the key are not allowed');
+      return key;
+    } else if (code < 0x20 || code > 0x7e) {
+      invalid('the key holds a character outside printable ASCII');
+    } else {
+      key += char;
+    }
+  }
+  return invalid('the quoted key has no closing quote');
+}
+
+function parseBare(raw: string): string {
+  for (let i = 0; i < raw.length; i++) {
+    const code = raw.charCodeAt(i);
+    if (code === 0x2c) invalid('the header holds a list; send exactly one key');
+    if (code === 0x3b) invalid('parameters after the key are not allowed');
+    if (code <= 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) {
+      invalid(
+        'the key holds a space, quote, backslash or a character outside printable ASCII; quote it as a string ("...") or use a UUID',
+      );
+    }
+  }
+  return raw;
+}
+
+function invalid(why: string): never {
+  throw new IdempotencyError(ErrorCode.KEY_INVALID, `[idem] invalid Idempotency-Key: ${why}.`);
+}

@@ -1,0 +1,86 @@
+import { ErrorCode, type IdempotencyError } from '../core/errors.js';
+import type { HttpResponseData } from './http-types.js';
+
+/**
+ * The one table from error code to HTTP answer. Every refusal is `application/problem+json`
+ * (RFC 9457) with a stable `type` per case; clients can switch on `type` or on `code`.
+ */
+export const Problems = {
+  [ErrorCode.KEY_MISSING]: {
+    status: 400,
+    type: 'urn:idem:problem:key-missing',
+    title: 'Idempotency-Key header required',
+  },
+  [ErrorCode.KEY_INVALID]: {
+    status: 400,
+    type: 'urn:idem:problem:key-invalid',
+    title: 'Idempotency-Key header is malformed',
+  },
+  [ErrorCode.IN_PROGRESS]: {
+    status: 409,
+    type: 'urn:idem:problem:in-progress',
+    title: 'A request with this key is still being processed',
+  },
+  [ErrorCode.FINGERPRINT_MISMATCH]: {
+    status: 422,
+    type: 'urn:idem:problem:key-reused',
+    title: 'This key was used with a different request',
+  },
+  [ErrorCode.REQUEST_TOO_LARGE]: {
+    status: 413,
+    type: 'urn:idem:problem:request-too-large',
+    title: 'Request body too large',
+  },
+  [ErrorCode.RESULT_TOO_LARGE]: {
+    status: 410,
+    type: 'urn:idem:problem:response-not-stored',
+    title: 'The first request succeeded but its response was too large to keep',
+  },
+  [ErrorCode.STORE_UNAVAILABLE]: {
+    status: 503,
+    type: 'urn:idem:problem:store-unavailable',
+    title: 'Idempotency store unavailable',
+  },
+  [ErrorCode.STORE_CLOSED]: {
+    status: 503,
+    type: 'urn:idem:problem:store-unavailable',
+    title: 'Idempotency store unavailable',
+  },
+  [ErrorCode.RESULT_UNREADABLE]: {
+    status: 500,
+    type: 'urn:idem:problem:response-unreadable',
+    title: 'The stored response cannot be read',
+  },
+  [ErrorCode.FINGERPRINT_UNSUPPORTED]: {
+    status: 400,
+    type: 'urn:idem:problem:body-unsupported',
+    title: 'The request body cannot be fingerprinted',
+  },
+  [ErrorCode.LEASE_LOST]: {
+    status: 409,
+    type: 'urn:idem:problem:lease-lost',
+    title: 'The request took too long and was taken over by a retry',
+  },
+  [ErrorCode.INVALID_OPTIONS]: {
+    status: 500,
+    type: 'urn:idem:problem:misconfigured',
+    title: 'Idempotency middleware misconfigured',
+  },
+} as const satisfies Record<ErrorCode, { status: number; type: string; title: string }>;
+
+/** The HTTP answer for an Idem error: status, problem+json body, and `Retry-After` for 409 and 503. */
+export function problemResponse(error: IdempotencyError): HttpResponseData {
+  const problem = Problems[error.code];
+  const body = {
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: error.message.replace(/^\[idem\] /, ''),
+    code: error.code,
+  };
+  const headers: [string, string][] = [['content-type', 'application/problem+json']];
+  if (error.retryAfterMs !== undefined)
+    headers.push(['retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))]);
+  else if (problem.status === 503) headers.push(['retry-after', '1']);
+  return { status: problem.status, headers, body: new TextEncoder().encode(JSON.stringify(body)) };
+}

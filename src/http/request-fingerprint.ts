@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { canonicalize } from '../core/canonical.js';
+import type { HttpRequestInfo } from './http-types.js';
+
+export interface FingerprintOptions {
+  /**
+   * Only these top-level-or-dotted JSON paths of the body count (`amount`, `customer.id`).
+   * Default: the whole body.
+   */
+  includePaths?: string[];
+  /** JSON paths left out of the fingerprint, such as a client timestamp (`meta.sentAt`). Default: none. */
+  excludePaths?: string[];
+  /** Request headers that count too (lower-case names), such as `x-api-version`. Default: none. */
+  includeHeaders?: string[];
+}
+
+/**
+ * Fingerprint of a request: method, route, chosen headers and a canonical body. A JSON body is
+ * canonical JSON (sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are one request); a form
+ * body is its fields; any other body counts by its bytes.
+ */
+export function requestFingerprint(request: HttpRequestInfo, options: FingerprintOptions = {}): string {
+  const hash = createHash('sha256');
+  hash.update(`${request.method}\n${request.route}\n`);
+  for (const name of options.includeHeaders ?? []) {
+    const value = request.header(name);
+    hash.update(`${name}:${Array.isArray(value) ? value.join(',') : (value ?? '')}\n`);
+  }
+  hash.update(bodyText(request, options));
+  return hash.digest('base64url');
+}
+
+function bodyText(request: HttpRequestInfo, options: FingerprintOptions): string | Uint8Array {
+  let body = request.body;
+  if (body === undefined || body === null) return 'none';
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    const contentType = String(request.header('content-type') ?? '');
+    const text = typeof body === 'string' ? body : undefined;
+    if (/\bjson\b/i.test(contentType)) {
+      try {
+        body = JSON.parse(text ?? Buffer.from(body as Uint8Array).toString('utf8'));
+      } catch {
+        // Not valid JSON after all: it counts by its bytes, like any other body.
+        return typeof body === 'string' ? `raw:${body}` : Buffer.concat([Buffer.from('raw:'), body as Uint8Array]);
+      }
+    } else if (/application\/x-www-form-urlencoded/i.test(contentType)) {
+      body = Object.fromEntries(
+        groupForm(new URLSearchParams(text ?? Buffer.from(body as Uint8Array).toString('utf8'))),
+      );
+    } else {
+      return typeof body === 'string' ? `raw:${body}` : Buffer.concat([Buffer.from('raw:'), body]);
+    }
+  }
+  if (options.includePaths !== undefined) body = pick(body, options.includePaths);
+  if (options.excludePaths !== undefined) body = omit(body, options.excludePaths);
+  return `json:${canonicalize(body)}`;
+}
+
+/** Form fields as name -> value, or name -> values when repeated; order of repeats is kept. */
+function groupForm(params: URLSearchParams): Map<string, string | string[]> {
+  const fields = new Map<string, string | string[]>();
+  for (const [name, value] of params) {
+    const seen = fields.get(name);
+    if (seen === undefined) fields.set(name, value);
+    else fields.set(name, Array.isArray(seen) ? [...seen, value] : [seen, value]);
+  }
+  return fields;
+}
+
+function pick(body: unknown, paths: string[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const path of paths) picked[path] = at(body, path.split('.'));
+  return picked;
+}
+
+function omit(body: unknown, paths: string[]): unknown {
+  return paths.reduce((value, path) => without(value, path.split('.')), body);
+}
+
+function at(value: unknown, parts: string[]): unknown {
+  let current = value;
+  for (const part of parts) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+function without(value: unknown, parts: string[]): unknown {
+  const [head, ...rest] = parts;
+  if (head === undefined || typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const record = value as Record<string, unknown>;
+  if (!(head in record)) return value;
+  const { [head]: inner, ...others } = record;
+  return rest.length === 0 ? others : { ...others, [head]: without(inner, rest) };
+}
