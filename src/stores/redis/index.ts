@@ -1,0 +1,1 @@
+export { type RedisLike, RedisStore, type RedisStoreOptions } from './redis-store.js';

@@ -1,0 +1,354 @@
+import type { Redis } from 'ioredis';
+import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
+import type {
+  ClaimInput,
+  ClaimResult,
+  CompleteInput,
+  ExtendInput,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  Store,
+} from '../../core/store.js';
+import { decodeCursor, decodeRecord, encodeCursor, LIST_START } from './codec.js';
+import { CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, SWEEP_ONE } from './scripts.js';
+
+/**
+ * What the store needs from a Redis client: send a command, get the reply with bulk strings as
+ * Buffers. ioredis's `Redis` and `Cluster` fit as they are; wrap any other client in it.
+ */
+export interface RedisLike {
+  /** Sends `command` with `args`; resolves with the reply, bulk strings as Buffers, integers as numbers. */
+  callBuffer(command: string, ...args: (string | Buffer | number)[]): Promise<unknown>;
+  /**
+   * Redis Cluster only (ioredis `Cluster#nodes`): a client for each master node, so that `list()`
+   * and `sweep()` SCAN every node. Absent on a single server, which is scanned through the client itself.
+   */
+  nodes?(role: 'master'): RedisLike[];
+}
+
+export interface RedisStoreOptions {
+  /**
+   * A client you manage, or a function returning one (called once, on first use). The store never
+   * closes it. Give `client` or `url`, not both.
+   */
+  client?: RedisLike | (() => RedisLike);
+  /**
+   * A `redis://` or `rediss://` URL: the store opens its own ioredis client on first use and
+   * `close()` ends it. Give `client` or `url`, not both.
+   */
+  url?: string;
+  /**
+   * Start of every Redis key the store writes (`<prefix>{<key>}`), so several stores can share one
+   * database. Letters, digits, `_`, `:`, `-` and `.`; at most 100 characters. Default `idem:`.
+   */
+  prefix?: string;
+  /** Own client only (`url`): how long to wait for a connection, in ms. Default 3000. */
+  connectTimeoutMs?: number;
+  /**
+   * Own client only (`url`): how long to wait for any command's reply, in ms, including while
+   * it waits for a connection. Default 3000.
+   */
+  commandTimeoutMs?: number;
+}
+
+const PREFIX_PATTERN = /^[A-Za-z0-9_:.-]{1,100}$/;
+const SWEEP_SCAN_COUNT = 1000;
+/** Most scripts or reads in flight at once while sweeping or listing. */
+const MAX_PARALLEL = 500;
+
+/**
+ * A store on Redis (or Redis Cluster). Each record is one hash at `<prefix>{<key>}`, changed only
+ * by one Lua script per operation, so every claim, completion, release and extension is atomic.
+ * Redis drops each record itself once its retention ends.
+ *
+ * @example
+ * ```ts
+ * import { idempotent } from 'idem';
+ * import { RedisStore } from 'idem/redis';
+ * const store = new RedisStore({ url: process.env.REDIS_URL, prefix: 'billing:idem:' });
+ * const charge = idempotent(chargeCard, { store, key: (req) => req.id });
+ * ```
+ */
+export class RedisStore implements Store {
+  readonly name = 'redis';
+  #prefix: string;
+  #source: RedisStoreOptions;
+  #client: Promise<RedisLike> | undefined;
+  #ownClient: Promise<Redis> | undefined;
+  #closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    const prefix = options.prefix ?? 'idem:';
+    if (!PREFIX_PATTERN.test(prefix)) {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        `[idem] [redis] prefix ${JSON.stringify(prefix)} is not allowed: use 1 to 100 letters, digits, '_', ':', '-' or '.'.`,
+      );
+    }
+    if ((options.client === undefined) === (options.url === undefined)) {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        '[idem] [redis] give either `client` (a client you manage) or `url` (the store opens its own), exactly one.',
+      );
+    }
+    for (const name of ['connectTimeoutMs', 'commandTimeoutMs'] as const) {
+      const value = options[name];
+      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+        throw new IdempotencyError(
+          ErrorCode.INVALID_OPTIONS,
+          `[idem] [redis] ${name} must be a positive number of ms.`,
+        );
+      }
+    }
+    this.#prefix = prefix;
+    this.#source = options;
+  }
+
+  async claim(input: ClaimInput): Promise<ClaimResult> {
+    return this.#run('claim', async (client) => {
+      const reply = await this.#eval(client, CLAIM, input.key, [
+        input.key,
+        input.fingerprint,
+        input.token,
+        String(input.nowMs),
+        String(input.leaseExpiresAtMs),
+        String(input.expiresAtMs),
+        retentionLeftMs(input.expiresAtMs, input.nowMs),
+      ]);
+      const [outcome, first, second] = reply as [number, unknown, unknown];
+      if (outcome === 0) {
+        const record = decodeRecord(first);
+        if (record === null) throw new Error(`claim found no record at ${this.#redisKey(input.key)}`);
+        return { claimed: false, record };
+      }
+      const record: IdempotencyRecord = {
+        key: input.key,
+        fingerprint: input.fingerprint,
+        state: 'in_progress',
+        token: input.token,
+        leaseExpiresAtMs: input.leaseExpiresAtMs,
+        expiresAtMs: input.expiresAtMs,
+        result: null,
+        createdAtMs: input.nowMs,
+        updatedAtMs: input.nowMs,
+        attempts: 1,
+      };
+      if (outcome === 1) return { claimed: true, takeover: false, record };
+      return {
+        claimed: true,
+        takeover: true,
+        record: { ...record, createdAtMs: Number(String(first)), attempts: Number(second) },
+      };
+    });
+  }
+
+  async complete(input: CompleteInput): Promise<boolean> {
+    return this.#run('complete', async (client) => {
+      const result = Buffer.from(input.result.buffer, input.result.byteOffset, input.result.byteLength);
+      const reply = await this.#eval(client, COMPLETE, input.key, [
+        input.token,
+        result,
+        String(input.nowMs),
+        String(input.expiresAtMs),
+        retentionLeftMs(input.expiresAtMs, input.nowMs),
+      ]);
+      return reply === 1;
+    });
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    return this.#run('release', async (client) => (await this.#eval(client, RELEASE, key, [token])) === 1);
+  }
+
+  async extend(input: ExtendInput): Promise<boolean> {
+    return this.#run('extend', async (client) => {
+      const reply = await this.#eval(client, EXTEND, input.key, [
+        input.token,
+        String(input.nowMs),
+        String(input.leaseExpiresAtMs),
+      ]);
+      return reply === 1;
+    });
+  }
+
+  async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
+    return this.#run('get', async (client) => {
+      const record = decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)));
+      if (record === null || (nowMs !== undefined && record.expiresAtMs <= nowMs)) return null;
+      return record;
+    });
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.#run('delete', async (client) => (await client.callBuffer('DEL', this.#redisKey(key))) === 1);
+  }
+
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    return this.#run('list', async (client) => {
+      const limit = options.limit ?? 100;
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new IdempotencyError(
+          ErrorCode.INVALID_OPTIONS,
+          '[idem] [redis] list(): limit must be a whole number >= 1.',
+        );
+      }
+      const position = options.cursor === undefined ? LIST_START : decodeCursor(options.cursor);
+      const scanCount = Math.min(Math.max(limit, 100), 1000);
+      const keep = (record: IdempotencyRecord | null): record is IdempotencyRecord =>
+        record !== null &&
+        (options.state === undefined || record.state === options.state) &&
+        (options.nowMs === undefined || record.expiresAtMs > options.nowMs);
+
+      const nodes = this.#nodes(client);
+      const records: IdempotencyRecord[] = [];
+      let { node, scan, pending } = position;
+      for (;;) {
+        if (pending.length === 0) {
+          const server = nodes[node];
+          if (server === undefined) return { records, nextCursor: undefined };
+          const [next, keys] = await this.#scan(server, scan, scanCount);
+          [node, scan] = next === '0' ? [node + 1, '0'] : [node, next];
+          pending = keys;
+          continue;
+        }
+        // Read one more than the page needs: the page only gets a cursor when a further record exists.
+        const chunk = pending.slice(0, Math.min(MAX_PARALLEL, limit - records.length + 1));
+        const found = await Promise.all(
+          chunk.map(async (key) => decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)))),
+        );
+        for (const [i, record] of found.entries()) {
+          if (!keep(record)) continue;
+          if (records.length === limit)
+            return { records, nextCursor: encodeCursor({ node, scan, pending: pending.slice(i) }) };
+          records.push(record);
+        }
+        pending = pending.slice(chunk.length);
+      }
+    });
+  }
+
+  async sweep(nowMs: number, limit = 1000): Promise<number> {
+    return this.#run('sweep', async (client) => {
+      let deleted = 0;
+      for (const server of this.#nodes(client)) {
+        let scan = '0';
+        do {
+          const [next, keys] = await this.#scan(server, scan, SWEEP_SCAN_COUNT);
+          scan = next;
+          // Never more scripts in flight than deletions still allowed, so the sweep cannot pass `limit`.
+          for (let i = 0; i < keys.length && deleted < limit; ) {
+            const chunk = keys.slice(i, i + Math.min(MAX_PARALLEL, limit - deleted));
+            i += chunk.length;
+            const replies = await Promise.all(chunk.map((key) => this.#eval(client, SWEEP_ONE, key, [String(nowMs)])));
+            deleted += replies.filter((reply) => reply === 1).length;
+          }
+        } while (scan !== '0' && deleted < limit);
+        if (deleted >= limit) break;
+      }
+      return deleted;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const own = await this.#ownClient?.catch(() => undefined);
+    if (own === undefined) return;
+    try {
+      await own.quit();
+    } catch {
+      own.disconnect();
+    }
+  }
+
+  /** The servers to SCAN: every master of a Cluster, or the one server. */
+  #nodes(client: RedisLike): RedisLike[] {
+    if (client.nodes === undefined) return [client];
+    const masters = client.nodes('master');
+    if (masters.length === 0) throw new Error('the Redis Cluster client knows no master node yet');
+    return masters;
+  }
+
+  /** One batch of SCAN over this store's records on one server: the next cursor and the record keys. */
+  async #scan(server: RedisLike, cursor: string, count: number): Promise<[string, string[]]> {
+    const pattern = `${this.#prefix}{*`;
+    const reply = (await server.callBuffer('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)) as [Buffer, Buffer[]];
+    const keys = reply[1].map((redisKey) => redisKey.toString('utf8').slice(this.#prefix.length + 1, -1));
+    return [reply[0].toString('utf8'), keys];
+  }
+
+  async #eval(client: RedisLike, script: LuaScript, key: string, args: (string | Buffer)[]): Promise<unknown> {
+    const redisKey = this.#redisKey(key);
+    try {
+      return await client.callBuffer('EVALSHA', script.sha1, 1, redisKey, ...args);
+    } catch (error) {
+      // Redis forgets scripts on restart, failover or SCRIPT FLUSH; EVAL runs and caches it again.
+      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+        return client.callBuffer('EVAL', script.source, 1, redisKey, ...args);
+      }
+      throw error;
+    }
+  }
+
+  /** The hash tag keeps a record in one slot on Redis Cluster whatever its key holds. */
+  #redisKey(key: string): string {
+    return `${this.#prefix}{${key}}`;
+  }
+
+  async #run<T>(operation: string, body: (client: RedisLike) => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      throw new IdempotencyError(
+        ErrorCode.STORE_CLOSED,
+        `[idem] [redis] ${operation} after close(): the store was closed; create a new RedisStore.`,
+      );
+    }
+    try {
+      return await body(await this.#connect());
+    } catch (error) {
+      throw storeUnavailable(this.name, operation, error);
+    }
+  }
+
+  #connect(): Promise<RedisLike> {
+    if (this.#client === undefined) {
+      this.#client = this.#open();
+      // A factory that threw, or a driver that failed to load, is tried again on the next call.
+      this.#client.catch(() => {
+        this.#client = undefined;
+      });
+    }
+    return this.#client;
+  }
+
+  async #open(): Promise<RedisLike> {
+    const { client, url } = this.#source;
+    if (client !== undefined) return typeof client === 'function' ? client() : client;
+    this.#ownClient ??= this.#createOwnClient(url ?? '');
+    this.#ownClient.catch(() => {
+      this.#ownClient = undefined;
+    });
+    return this.#ownClient;
+  }
+
+  async #createOwnClient(url: string): Promise<Redis> {
+    // Imported here so that `idem/redis` loads without ioredis when a client is passed in.
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(url, {
+      connectTimeout: this.#source.connectTimeoutMs ?? 3000,
+      commandTimeout: this.#source.commandTimeoutMs ?? 3000,
+      // Commands wait for the first connection, then fail after one reconnect attempt fails:
+      // a down server turns into a prompt STORE_UNAVAILABLE rather than a queue that grows.
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: 1,
+    });
+    // Errors reach the caller through the command that failed; without a listener ioredis logs each one.
+    redis.on('error', () => {});
+    return redis;
+  }
+}
+
+/** Time left until `expiresAtMs` by the caller's clock, as PEXPIRE's argument: whole ms, at least 1. */
+function retentionLeftMs(expiresAtMs: number, nowMs: number): string {
+  return String(Math.max(1, Math.ceil(expiresAtMs - nowMs)));
+}

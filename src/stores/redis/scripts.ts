@@ -1,0 +1,133 @@
+/**
+ * The Lua the Redis store runs, one script per operation. Each touches exactly one record, a hash
+ * at `<prefix>{<key>}`, so every script is valid on Redis Cluster.
+ *
+ * The hash's fields carry the record's names: `key`, `fingerprint`, `state`, `token`,
+ * `leaseExpiresAtMs`, `expiresAtMs`, `result` (absent while in progress), `createdAtMs`,
+ * `updatedAtMs`, `attempts`. Times are ms since the epoch as decimal strings; the scripts store
+ * them exactly as ARGV gives them (Lua would print large numbers as `1.7e+12`) and only parse
+ * them to compare.
+ *
+ * Expiry is judged by the caller's `nowMs`, never by Redis's clock. Redis also drops a record on
+ * its own: the store passes the retention left (`expiresAtMs - nowMs`, at least 1 ms) as a
+ * relative PEXPIRE, so a Redis clock that runs ahead of the application's cannot delete a record
+ * early (PEXPIREAT would compare the application's absolute time with Redis's clock).
+ */
+import { createHash } from 'node:crypto';
+
+/** A script and its SHA-1, for EVALSHA with a fallback to EVAL when Redis answers NOSCRIPT. */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha1: string;
+}
+
+function script(name: string, source: string): LuaScript {
+  return { name, source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+/**
+ * claim: atomically claims a record.
+ * KEYS[1] the record's hash
+ * ARGV[1] key, ARGV[2] fingerprint, ARGV[3] token, ARGV[4] nowMs, ARGV[5] leaseExpiresAtMs,
+ * ARGV[6] expiresAtMs, ARGV[7] retention left in ms (for PEXPIRE)
+ * Returns:
+ * - `{1}` a fresh record was written (there was none, or it had expired): the caller's input is the record;
+ * - `{2, createdAtMs, attempts}` the in-progress record's lease had ended and the fingerprint matched:
+ *   taken over with the new token, lease and retention;
+ * - `{0, {field, value, ...}}` the current record, unchanged.
+ */
+export const CLAIM = script(
+  'claim',
+  `local now = tonumber(ARGV[4])
+local current = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'leaseExpiresAtMs', 'expiresAtMs')
+local expiresAtMs = tonumber(current[4])
+if expiresAtMs == nil or expiresAtMs <= now then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'key', ARGV[1], 'fingerprint', ARGV[2], 'state', 'in_progress', 'token', ARGV[3],
+    'leaseExpiresAtMs', ARGV[5], 'expiresAtMs', ARGV[6], 'createdAtMs', ARGV[4], 'updatedAtMs', ARGV[4],
+    'attempts', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  return {1}
+end
+local leaseExpiresAtMs = tonumber(current[3])
+if current[1] == 'in_progress' and leaseExpiresAtMs ~= nil and leaseExpiresAtMs <= now and current[2] == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'token', ARGV[3], 'leaseExpiresAtMs', ARGV[5], 'expiresAtMs', ARGV[6],
+    'updatedAtMs', ARGV[4])
+  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  return {2, redis.call('HGET', KEYS[1], 'createdAtMs'), attempts}
+end
+return {0, redis.call('HGETALL', KEYS[1])}
+`,
+);
+
+/**
+ * complete: stores the result and marks the record completed, only if it is in progress with the token.
+ * KEYS[1] the record's hash
+ * ARGV[1] token, ARGV[2] result bytes, ARGV[3] nowMs, ARGV[4] expiresAtMs, ARGV[5] retention left in ms
+ * Returns: 1 when stored, 0 when the token no longer holds (nothing changed).
+ */
+export const COMPLETE = script(
+  'complete',
+  `local current = redis.call('HMGET', KEYS[1], 'state', 'token')
+if current[1] ~= 'in_progress' or current[2] ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'completed', 'result', ARGV[2], 'expiresAtMs', ARGV[4], 'updatedAtMs', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`,
+);
+
+/**
+ * release: deletes the record, only if it is in progress with the token.
+ * KEYS[1] the record's hash
+ * ARGV[1] token
+ * Returns: 1 when deleted, 0 when the token no longer holds (nothing changed).
+ */
+export const RELEASE = script(
+  'release',
+  `local current = redis.call('HMGET', KEYS[1], 'state', 'token')
+if current[1] ~= 'in_progress' or current[2] ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+return 1
+`,
+);
+
+/**
+ * extend: moves the lease end, only if the record is in progress with the token. Retention is unchanged.
+ * KEYS[1] the record's hash
+ * ARGV[1] token, ARGV[2] nowMs, ARGV[3] leaseExpiresAtMs
+ * Returns: 1 when moved, 0 when the token no longer holds (nothing changed).
+ */
+export const EXTEND = script(
+  'extend',
+  `local current = redis.call('HMGET', KEYS[1], 'state', 'token')
+if current[1] ~= 'in_progress' or current[2] ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'leaseExpiresAtMs', ARGV[3], 'updatedAtMs', ARGV[2])
+return 1
+`,
+);
+
+/**
+ * sweep-one: deletes a record found by SCAN if it has expired. Checked again here because the
+ * record may have been claimed afresh between the SCAN and this call.
+ * KEYS[1] the record's hash
+ * ARGV[1] nowMs
+ * Returns: 1 when deleted, 0 when it is still live or already gone.
+ */
+export const SWEEP_ONE = script(
+  'sweep-one',
+  `local expiresAtMs = tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs'))
+if expiresAtMs == nil or expiresAtMs > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+return 1
+`,
+);
