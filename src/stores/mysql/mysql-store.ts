@@ -1,0 +1,438 @@
+import type { Pool, PoolOptions } from 'mysql2/promise';
+import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
+import type {
+  ClaimInput,
+  ClaimResult,
+  CompleteInput,
+  ExtendInput,
+  IdempotencyRecord,
+  ListOptions,
+  ListPage,
+  RecordState,
+  Store,
+} from '../../core/store.js';
+import { existsSql, MAX_TEXT_BYTES, migrateSql } from './migrations.js';
+import { type MysqlRecordRow, type MysqlStatements, mysqlStatements } from './sql.js';
+
+/** A value the store binds: text, a number of ms, bytes (Buffer) or NULL. */
+export type MysqlValue = string | number | Buffer | null;
+
+/** What the store passes to `query`: a subset of `mysql2`'s `QueryOptions`. */
+export interface MysqlQuery {
+  sql: string;
+  /** Named parameters, for `:name` placeholders in `sql`. */
+  values: Record<string, MysqlValue>;
+  /** Always true: the store's statements use `:name` placeholders. */
+  namedPlaceholders: boolean;
+  /** Client-side limit on the statement, in ms; the connection is dropped when it passes. */
+  timeout: number;
+  /** Always false: the store reads rows as flat objects, whatever the pool's default. */
+  rowsAsArray: boolean;
+  /** Always false, for the same reason. */
+  nestTables: boolean;
+}
+
+/**
+ * The part of a `mysql2/promise` pool the store uses. A `mysql2` promise `Pool` fits as it is (so
+ * does a single `Connection`, which runs one operation at a time). `query` resolves to
+ * `[rows, fields]` for a SELECT and to `[{ affectedRows, info }, undefined]` for a change.
+ */
+export interface MysqlPoolLike {
+  query(options: MysqlQuery): Promise<[unknown, unknown]>;
+}
+
+export interface MysqlStoreOptions {
+  /**
+   * The pool to run queries on, or a function that returns it (called on first use, and again
+   * only if it threw). `close()` leaves this pool open: it belongs to the caller. Give either this
+   * or `uri`. Set `connectTimeout` on it (a few seconds) so a down server fails fast; the store
+   * adds `queryTimeoutMs` to every statement itself.
+   */
+  pool?: MysqlPoolLike | (() => MysqlPoolLike | Promise<MysqlPoolLike>);
+  /**
+   * A `mysql://user:password@host:3306/database` URL: the store creates its own `mysql2` pool
+   * from it (on first use) and `close()` ends that pool. Give either this or `pool`.
+   */
+  uri?: string;
+  /**
+   * Table that holds the records, in the connection's database: letters, digits and
+   * underscores, at most 64 characters. Created on first use if missing. Default `idem_records`.
+   */
+  table?: string;
+  /** Own pool only: how long to wait for a connection to open, in ms. Default 3000. */
+  connectTimeoutMs?: number;
+  /**
+   * How long one statement may take, in ms, enforced by the client on every statement (own
+   * pool or not): past it the connection is dropped and the operation fails with
+   * `STORE_UNAVAILABLE`. Default 5000.
+   */
+  queryTimeoutMs?: number;
+  /** Own pool only: the most connections it opens. Default 10. */
+  maxConnections?: number;
+}
+
+const STORE_NAME = 'mysql';
+const IDENTIFIER = /^[A-Za-z0-9_]{1,64}$/;
+/** How often a losing claim re-reads a record that changed under it before giving up. */
+const MAX_CLAIM_ROUNDS = 10;
+const ER_LOCK_DEADLOCK = 1213;
+
+/**
+ * A store in MySQL 8 or MariaDB 10.5+, for many processes and machines that share one
+ * database. The claim is one `INSERT ... ON DUPLICATE KEY UPDATE` whose every assignment is
+ * conditional, followed by a read of the row; every other operation is one statement. The table
+ * is created on first use (or by `migrate()`), safely from many processes at once. Results are
+ * sent as hex in the statement text, so the largest is about half of the server's
+ * `max_allowed_packet` (8 MiB with MariaDB's default, 32 MiB with MySQL 8's).
+ *
+ * @example
+ * ```ts
+ * import mysql from 'mysql2/promise';
+ * import { MysqlStore } from 'idem/mysql';
+ *
+ * // Own pool, ended by close():
+ * const store = new MysqlStore({ uri: process.env.MYSQL_URL });
+ *
+ * // Or share the application's pool (close() leaves it open):
+ * const pool = mysql.createPool({ uri: process.env.MYSQL_URL, connectTimeout: 3000 });
+ * const shared = new MysqlStore({ pool, table: 'payments_idem' });
+ * await shared.migrate();
+ * ```
+ */
+export class MysqlStore implements Store {
+  readonly name = STORE_NAME;
+  #options: MysqlStoreOptions;
+  #table: string;
+  #sql: MysqlStatements;
+  #queryTimeoutMs: number;
+  #pool: Promise<MysqlPoolLike> | undefined;
+  #ownPool: Pool | undefined;
+  #migrated: Promise<void> | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: MysqlStoreOptions) {
+    if ((options.pool === undefined) === (options.uri === undefined)) {
+      throw invalid('give either `pool` or `uri`, not both and not neither');
+    }
+    const table = options.table ?? 'idem_records';
+    if (!IDENTIFIER.test(table)) {
+      throw invalid(
+        `the table name ${JSON.stringify(table)} is not allowed: use 1 to 64 letters, digits or underscores`,
+      );
+    }
+    for (const option of ['connectTimeoutMs', 'queryTimeoutMs', 'maxConnections'] as const) {
+      const value = options[option];
+      if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+        throw invalid(`\`${option}\` must be a positive whole number, got ${String(value)}`);
+      }
+    }
+    this.#options = options;
+    this.#table = table;
+    this.#sql = mysqlStatements(table);
+    this.#queryTimeoutMs = options.queryTimeoutMs ?? 5000;
+  }
+
+  /**
+   * Creates the table if it is missing. Runs by itself before the first operation; call it at
+   * start-up to fail early. Safe to run from many processes at once.
+   */
+  async migrate(): Promise<void> {
+    try {
+      await this.#ready();
+    } catch (error) {
+      throw storeUnavailable(STORE_NAME, 'migrate', error);
+    }
+  }
+
+  async claim(input: ClaimInput): Promise<ClaimResult> {
+    checkLength('key', input.key, ErrorCode.KEY_INVALID);
+    checkLength('token', input.token, ErrorCode.INVALID_OPTIONS);
+    checkLength('fingerprint', input.fingerprint, ErrorCode.INVALID_OPTIONS);
+    try {
+      const pool = await this.#ready();
+      const key = bytesOf(input.key);
+      const values = {
+        key,
+        fingerprint: bytesOf(input.fingerprint),
+        token: bytesOf(input.token),
+        nowMs: input.nowMs,
+        leaseExpiresAtMs: input.leaseExpiresAtMs,
+        expiresAtMs: input.expiresAtMs,
+      };
+      for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+        // Two callers race for a missing key:
+        //   A: INSERT ... ON DUPLICATE KEY UPDATE  -> inserts the row with token A, commits
+        //   B: INSERT ... ON DUPLICATE KEY UPDATE  -> waits on A's row lock, then finds the row;
+        //      its conditional assignments see A's live lease and change nothing
+        //   A, B: SELECT -> both read token A: A won, B lost and reports A's record.
+        // The decision is made inside the one locked statement; the SELECT only reports it. Only
+        // this claim writes its fresh token, so reading it back means this claim won. Should the
+        // row be taken over between the two statements (our lease already over by the other
+        // caller's clock), we report a loss with the new holder's record: one runner, never two.
+        await this.#claimStatement(pool, values);
+        const row = await this.#selectOne(pool, key, null);
+        if (row === undefined) continue; // released, deleted or swept since: claim again
+        const record = toRecord(row);
+        if (record.token === input.token) return { claimed: true, takeover: record.attempts > 1, record };
+        // Between the two statements the record may have been replaced by one this claim
+        // would beat; try again rather than report a record the claim would win.
+        if (!claimable(record, input)) return { claimed: false, record };
+      }
+      throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
+    } catch (error) {
+      throw storeUnavailable(STORE_NAME, 'claim', error);
+    }
+  }
+
+  async complete(input: CompleteInput): Promise<boolean> {
+    return this.#changed('complete', this.#sql.complete, {
+      key: bytesOf(input.key),
+      token: bytesOf(input.token),
+      result: asBuffer(input.result),
+      nowMs: input.nowMs,
+      expiresAtMs: input.expiresAtMs,
+    });
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    return this.#changed('release', this.#sql.release, { key: bytesOf(key), token: bytesOf(token) });
+  }
+
+  async extend(input: ExtendInput): Promise<boolean> {
+    return this.#changed('extend', this.#sql.extend, {
+      key: bytesOf(input.key),
+      token: bytesOf(input.token),
+      nowMs: input.nowMs,
+      leaseExpiresAtMs: input.leaseExpiresAtMs,
+    });
+  }
+
+  async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
+    try {
+      const pool = await this.#ready();
+      const row = await this.#selectOne(pool, bytesOf(key), nowMs ?? null);
+      return row === undefined ? null : toRecord(row);
+    } catch (error) {
+      throw storeUnavailable(STORE_NAME, 'get', error);
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.#changed('delete', this.#sql.remove, { key: bytesOf(key) });
+  }
+
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    const limit = options.limit ?? 100;
+    checkLimit('list', limit);
+    try {
+      const pool = await this.#ready();
+      if (limit === 0) return { records: [], nextCursor: undefined };
+      const [rows] = await pool.query(
+        this.#query(this.#sql.list, {
+          cursor: options.cursor === undefined ? null : bytesOf(options.cursor),
+          state: options.state ?? null,
+          nowMs: options.nowMs ?? null,
+          limit: limit + 1,
+        }),
+      );
+      const all = rows as MysqlRecordRow[];
+      const records = all.slice(0, limit).map(toRecord);
+      return { records, nextCursor: all.length > limit ? records.at(-1)?.key : undefined };
+    } catch (error) {
+      throw storeUnavailable(STORE_NAME, 'list', error);
+    }
+  }
+
+  async sweep(nowMs: number, limit = 1000): Promise<number> {
+    checkLimit('sweep', limit);
+    try {
+      const pool = await this.#ready();
+      if (limit === 0) return 0;
+      const [header] = await pool.query(this.#query(this.#sql.sweep, { nowMs, limit }));
+      return affectedRows(header);
+    } catch (error) {
+      throw storeUnavailable(STORE_NAME, 'sweep', error);
+    }
+  }
+
+  /** Ends the pool the store created from `uri`; a pool passed in stays open. */
+  async close(): Promise<void> {
+    this.#closed ??= this.#end();
+    return this.#closed;
+  }
+
+  async #end(): Promise<void> {
+    // Wait for a pool still being created, so it cannot be left open behind the store's back.
+    await this.#pool?.catch(() => undefined);
+    await this.#ownPool?.end();
+  }
+
+  async #claimStatement(pool: MysqlPoolLike, values: Record<string, MysqlValue>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await pool.query(this.#query(this.#sql.claim, values));
+        return;
+      } catch (error) {
+        // InnoDB may pick a claim as a deadlock victim when several insert one missing key at
+        // once; the statement was rolled back whole, so running it again is safe.
+        if (attempt >= 3 || errno(error) !== ER_LOCK_DEADLOCK) throw error;
+      }
+    }
+  }
+
+  async #selectOne(pool: MysqlPoolLike, key: Buffer, nowMs: number | null): Promise<MysqlRecordRow | undefined> {
+    const [rows] = await pool.query(this.#query(this.#sql.select, { key, nowMs }));
+    return (rows as MysqlRecordRow[])[0];
+  }
+
+  /** Runs a statement that changes at most one row; true when it matched one. */
+  async #changed(operation: string, sql: string, values: Record<string, MysqlValue>): Promise<boolean> {
+    try {
+      const pool = await this.#ready();
+      const [header] = await pool.query(this.#query(sql, values));
+      return matchedRows(header) === 1;
+    } catch (error) {
+      throw storeUnavailable(STORE_NAME, operation, error);
+    }
+  }
+
+  #query(sql: string, values: Record<string, MysqlValue>): MysqlQuery {
+    return {
+      sql,
+      values,
+      namedPlaceholders: true,
+      timeout: this.#queryTimeoutMs,
+      rowsAsArray: false,
+      nestTables: false,
+    };
+  }
+
+  /** The pool, once the table exists. Throws STORE_CLOSED after `close()`. */
+  async #ready(): Promise<MysqlPoolLike> {
+    if (this.#closed !== undefined) {
+      throw new IdempotencyError(
+        ErrorCode.STORE_CLOSED,
+        `[idem] [${STORE_NAME}] the store was closed; create a new MysqlStore.`,
+      );
+    }
+    this.#pool ??= this.#openPool().catch((error: unknown) => {
+      this.#pool = undefined;
+      throw error;
+    });
+    const pool = await this.#pool;
+    this.#migrated ??= this.#migrate(pool).catch((error: unknown) => {
+      // Forget the failure so the next operation tries again once the server is back.
+      this.#migrated = undefined;
+      throw error;
+    });
+    await this.#migrated;
+    return pool;
+  }
+
+  async #openPool(): Promise<MysqlPoolLike> {
+    const { pool, uri } = this.#options;
+    if (pool !== undefined) return typeof pool === 'function' ? pool() : pool;
+    const { default: mysql } = await import('mysql2/promise');
+    const config: PoolOptions = {
+      uri,
+      connectionLimit: this.#options.maxConnections ?? 10,
+      connectTimeout: this.#options.connectTimeoutMs ?? 3000,
+      enableKeepAlive: true,
+      // BIGINT milliseconds come back as numbers (exact below 2^53); the store converts anyway.
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+    };
+    const own = mysql.createPool(config);
+    this.#ownPool = own;
+    return own;
+  }
+
+  async #migrate(pool: MysqlPoolLike): Promise<void> {
+    const [rows] = await pool.query(this.#query(existsSql, { table: this.#table }));
+    if ((rows as unknown[]).length > 0) return;
+    await pool.query(this.#query(migrateSql(this.#table), {}));
+  }
+}
+
+/** Whether `input` would win a claim on `record`: the same rule as the claim statement. */
+function claimable(record: IdempotencyRecord, input: ClaimInput): boolean {
+  if (record.expiresAtMs <= input.nowMs) return true;
+  return (
+    record.state === 'in_progress' && record.leaseExpiresAtMs <= input.nowMs && record.fingerprint === input.fingerprint
+  );
+}
+
+function toRecord(row: MysqlRecordRow): IdempotencyRecord {
+  return {
+    key: textOf(row.idem_key),
+    fingerprint: textOf(row.fingerprint),
+    state: row.state as RecordState,
+    token: textOf(row.token),
+    leaseExpiresAtMs: Number(row.lease_expires_at_ms),
+    expiresAtMs: Number(row.expires_at_ms),
+    // A copy, so the record does not keep the driver's whole packet buffer alive.
+    result: row.result === null ? null : new Uint8Array(row.result),
+    createdAtMs: Number(row.created_at_ms),
+    updatedAtMs: Number(row.updated_at_ms),
+    attempts: Number(row.attempts),
+  };
+}
+
+/**
+ * Binds text as its UTF-8 bytes (sent as `X'..'`), so the stored bytes do not depend on the
+ * connection's character set and compare exactly against the VARBINARY columns.
+ */
+function bytesOf(text: string): Buffer {
+  return Buffer.from(text, 'utf8');
+}
+
+function textOf(value: Buffer | string): string {
+  return typeof value === 'string' ? value : value.toString('utf8');
+}
+
+/** A Buffer view of the same bytes: `mysql2` binds a Buffer as binary, a bare Uint8Array not. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function affectedRows(header: unknown): number {
+  return Number((header as { affectedRows?: number | string }).affectedRows ?? 0);
+}
+
+/**
+ * Rows an UPDATE or DELETE matched. `affectedRows` counts matched rows when the client sets
+ * CLIENT_FOUND_ROWS (mysql2's default) but only changed rows otherwise; an UPDATE's info line
+ * (`Rows matched: 1  Changed: 0  Warnings: 0`) gives the matched count either way.
+ */
+function matchedRows(header: unknown): number {
+  const affected = affectedRows(header);
+  if (affected > 0) return affected;
+  const info = (header as { info?: unknown }).info;
+  const matched = typeof info === 'string' ? /Rows matched:\s*(\d+)/i.exec(info)?.[1] : undefined;
+  return matched === undefined ? 0 : Number(matched);
+}
+
+function errno(error: unknown): number | undefined {
+  const value = (error as { errno?: unknown } | null)?.errno;
+  return typeof value === 'number' ? value : undefined;
+}
+
+function checkLength(field: 'key' | 'token' | 'fingerprint', value: string, code: ErrorCode): void {
+  const length = Buffer.byteLength(value, 'utf8');
+  if (length > MAX_TEXT_BYTES) {
+    throw new IdempotencyError(
+      code,
+      `[idem] [${STORE_NAME}] the ${field} is ${length} bytes long; the MySQL store keeps at most ${MAX_TEXT_BYTES} (UTF-8).`,
+    );
+  }
+}
+
+function checkLimit(operation: 'list' | 'sweep', limit: number): void {
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw invalid(`${operation} \`limit\` must be a whole number >= 0, got ${limit}`);
+  }
+}
+
+function invalid(message: string): IdempotencyError {
+  return new IdempotencyError(ErrorCode.INVALID_OPTIONS, `[idem] [${STORE_NAME}] ${message}.`);
+}
