@@ -237,6 +237,11 @@ export class Lease {
     }
   }
 
+  /** Stops extending the lease without giving it up: it runs out after `leaseMs` unless completed. */
+  stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+  }
+
   async #beat(): Promise<void> {
     if (this.#finished) return;
     try {

@@ -138,6 +138,14 @@ export class HttpIdempotency {
     return this.#methods.has(method.toUpperCase());
   }
 
+  /**
+   * False when the request will pass through untouched (method not protected, or no key on a
+   * route that does not require one): adapters then skip reading the body.
+   */
+  applies(method: string, header: HttpRequestInfo['header']): boolean {
+    return this.covers(method) && (this.options.required === true || header(this.#header) !== undefined);
+  }
+
   /** The size limit for request bodies, in bytes, for adapters that read bodies themselves. */
   get maxBodyBytes(): number {
     return this.#maxBodyBytes;
@@ -324,7 +332,15 @@ export class ResponseRecording {
     }
   }
 
-  /** The handler threw before answering, or the connection dropped: release so a retry runs again. */
+  /**
+   * The client went away while the handler may still be running: keep the claim but stop
+   * extending it. A response the handler still sends is stored; otherwise the lease runs out.
+   */
+  abandon(): void {
+    if (!this.#done) this.#lease.stopHeartbeat();
+  }
+
+  /** The handler threw before answering: release so a retry runs again. */
   async abort(): Promise<void> {
     if (this.#done) return;
     this.#done = true;

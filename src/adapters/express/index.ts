@@ -1,0 +1,1 @@
+export { type ExpressIdempotencyOptions, type ExpressRequestLike, idempotency } from './express-idempotency.js';

@@ -1,0 +1,105 @@
+import { IncomingMessage, type ServerResponse } from 'node:http';
+import { ErrorCode, IdempotencyError } from '../../core/errors.js';
+import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import { problemResponse } from '../../http/problem.js';
+import {
+  declaredLength,
+  hasBody,
+  nodeHeader,
+  parsedBody,
+  readBody,
+  recordServerResponse,
+  sendResponse,
+} from './server-response.js';
+
+export interface NodeIdempotencyOptions extends HttpIdempotencyOptions {
+  /** The route of a request, for scope and fingerprint. Default: the path without the query. */
+  route?: (req: IncomingMessage) => string;
+}
+
+/** A request whose body was read by the wrapper: the bytes, and the same bytes as a readable stream. */
+export interface BufferedRequest extends IncomingMessage {
+  /** The raw body bytes, read before the handler ran. */
+  rawBody: Buffer;
+}
+
+type Handler = (req: BufferedRequest, res: ServerResponse) => unknown;
+
+/**
+ * Wraps a plain `node:http` handler. The body is read first (to fingerprint it) and handed to
+ * the handler as a fresh readable request carrying the same bytes, plus `req.rawBody`.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { withIdempotency } from 'idem/node';
+ * import { SqliteStore } from 'idem/sqlite';
+ *
+ * createServer(withIdempotency(async (req, res) => {
+ *   res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(createCharge(req.rawBody)));
+ * }, { store: new SqliteStore() })).listen(3000);
+ * ```
+ */
+export function withIdempotency(handler: Handler, options: NodeIdempotencyOptions) {
+  const http = new HttpIdempotency(options);
+  const routeOf = options.route ?? ((req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/');
+  return async function idempotentHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const header = nodeHeader(req);
+    if (!http.applies(req.method ?? 'GET', header)) {
+      await handler(req as BufferedRequest, res);
+      return;
+    }
+    let body: Buffer = Buffer.alloc(0);
+    if (hasBody(req)) {
+      const read = await readBody(req, http.maxBodyBytes);
+      if (read === undefined) {
+        const error = new IdempotencyError(
+          ErrorCode.REQUEST_TOO_LARGE,
+          `[idem] the request body is over the limit of ${http.maxBodyBytes} bytes; send a smaller body.`,
+        );
+        sendResponse(res, problemResponse(error));
+        return;
+      }
+      body = read;
+    }
+    const decision = await http.begin({
+      method: req.method ?? 'POST',
+      route: routeOf(req),
+      header,
+      body: body.length === 0 ? undefined : parsedBody(req, body),
+      bodyBytes: declaredLength(req) ?? body.length,
+    });
+    if (decision.action === 'respond') {
+      sendResponse(res, decision.response);
+      return;
+    }
+    if (decision.action === 'run') recordServerResponse(res, decision.recording);
+    const replayable = replayableRequest(req, body);
+    try {
+      await handler(replayable, res);
+    } catch (error) {
+      if (decision.action === 'run') await decision.recording.abort();
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end();
+      }
+      throw error;
+    }
+  };
+}
+
+/** A new IncomingMessage on the same socket that yields `body` again, with the same head. */
+function replayableRequest(req: IncomingMessage, body: Buffer): BufferedRequest {
+  const copy = new IncomingMessage(req.socket) as BufferedRequest;
+  copy.method = req.method;
+  copy.url = req.url;
+  copy.headers = req.headers;
+  copy.rawHeaders = req.rawHeaders;
+  copy.httpVersion = req.httpVersion;
+  copy.httpVersionMajor = req.httpVersionMajor;
+  copy.httpVersionMinor = req.httpVersionMinor;
+  copy.rawBody = body;
+  if (body.length > 0) copy.push(body);
+  copy.push(null);
+  return copy;
+}
