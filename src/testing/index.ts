@@ -1,3 +1,11 @@
+export { ConformanceApp, type ConformanceRoute, type NeutralResponse } from './conformance-app.js';
+export { type SendOptions, type SentResponse, send } from './http-client.js';
+export {
+  type HttpConformanceOptions,
+  type RunningServer,
+  runHttpConformance,
+  unreachableStore,
+} from './http-conformance.js';
 export {
   type ConformanceTestApi,
   runStoreConformance,

@@ -1,0 +1,59 @@
+import { createServer, type ServerResponse } from 'node:http';
+import express5 from 'express';
+import express4 from 'express4';
+import { idempotency } from '../../src/adapters/express/index.js';
+import type { HttpIdempotencyOptions } from '../../src/http/index.js';
+import { ConformanceApp, type NeutralResponse, runHttpConformance } from '../../src/testing/index.js';
+import { createStore as postgresStore } from '../stores/postgres.factory.js';
+import { createStore as redisStore } from '../stores/redis.factory.js';
+import { listen } from './serve.js';
+
+async function reply(res: ServerResponse, response: NeutralResponse): Promise<void> {
+  res.statusCode = response.status;
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  if (response.stream) {
+    for await (const chunk of response.stream) res.write(chunk);
+    res.end();
+  } else {
+    res.end(response.body);
+  }
+}
+
+type ExpressModule = typeof express5;
+
+function starter(express: ExpressModule) {
+  return async (options: HttpIdempotencyOptions, app: ConformanceApp) => {
+    const server = express();
+    server.use(express.json());
+    const middleware = idempotency(options);
+    for (const route of ConformanceApp.routes) {
+      const method = route.method.toLowerCase() as 'get' | 'post' | 'put';
+      server[method](route.path, middleware, async (req, res, next) => {
+        try {
+          await reply(res, await app.handle(route.op, req.body));
+        } catch (error) {
+          next(error);
+        }
+      });
+    }
+    // Quiet the default handler's stack traces: a thrown handler is part of the suite.
+    server.use((_error: unknown, _req: unknown, res: ServerResponse, _next: unknown) => {
+      res.statusCode = 500;
+      res.end('{"error":"internal"}');
+    });
+    return listen(createServer(server));
+  };
+}
+
+runHttpConformance({ name: 'express 5 on memory', start: starter(express5) });
+runHttpConformance({ name: 'express 4 on memory', start: starter(express4 as unknown as ExpressModule) });
+runHttpConformance({
+  name: 'express 5 on postgres',
+  start: starter(express5),
+  createStore: () => postgresStore('http_conformance'),
+});
+runHttpConformance({
+  name: 'express 5 on redis',
+  start: starter(express5),
+  createStore: () => redisStore('http_conformance'),
+});
