@@ -1,0 +1,33 @@
+/**
+ * The SQLite store's schema. Every statement is idempotent (`IF NOT EXISTS`), and the store runs
+ * them together in one IMMEDIATE transaction: SQLite's write lock is the lock that keeps many
+ * processes opening one file at once from stepping on each other, so no advisory lock is needed.
+ * Add new steps at the end; never edit one that has shipped.
+ */
+export function migrationStatements(table: string): string[] {
+  return [
+    /**
+     * Creates the records table. `key` is the primary key (the claim's point of contention);
+     * times are ms since the epoch; `result` holds the engine's encoded outcome, NULL while
+     * in progress.
+     * No parameters. Returns nothing.
+     */
+    `CREATE TABLE IF NOT EXISTS ${table} (
+  key TEXT NOT NULL PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('in_progress', 'completed')),
+  token TEXT NOT NULL,
+  lease_expires_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  result BLOB,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL
+)`,
+    /**
+     * Indexes the retention end, so `sweep` finds expired records without a full scan.
+     * No parameters. Returns nothing.
+     */
+    `CREATE INDEX IF NOT EXISTS ${table}_expires_at_ms ON ${table} (expires_at_ms)`,
+  ];
+}

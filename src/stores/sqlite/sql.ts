@@ -1,0 +1,143 @@
+/**
+ * The SQL the SQLite store runs, one statement per function. Each takes the table name (already
+ * validated by the store: letters, digits and underscore only) and returns the text to prepare.
+ * Parameters are positional `?`, bound in the order each header lists them (?1..?n), except the
+ * list queries, which bind named `@` parameters. Times are ms since the epoch in INTEGER columns.
+ */
+
+/** The columns of a record, in the order `RecordRow` names them. */
+const COLUMNS =
+  'key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result, created_at_ms, updated_at_ms, attempts';
+
+/** One row as SQLite returns it. INTEGER columns arrive as `bigint` when the connection uses safe integers. */
+export interface RecordRow {
+  key: string;
+  fingerprint: string;
+  state: string;
+  token: string;
+  lease_expires_at_ms: number | bigint;
+  expires_at_ms: number | bigint;
+  result: Uint8Array | null;
+  created_at_ms: number | bigint;
+  updated_at_ms: number | bigint;
+  attempts: number | bigint;
+}
+
+/**
+ * Reads one record by key, whatever its state or expiry.
+ * ?1 key
+ * Returns: zero or one `RecordRow`.
+ */
+export function selectRecord(table: string): string {
+  return `SELECT ${COLUMNS} FROM ${table} WHERE key = ?`;
+}
+
+/**
+ * Writes a fresh claim: inserts the record, or overwrites one the claim transaction has already
+ * judged expired (`expires_at_ms <= now`). Only ever run inside the claim's IMMEDIATE transaction.
+ * ?1 key, ?2 fingerprint, ?3 token, ?4 lease_expires_at_ms, ?5 expires_at_ms, ?6 now (created),
+ * ?7 now (updated)
+ * Returns: nothing; one row changed.
+ */
+export function upsertFreshClaim(table: string): string {
+  return `INSERT INTO ${table} (${COLUMNS})
+VALUES (?, ?, 'in_progress', ?, ?, ?, NULL, ?, ?, 1)
+ON CONFLICT (key) DO UPDATE SET
+  fingerprint = excluded.fingerprint,
+  state = 'in_progress',
+  token = excluded.token,
+  lease_expires_at_ms = excluded.lease_expires_at_ms,
+  expires_at_ms = excluded.expires_at_ms,
+  result = NULL,
+  created_at_ms = excluded.created_at_ms,
+  updated_at_ms = excluded.updated_at_ms,
+  attempts = 1`;
+}
+
+/**
+ * Takes over an in-progress record whose lease ended: new token, lease and retention, one more
+ * attempt, `created_at_ms` kept. Only ever run inside the claim's IMMEDIATE transaction, after it
+ * has checked state, lease end and fingerprint.
+ * ?1 token, ?2 lease_expires_at_ms, ?3 expires_at_ms, ?4 now (updated), ?5 key
+ * Returns: nothing; one row changed.
+ */
+export function takeOverClaim(table: string): string {
+  return `UPDATE ${table}
+SET token = ?, lease_expires_at_ms = ?, expires_at_ms = ?, updated_at_ms = ?, attempts = attempts + 1
+WHERE key = ?`;
+}
+
+/**
+ * Stores the result and marks the record completed, only while the caller's token holds.
+ * ?1 result (BLOB), ?2 expires_at_ms (retention from completion), ?3 now (updated), ?4 key, ?5 token
+ * Returns: changes = 1 if stored, 0 if the token no longer holds.
+ */
+export function completeRecord(table: string): string {
+  return `UPDATE ${table}
+SET state = 'completed', result = ?, expires_at_ms = ?, updated_at_ms = ?
+WHERE key = ? AND state = 'in_progress' AND token = ?`;
+}
+
+/**
+ * Deletes an in-progress record, only while the caller's token holds, so a retry may run again.
+ * ?1 key, ?2 token
+ * Returns: changes = 1 if deleted, 0 if the token no longer holds.
+ */
+export function releaseRecord(table: string): string {
+  return `DELETE FROM ${table} WHERE key = ? AND state = 'in_progress' AND token = ?`;
+}
+
+/**
+ * Moves the lease end of an in-progress record, only while the caller's token holds.
+ * ?1 lease_expires_at_ms, ?2 now (updated), ?3 key, ?4 token
+ * Returns: changes = 1 if extended, 0 if the token no longer holds.
+ */
+export function extendLease(table: string): string {
+  return `UPDATE ${table}
+SET lease_expires_at_ms = ?, updated_at_ms = ?
+WHERE key = ? AND state = 'in_progress' AND token = ?`;
+}
+
+/**
+ * Deletes a record whatever its state. For operators.
+ * ?1 key
+ * Returns: changes = 1 if a record was there.
+ */
+export function deleteRecord(table: string): string {
+  return `DELETE FROM ${table} WHERE key = ?`;
+}
+
+/**
+ * One page of records in key order, from the start of the table. Fetch one row more than the
+ * page holds to learn whether another page follows.
+ * `@state` the state to keep, or NULL for both; `@nowMs` leave out records expired by then, or
+ * NULL to keep them; `@limit` row limit
+ * Returns: up to `@limit` `RecordRow`s.
+ */
+export function listFirstPage(table: string): string {
+  return `SELECT ${COLUMNS} FROM ${table}
+WHERE (@state IS NULL OR state = @state) AND (@nowMs IS NULL OR expires_at_ms > @nowMs)
+ORDER BY key LIMIT @limit`;
+}
+
+/**
+ * One page of records in key order, after the cursor (the last key of the previous page).
+ * `@cursor` the last key already returned; `@state`, `@nowMs`, `@limit` as in `listFirstPage`
+ * Returns: up to `@limit` `RecordRow`s.
+ */
+export function listNextPage(table: string): string {
+  return `SELECT ${COLUMNS} FROM ${table}
+WHERE key > @cursor AND (@state IS NULL OR state = @state) AND (@nowMs IS NULL OR expires_at_ms > @nowMs)
+ORDER BY key LIMIT @limit`;
+}
+
+/**
+ * Deletes up to a limit of expired records, oldest retention end first.
+ * ?1 now, ?2 limit
+ * Returns: changes = how many records were deleted.
+ */
+export function sweepExpired(table: string): string {
+  return `DELETE FROM ${table} WHERE rowid IN (
+  SELECT rowid FROM ${table} WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?
+)`;
+}

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
+import type { ClaimInput } from '../../src/core/store.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite/index.js';
+import { runStoreConformance } from '../../src/testing/index.js';
+import { dropStore, sqliteTestPath } from './sqlite.factory.js';
+
+runStoreConformance({
+  name: 'sqlite',
+  factoryModule: new URL('./sqlite.factory.ts', import.meta.url).href,
+});
+
+const namespaces: string[] = [];
+/** A fresh file path for one test; the files are removed when the suite ends. */
+function freshPath(): string {
+  const namespace = `s_${randomBytes(6).toString('hex')}`;
+  namespaces.push(namespace);
+  mkdirSync(join(tmpdir(), 'idem-sqlite-tests'), { recursive: true });
+  return sqliteTestPath(namespace);
+}
+after(async () => {
+  for (const namespace of namespaces) await dropStore(namespace);
+});
+
+function claimInput(key: string, token: string, nowMs = Date.now()): ClaimInput {
+  return { key, fingerprint: 'fp', token, nowMs, leaseExpiresAtMs: nowMs + 30_000, expiresAtMs: nowMs + 3_600_000 };
+}
+
+function hasCode(code: ErrorCode, text?: RegExp) {
+  return (error: unknown): boolean => {
+    assert.ok(isIdempotencyError(error, code), `expected ${code}, got ${String(error)}`);
+    if (text !== undefined) assert.match(error.message, text);
+    return true;
+  };
+}
+
+describe('sqlite store', () => {
+  it('refuses a table name with characters other than letters, digits and underscore', () => {
+    for (const table of ['idem-records', 'idem records', 'x;DROP TABLE y', '', '1abc', 'sqlite_idem']) {
+      assert.throws(() => new SqliteStore({ path: ':memory:', table }), hasCode(ErrorCode.INVALID_OPTIONS, /table/));
+    }
+    assert.doesNotThrow(() => new SqliteStore({ path: ':memory:', table: 'Idem_Records_2' }));
+  });
+
+  it('refuses a path and a database given together, and a synchronous setting other than NORMAL or FULL', () => {
+    const db = new Database(':memory:');
+    assert.throws(
+      () => new SqliteStore({ path: ':memory:', database: db }),
+      hasCode(ErrorCode.INVALID_OPTIONS, /either path/),
+    );
+    assert.throws(
+      () => new SqliteStore({ path: ':memory:', synchronous: 'OFF' as SqliteStoreOptions['synchronous'] }),
+      hasCode(ErrorCode.INVALID_OPTIONS, /synchronous/),
+    );
+    assert.throws(() => new SqliteStore({ busyTimeoutMs: -1 }), hasCode(ErrorCode.INVALID_OPTIONS, /busyTimeoutMs/));
+    db.close();
+  });
+
+  it('opens its file lazily in WAL mode, creates the table, and removes the WAL when it closes', async () => {
+    const path = freshPath();
+    const store = new SqliteStore({ path, table: 'my_records', synchronous: 'FULL' });
+    assert.equal(existsSync(path), false, 'nothing is opened before first use');
+    await store.migrate();
+    await store.migrate();
+    assert.equal((await store.claim(claimInput('k', 'a'))).claimed, true);
+
+    const peek = new Database(path, { readonly: true });
+    assert.equal(peek.pragma('journal_mode', { simple: true }), 'wal');
+    const tables = peek.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+    assert.deepEqual(tables, ['my_records']);
+    peek.close();
+
+    await store.close();
+    assert.equal(existsSync(`${path}-wal`), false, 'the last connection closed and checkpointed the WAL');
+  });
+
+  it('answers STORE_UNAVAILABLE within the busy timeout while another connection holds the write lock', async () => {
+    const path = freshPath();
+    const store = new SqliteStore({ path, busyTimeoutMs: 200 });
+    await store.migrate();
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    const started = Date.now();
+    await assert.rejects(
+      store.claim(claimInput('k', 'a')),
+      hasCode(ErrorCode.STORE_UNAVAILABLE, /locked by another connection .* busyTimeoutMs \(200 ms\)/),
+    );
+    const waitedMs = Date.now() - started;
+    assert.ok(waitedMs >= 150 && waitedMs < 2000, `waited ${waitedMs} ms`);
+    other.exec('COMMIT');
+    assert.equal((await store.claim(claimInput('k', 'a'))).claimed, true, 'works again once the lock is gone');
+    other.close();
+    await store.close();
+  });
+
+  it('sees a claim made through another connection on the same file, and refuses its own stale token', async () => {
+    const path = freshPath();
+    const store = new SqliteStore({ path, busyTimeoutMs: 5000 });
+    await store.migrate();
+    const other = new SqliteStore({ path });
+    const t = Date.now();
+    assert.equal((await other.claim(claimInput('k', 'theirs', t))).claimed, true);
+    const mine = await store.claim(claimInput('k', 'mine', t + 1));
+    assert.equal(mine.claimed, false);
+    assert.equal(mine.record.token, 'theirs');
+    assert.equal(
+      await store.complete({ key: 'k', token: 'mine', result: new Uint8Array([1]), nowMs: t + 2, expiresAtMs: t + 9 }),
+      false,
+    );
+    await other.close();
+    await store.close();
+  });
+
+  it('uses a database passed through a lazy factory on first use, and leaves it open on close', async () => {
+    const db = new Database(':memory:');
+    let calls = 0;
+    const store = new SqliteStore({
+      database: () => {
+        calls += 1;
+        return db;
+      },
+      table: 'lazy_records',
+    });
+    assert.equal(calls, 0);
+    const t = Date.now();
+    await store.claim(claimInput('k', 'a', t));
+    await store.get('k');
+    assert.equal(calls, 1);
+    assert.equal(db.prepare('SELECT token FROM lazy_records WHERE key = ?').pluck().get('k'), 'a');
+    await store.close();
+    assert.equal(db.open, true);
+    await assert.rejects(store.get('k'), hasCode(ErrorCode.STORE_CLOSED));
+    db.close();
+  });
+
+  it('returns numbers, not bigints, from a connection that reads integers safely', async () => {
+    const db = new Database(':memory:');
+    db.defaultSafeIntegers(true);
+    const store = new SqliteStore({ database: db });
+    const t = Date.now();
+    await store.claim(claimInput('k', 'a', t));
+    await store.complete({ key: 'k', token: 'a', result: new Uint8Array([1]), nowMs: t + 1, expiresAtMs: t + 60_000 });
+    const record = await store.get('k');
+    assert.equal(record?.createdAtMs, t);
+    assert.equal(record?.expiresAtMs, t + 60_000);
+    assert.equal(record?.attempts, 1);
+    const page = await store.list({ nowMs: t });
+    assert.equal(page.records[0]?.updatedAtMs, t + 1);
+    await store.close();
+    db.close();
+  });
+
+  it('fails with STORE_UNAVAILABLE when the file cannot be opened, and tries again on the next call', async () => {
+    const directory = join(tmpdir(), 'idem-sqlite-tests', `missing_${randomBytes(6).toString('hex')}`);
+    const store = new SqliteStore({ path: join(directory, 'idem.db') });
+    await assert.rejects(
+      store.claim(claimInput('k', 'a')),
+      hasCode(ErrorCode.STORE_UNAVAILABLE, /\[sqlite\] open failed/),
+    );
+    mkdirSync(directory, { recursive: true });
+    assert.equal((await store.claim(claimInput('k', 'a'))).claimed, true);
+    await store.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('keeps records for the life of the store with path ":memory:"', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.claim(claimInput('k', 'a'));
+    assert.equal((await store.get('k'))?.token, 'a');
+    await store.close();
+    await store.close();
+  });
+});
