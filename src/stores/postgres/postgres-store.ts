@@ -124,6 +124,15 @@ export class PostgresStore implements Store {
     try {
       const pool = await this.#ready();
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+        // Read first: a key that is completed or held by someone else (every replay and every
+        // concurrent duplicate) is answered by one plain read. The upsert below would take a row
+        // lock even when its WHERE fails, and a lock costs a WAL flush at commit.
+        const current = await pool.query(this.#sql.select, [input.key]);
+        const currentRow = current.rows[0] as PgRecordRow | undefined;
+        if (currentRow !== undefined) {
+          const record = toRecord(currentRow);
+          if (!claimable(record, input)) return { claimed: false, record };
+        }
         const won = await pool.query(this.#sql.claim, [
           input.key,
           input.fingerprint,
@@ -137,16 +146,8 @@ export class PostgresStore implements Store {
           const record = toRecord(row);
           return { claimed: true, takeover: record.attempts > 1, record };
         }
-        // The conditional update did not apply: the record stands. It has to be read in a new
-        // statement, because under READ COMMITTED a row that a concurrent claim committed after
-        // this statement began is seen by ON CONFLICT but not by a SELECT within it. Between the
-        // two statements the record may be released, swept or changed so that it can now be
-        // claimed; the loop then tries again rather than report a record the claim would beat.
-        const current = await pool.query(this.#sql.select, [input.key]);
-        const currentRow = current.rows[0] as PgRecordRow | undefined;
-        if (currentRow === undefined) continue;
-        const record = toRecord(currentRow);
-        if (!claimable(record, input)) return { claimed: false, record };
+        // The conditional update did not apply: another caller won between the read and the
+        // upsert. Its row is committed, so the read of the next round sees it.
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
     } catch (error) {

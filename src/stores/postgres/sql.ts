@@ -32,7 +32,7 @@ export function postgresStatements(table: string) {
      * lease ended and whose fingerprint matches (attempts + 1, created kept).
      * $1 key, $2 fingerprint, $3 token, $4 now ms, $5 lease end ms, $6 retention end ms.
      * Returns the record when the caller won (a takeover is the only win with attempts > 1),
-     * no row when the existing record stands: then read it with `select`.
+     * no row when the existing record stands (the store reads first, so that is rare: a race).
      */
     claim: `
       INSERT INTO ${table} AS r (${columns})
