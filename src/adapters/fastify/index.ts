@@ -1,0 +1,5 @@
+export {
+  type FastifyIdempotencyOptions,
+  type FastifyRouteIdempotency,
+  idempotency,
+} from './fastify-idempotency.js';

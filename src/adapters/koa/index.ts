@@ -1,0 +1,1 @@
+export { idempotency, type KoaIdempotencyOptions } from './koa-idempotency.js';
