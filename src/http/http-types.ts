@@ -4,6 +4,8 @@ export interface HttpRequestInfo {
   method: string;
   /** The route pattern when the framework knows it (`/charges/:id`), else the path without the query. */
   route: string;
+  /** The request target as sent, path and query (`/orders/42?currency=eur`). Part of the fingerprint. Default: `route`. */
+  url?: string | undefined;
   /** A header's value by lower-case name; repeated headers as an array. */
   header(name: string): string | string[] | undefined;
   /**

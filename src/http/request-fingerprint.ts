@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
+import { ErrorCode, IdempotencyError } from '../core/errors.js';
 import type { HttpRequestInfo } from './http-types.js';
 
 export interface FingerprintOptions {
@@ -15,13 +16,13 @@ export interface FingerprintOptions {
 }
 
 /**
- * Fingerprint of a request: method, route, chosen headers and a canonical body. A JSON body is
+ * Fingerprint of a request: method, route, the target with its query, chosen headers and a canonical body. A JSON body is
  * canonical JSON (sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are one request); a form
  * body is its fields; any other body counts by its bytes.
  */
 export function requestFingerprint(request: HttpRequestInfo, options: FingerprintOptions = {}): string {
   const hash = createHash('sha256');
-  hash.update(`${request.method}\n${request.route}\n`);
+  hash.update(`${request.method}\n${request.route}\n${request.url ?? request.route}\n`);
   for (const name of options.includeHeaders ?? []) {
     const value = request.header(name);
     hash.update(`${name}:${Array.isArray(value) ? value.join(',') : (value ?? '')}\n`);
@@ -53,7 +54,17 @@ function bodyText(request: HttpRequestInfo, options: FingerprintOptions): string
   }
   if (options.includePaths !== undefined) body = pick(body, options.includePaths);
   if (options.excludePaths !== undefined) body = omit(body, options.excludePaths);
-  return `json:${canonicalize(body)}`;
+  try {
+    return `json:${canonicalize(body)}`;
+  } catch (error) {
+    // A few KB of `[[[[...]]]]` nest deeper than the stack: that is the client's 400, not a 500.
+    if (!(error instanceof RangeError)) throw error;
+    throw new IdempotencyError(
+      ErrorCode.FINGERPRINT_UNSUPPORTED,
+      '[idem] the request body is nested too deeply to fingerprint; send a flatter body.',
+      { cause: error },
+    );
+  }
 }
 
 /** Form fields as name -> value, or name -> values when repeated; order of repeats is kept. */

@@ -131,7 +131,7 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
     });
 
     scenario('accepts a 255-character key', {}, async ({ url }) => {
-      const response = await post(url, '/charges', 'k'.repeat(255));
+      const response = await post(url, '/charges', key().padEnd(255, 'k'));
       assert.equal(response.status, 201);
     });
 
@@ -196,6 +196,15 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
         headers: { 'content-type': 'application/json' },
       });
       assert.equal(again.headers['idempotent-replayed'], 'true');
+      assert.equal(app.count('charges'), 1);
+    });
+
+    scenario('answers 422 to the same key on the same route with another query string', {}, async ({ url, app }) => {
+      const k = key();
+      assert.equal((await post(url, '/charges?currency=eur', k)).status, 201);
+      assertProblem(await post(url, '/charges?currency=usd', k), 422, 'key-reused');
+      const same = await post(url, '/charges?currency=eur', k);
+      assert.equal(same.headers['idempotent-replayed'], 'true');
       assert.equal(app.count('charges'), 1);
     });
 
@@ -329,6 +338,7 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
         const retry = await post(url, '/slow', k, { body: { ms: 300 } });
         assert.equal(retry.status, 201);
         assert.equal(retry.headers['idempotent-replayed'], 'true');
+        assert.deepEqual(retry.json, { id: 'sl_1' }, 'the replay carries the body the handler sent');
         assert.equal(app.count('slow'), 1);
       },
     );

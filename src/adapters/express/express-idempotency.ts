@@ -17,6 +17,7 @@ import {
 export interface ExpressRequestLike extends IncomingMessage {
   body?: unknown;
   path: string;
+  originalUrl?: string;
   baseUrl?: string;
   route?: { path?: unknown };
 }
@@ -50,7 +51,7 @@ export function idempotency(options: ExpressIdempotencyOptions) {
     try {
       if (!http.applies(req.method ?? 'GET', nodeHeader(req))) return next();
       let bodyBytes = declaredLength(req);
-      if (req.body === undefined && hasBody(req) && !req.readableEnded) {
+      if (unparsed(req.body) && hasBody(req) && !req.readableEnded) {
         // No body parser ran before us: read the body here so it can be fingerprinted, and leave
         // it on req.body (parsed when it is JSON); parsers that run later see a consumed stream.
         const body = await readBody(req, http.maxBodyBytes);
@@ -64,6 +65,7 @@ export function idempotency(options: ExpressIdempotencyOptions) {
       const info: HttpRequestInfo = {
         method: req.method ?? 'POST',
         route: routeOf(req),
+        url: req.originalUrl ?? req.url,
         header: nodeHeader(req),
         body: req.body,
         bodyBytes,
@@ -79,6 +81,21 @@ export function idempotency(options: ExpressIdempotencyOptions) {
       next(error);
     }
   };
+}
+
+/**
+ * True when no parser read the body: Express 5 leaves `req.body` undefined, but Express 4's
+ * parsers set it to `{}` even for a content type they skip, which would fingerprint every such
+ * body as the same empty object.
+ */
+function unparsed(body: unknown): boolean {
+  if (body === undefined) return true;
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    Object.getPrototypeOf(body) === Object.prototype &&
+    Object.keys(body).length === 0
+  );
 }
 
 function routeOf(req: ExpressRequestLike): string {

@@ -78,6 +78,7 @@ export const idempotency = Object.assign(
       const decision = await http.begin({
         method: request.method,
         route: request.routeOptions.url ?? request.url.split('?')[0] ?? '/',
+        url: request.url,
         header,
         body: request.body,
         bodyBytes: bodyBytesOf(request),

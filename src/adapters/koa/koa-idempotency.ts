@@ -85,6 +85,7 @@ export function idempotency(options: KoaIdempotencyOptions) {
     const decision = await http.begin({
       method: ctx.method,
       route: routeOf(ctx),
+      url: ctx.originalUrl,
       header,
       body: request.body,
       bodyBytes,

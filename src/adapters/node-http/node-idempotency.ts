@@ -51,7 +51,15 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
     }
     let body: Buffer = Buffer.alloc(0);
     if (hasBody(req)) {
-      const read = await readBody(req, http.maxBodyBytes);
+      let read: Buffer | undefined;
+      try {
+        read = await readBody(req, http.maxBodyBytes);
+      } catch {
+        // The client went away (or broke the framing) before its body arrived: nothing was
+        // claimed and no one is left to answer. Rejecting would crash a server wired as above.
+        res.destroy();
+        return;
+      }
       if (read === undefined) {
         const error = new IdempotencyError(
           ErrorCode.REQUEST_TOO_LARGE,
@@ -65,6 +73,7 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
     const decision = await http.begin({
       method: req.method ?? 'POST',
       route: routeOf(req),
+      url: req.url,
       header,
       body: body.length === 0 ? undefined : parsedBody(req, body),
       bodyBytes: declaredLength(req) ?? body.length,
@@ -99,6 +108,9 @@ function replayableRequest(req: IncomingMessage, body: Buffer): BufferedRequest 
   copy.httpVersionMajor = req.httpVersionMajor;
   copy.httpVersionMinor = req.httpVersionMinor;
   copy.rawBody = body;
+  // The parser never sees this copy, so nothing else marks it complete; without this, reading it
+  // to the end auto-destroys it as an aborted request, which destroys the shared socket.
+  copy.complete = true;
   if (body.length > 0) copy.push(body);
   copy.push(null);
   return copy;

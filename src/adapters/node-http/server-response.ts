@@ -13,7 +13,10 @@ export function sendResponse(res: ServerResponse, response: HttpResponseData): v
 /**
  * Records everything the handler writes on `res`, as it streams out, and stores it when the
  * handler ends the response. Every framework that writes to a Node `ServerResponse` (Express,
- * Koa, Fastify, NestJS, plain node:http) is recorded by this one function.
+ * NestJS on Express, plain node:http, the gateway) is recorded by this one function.
+ *
+ * The end of the response waits for the store: a client that got the whole answer and retries
+ * at once finds it stored, not still in progress.
  *
  * A client that disconnects before the handler ends does not release the key at once: the
  * handler is most likely still running, and a retry let in now would run it twice. The
@@ -21,8 +24,9 @@ export function sendResponse(res: ServerResponse, response: HttpResponseData): v
  * it; if it never ends, the lease runs out and a retry may take over.
  */
 export function recordServerResponse(res: ServerResponse, recording: ResponseRecording): void {
-  const write = res.write;
-  const end = res.end;
+  const { write, end, writeHead } = res;
+  // Headers given to writeHead() never show in getHeaders(); keep them for the record.
+  let headHeaders: [string, string | number | readonly string[] | undefined][] = [];
   let ended = false;
   const capture = (chunk: unknown, encoding: unknown) => {
     if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
@@ -32,18 +36,33 @@ export function recordServerResponse(res: ServerResponse, recording: ResponseRec
       recording.write(chunk);
     }
   };
+  res.writeHead = function recordedWriteHead(this: ServerResponse, status: number, ...rest: unknown[]) {
+    const headers = rest.find((arg) => typeof arg === 'object' && arg !== null);
+    if (Array.isArray(headers)) {
+      // A flat [name, value, name, value] list, or [[name, value], ...].
+      headHeaders = Array.isArray(headers[0])
+        ? (headers as [string, string][])
+        : headers.flatMap((item, i) =>
+            i % 2 === 0 ? [[String(item), headers[i + 1] as string] as [string, string]] : [],
+          );
+    } else if (headers !== undefined) {
+      headHeaders = Object.entries(headers as Record<string, string | number | string[] | undefined>);
+    }
+    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, status, ...rest);
+  } as ServerResponse['writeHead'];
   res.write = function recordedWrite(this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
     capture(chunk, rest[0]);
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   } as ServerResponse['write'];
   res.end = function recordedEnd(this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-    if (!ended) {
-      ended = true;
-      capture(chunk, rest[0]);
-      recording.head(res.statusCode, Object.entries(res.getHeaders()));
-      void recording.finish();
-    }
-    return (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+    if (ended) return this;
+    ended = true;
+    capture(chunk, rest[0]);
+    const headers = new Map<string, string | number | readonly string[] | undefined>(Object.entries(res.getHeaders()));
+    for (const [name, value] of headHeaders) headers.set(name.toLowerCase(), value); // writeHead's win, as in Node
+    recording.head(res.statusCode, headers);
+    void recording.finish().finally(() => (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest));
+    return this;
   } as ServerResponse['end'];
   res.once('close', () => {
     if (!ended) recording.abandon();

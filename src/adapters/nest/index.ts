@@ -1,0 +1,7 @@
+export {
+  IDEMPOTENCY_OPTIONS,
+  IdempotencyInterceptor,
+  type NestIdempotencyOptions,
+} from './idempotency.interceptor.js';
+export { IdempotencyModule, type IdempotencyModuleAsyncOptions } from './idempotency.module.js';
+export { IDEMPOTENT_METADATA, Idempotent, type IdempotentOptions } from './idempotent.decorator.js';
