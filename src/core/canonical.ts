@@ -11,14 +11,14 @@ import { ErrorCode, IdempotencyError } from './errors.js';
  *   `NaN` and the infinities are refused, since JSON cannot carry them and guessing would collide.
  * - Dates, typed arrays, Buffers, ArrayBuffers and bigints get a tagged form that no JSON text
  *   can produce, so `new Date(0)` and the string `"1970-01-01T00:00:00.000Z"` differ.
- * - Anything else (functions, symbols, Maps, Sets, class instances, cycles) is refused with
- *   `FINGERPRINT_UNSUPPORTED`, naming the path, rather than guessed at.
+ * - Anything else (functions, symbols, Maps, Sets, class instances, cycles, nesting deeper than
+ *   `MAX_DEPTH`) is refused with `FINGERPRINT_UNSUPPORTED`, naming the path, rather than guessed at.
  *
  * The output is only ever hashed, never parsed back.
  */
 export function canonicalize(value: unknown): string {
   const parts: string[] = [];
-  write(value, '$', parts, new Set());
+  write(value, '$', parts, new Set(), 0);
   return parts.join('');
 }
 
@@ -32,7 +32,10 @@ export function hashText(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('base64url');
 }
 
-function write(value: unknown, path: string, out: string[], seen: Set<object>): void {
+/** Deepest nesting of arrays and objects accepted; a few KB of `[[[[...]]]]` must not exhaust the stack. */
+export const MAX_DEPTH = 1000;
+
+function write(value: unknown, path: string, out: string[], seen: Set<object>, depth: number): void {
   switch (typeof value) {
     case 'string':
       out.push(JSON.stringify(value));
@@ -76,12 +79,13 @@ function write(value: unknown, path: string, out: string[], seen: Set<object>): 
     return;
   }
   if (seen.has(value)) refuse(path, 'a circular reference');
+  if (depth >= MAX_DEPTH) refuse(path, `nesting deeper than ${MAX_DEPTH} levels`);
   seen.add(value);
   if (Array.isArray(value)) {
     out.push('[');
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out.push(',');
-      write(value[i], `${path}[${i}]`, out, seen);
+      write(value[i], `${path}[${i}]`, out, seen, depth + 1);
     }
     out.push(']');
   } else {
@@ -98,7 +102,7 @@ function write(value: unknown, path: string, out: string[], seen: Set<object>): 
     keys.forEach((k, i) => {
       if (i > 0) out.push(',');
       out.push(JSON.stringify(k), ':');
-      write(record[k], `${path}.${k}`, out, seen);
+      write(record[k], `${path}.${k}`, out, seen, depth + 1);
     });
     out.push('}');
   }

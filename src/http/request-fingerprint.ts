@@ -54,17 +54,7 @@ function bodyText(request: HttpRequestInfo, options: FingerprintOptions): string
   }
   if (options.includePaths !== undefined) body = pick(body, options.includePaths);
   if (options.excludePaths !== undefined) body = omit(body, options.excludePaths);
-  try {
-    return `json:${canonicalize(body)}`;
-  } catch (error) {
-    // A few KB of `[[[[...]]]]` nest deeper than the stack: that is the client's 400, not a 500.
-    if (!(error instanceof RangeError)) throw error;
-    throw new IdempotencyError(
-      ErrorCode.FINGERPRINT_UNSUPPORTED,
-      '[idem] the request body is nested too deeply to fingerprint; send a flatter body.',
-      { cause: error },
-    );
-  }
+  return `json:${canonicalize(body)}`;
 }
 
 /** Form fields as name -> value, or name -> values when repeated; order of repeats is kept. */

@@ -63,6 +63,13 @@ describe('canonical form', () => {
     assert.throws(() => canonicalize(new Date(Number.NaN)), refusedWith(/invalid Date/));
   });
 
+  it('refuses nesting deeper than MAX_DEPTH instead of exhausting the stack', () => {
+    const deep = JSON.parse(`${'['.repeat(50_000)}${']'.repeat(50_000)}`) as unknown;
+    assert.throws(() => canonicalize(deep), refusedWith(/nesting deeper than 1000 levels/));
+    const fine = JSON.parse(`${'['.repeat(999)}${']'.repeat(999)}`) as unknown;
+    assert.equal(canonicalize(fine).length, 1998);
+  });
+
   it('accepts the same object twice when it is shared, not circular', () => {
     const shared = { x: 1 };
     assert.equal(canonicalize([shared, shared]), '[{"x":1},{"x":1}]');

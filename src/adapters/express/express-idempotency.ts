@@ -54,7 +54,12 @@ export function idempotency(options: ExpressIdempotencyOptions) {
       if (unparsed(req.body) && hasBody(req) && !req.readableEnded) {
         // No body parser ran before us: read the body here so it can be fingerprinted, and leave
         // it on req.body (parsed when it is JSON); parsers that run later see a consumed stream.
-        const body = await readBody(req, http.maxBodyBytes);
+        const body = await readBody(req, http.maxBodyBytes).catch(() => null);
+        if (body === null) {
+          // The client went away mid-body: nothing was claimed and no one is left to answer.
+          res.destroy();
+          return;
+        }
         if (body === undefined) {
           sendResponse(res, problemResponse(tooLarge(http.maxBodyBytes)));
           return;

@@ -22,7 +22,11 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 /**
  * Hono middleware for the `Idempotency-Key` header. It runs on any runtime Hono runs on: it
  * reads a clone of the Web `Request` (so the handler still gets the body), and records the
- * `Response` through a tee of its body, so the client never waits for the recording.
+ * `Response` through a tee of its body: the client gets each chunk as the handler produces it,
+ * and the end of the body once the record is stored, so a retry sent right after finds it.
+ * The recorded branch reads on when the client goes away (or never reads), so a handler that
+ * finishes after its client gave up still leaves its answer for the retry. The body is read at
+ * the handler's pace; what a slow client has not read yet is buffered.
  *
  * A handler that throws releases the key, so a retry runs again; an `HTTPException` is an answer
  * like any other, stored under the cache policy.
@@ -56,6 +60,7 @@ export function idempotency(options: HonoIdempotencyOptions): MiddlewareHandler 
     const info: HttpRequestInfo = {
       method: request.method,
       route: routeOf(c),
+      url: targetOf(request.url),
       header,
       body: bytes.length === 0 ? undefined : parsedBody(request, bytes),
       bodyBytes: declared ?? bytes.length,
@@ -71,7 +76,7 @@ export function idempotency(options: HonoIdempotencyOptions): MiddlewareHandler 
     // The client went away: keep the claim (the handler is most likely still running) but stop
     // extending it, as the node:http recorder does.
     const abandon = () => recording.abandon();
-    request.signal.addEventListener('abort', abandon, { once: true });
+    request.signal?.addEventListener('abort', abandon, { once: true });
     try {
       await next();
     } catch (error) {
@@ -87,14 +92,14 @@ export function idempotency(options: HonoIdempotencyOptions): MiddlewareHandler 
     const response = c.res;
     recording.head(response.status, response.headers);
     if (response.body === null) {
-      void recording.finish();
+      await recording.finish();
       return undefined;
     }
     const [toClient, toRecord] = response.body.tee();
+    const recorded = record(toRecord, recording);
     // Replace, not merge: the new Response carries the same status and headers.
     c.res = undefined;
-    c.res = new Response(watchCancel(toClient, abandon), response);
-    void record(toRecord, recording);
+    c.res = new Response(clientStream(toClient, recorded, abandon), response);
     return undefined;
   };
 }
@@ -116,15 +121,27 @@ async function record(stream: ReadableStream<Uint8Array>, recording: ResponseRec
   await recording.finish();
 }
 
-/** The same stream, calling `onCancel` when its reader cancels it (the client went away). */
-function watchCancel(stream: ReadableStream<Uint8Array>, onCancel: () => void): ReadableStream<Uint8Array> {
+/**
+ * The client's branch, passed on as it comes, except its end: that waits until the record is
+ * stored, so a client that saw the whole response and retries at once finds it stored, not
+ * still in progress. A client that goes away cancels only its own branch (`onCancel`).
+ */
+function clientStream(
+  stream: ReadableStream<Uint8Array>,
+  recorded: Promise<void>,
+  onCancel: () => void,
+): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (!done) {
+          controller.enqueue(value);
+          return;
+        }
+        await recorded;
+        controller.close();
       } catch (error) {
         controller.error(error);
       }
@@ -148,6 +165,12 @@ function defaultRoute(c: Context): string {
     if (path !== undefined && !path.endsWith('*')) return path;
   }
   return c.req.path;
+}
+
+/** Path and query of an absolute URL (`/charges?currency=eur`). */
+function targetOf(url: string): string {
+  const path = url.indexOf('/', url.indexOf('//') + 2);
+  return path === -1 ? '/' : url.slice(path);
 }
 
 function declaredLength(request: Request): number | undefined {

@@ -3,8 +3,6 @@ import {
   type CallHandler,
   type ExecutionContext,
   HttpException,
-  Inject,
-  Injectable,
   type NestInterceptor,
   StreamableFile,
 } from '@nestjs/common';
@@ -20,11 +18,9 @@ import {
   parsedBody,
   readBody,
   recordServerResponse,
+  sendResponse,
 } from '../node-http/server-response.js';
 import { IDEMPOTENT_METADATA, type IdempotentOptions } from './idempotent.decorator.js';
-
-/** The injection token of the options `IdempotencyInterceptor` takes. */
-export const IDEMPOTENCY_OPTIONS = Symbol.for('idem:nest:options');
 
 export interface NestIdempotencyOptions extends HttpIdempotencyOptions {
   /**
@@ -39,11 +35,26 @@ export interface NestIdempotencyOptions extends HttpIdempotencyOptions {
 interface NestExpressRequest extends IncomingMessage {
   body?: unknown;
   path?: string;
+  originalUrl?: string;
   baseUrl?: string;
   route?: { path?: unknown };
 }
 
 type Handler = ExecutionContext['getHandler'] extends () => infer F ? F : never;
+
+/** How one route handler is protected, worked out on its first request. */
+interface RouteSetup {
+  /** Its HTTP layer: the shared one, or one with the route's own options. */
+  http: HttpIdempotency;
+  /** The handler writes to the response itself (`@Res()` or `@Next()` without passthrough): Nest sends nothing. */
+  writesItsResponse: boolean;
+}
+
+/** Nest's metadata of route parameters (`@nestjs/common/constants`), by value: the package root does not export them. */
+const ROUTE_ARGS_METADATA = '__routeArguments__';
+const RESPONSE_PASSTHROUGH_METADATA = '__responsePassthrough__';
+/** `RouteParamtypes.RESPONSE` and `RouteParamtypes.NEXT`, as they lead the keys of `ROUTE_ARGS_METADATA`. */
+const RESPONSE_PARAM_TYPES = new Set(['1', '2']);
 
 /**
  * NestJS interceptor (on `@nestjs/platform-express`) for the `Idempotency-Key` header. The first
@@ -67,45 +78,47 @@ type Handler = ExecutionContext['getHandler'] extends () => infer F ? F : never;
  * create(@Body() body: CreateCharge) { return this.charges.create(body); }
  * ```
  */
-@Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
   readonly #options: NestIdempotencyOptions;
   readonly #shared: HttpIdempotency;
-  /** The HTTP layer of each handler, `null` when it is not protected; built on its first request. */
-  readonly #byHandler = new WeakMap<Handler, HttpIdempotency | null>();
+  /** The setup of each handler, `null` when it is not protected; worked out on its first request. */
+  readonly #byHandler = new WeakMap<Handler, RouteSetup | null>();
 
-  constructor(@Inject(IDEMPOTENCY_OPTIONS) options: NestIdempotencyOptions) {
+  constructor(options: NestIdempotencyOptions) {
     this.#options = options;
     this.#shared = new HttpIdempotency(options);
   }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (context.getType() !== 'http') return next.handle();
-    const http = this.#httpFor(context);
-    if (http === null) return next.handle();
+    const route = this.#setupOf(context);
+    if (route === null) return next.handle();
+    const { http } = route;
     const req = context.switchToHttp().getRequest<NestExpressRequest>();
     const res = context.switchToHttp().getResponse<ServerResponse>();
     const header = nodeHeader(req);
     if (!http.applies(req.method ?? 'GET', header)) return next.handle();
 
     let bodyBytes = declaredLength(req);
-    if (req.body === undefined && hasBody(req) && !req.readableEnded) {
-      // The app runs without Nest's body parser: read the body here so it can be fingerprinted,
-      // and leave it on req.body (parsed when it is JSON) for @Body().
+    if (unparsed(req.body) && hasBody(req) && !req.readableEnded) {
+      // No parser read this body (the app runs without Nest's body parser, or the content type
+      // is not one it parses): read it here so it can be fingerprinted, and leave it on
+      // req.body (parsed when it is JSON) for @Body().
       const body = await readBody(req, http.maxBodyBytes);
-      if (body === undefined) return of(reply(res, tooLarge(http.maxBodyBytes)));
+      if (body === undefined) return of(answer(res, tooLarge(http.maxBodyBytes), route));
       bodyBytes = body.length;
       req.body = parsedBody(req, body);
     }
     const info: HttpRequestInfo = {
       method: req.method ?? 'POST',
       route: routeOf(req),
+      url: req.originalUrl ?? req.url,
       header,
       body: req.body,
       bodyBytes,
     };
     const decision = await http.begin(info);
-    if (decision.action === 'respond') return of(reply(res, decision.response));
+    if (decision.action === 'respond') return of(answer(res, decision.response, route));
     if (decision.action === 'pass') return next.handle();
 
     const { recording } = decision;
@@ -123,22 +136,36 @@ export class IdempotencyInterceptor implements NestInterceptor {
     );
   }
 
-  #httpFor(context: ExecutionContext): HttpIdempotency | null {
+  #setupOf(context: ExecutionContext): RouteSetup | null {
     const handler = context.getHandler();
     const known = this.#byHandler.get(handler);
     if (known !== undefined) return known;
+    const controller = context.getClass();
     const onHandler = metadataOf(handler);
-    const onClass = metadataOf(context.getClass());
+    const onClass = metadataOf(controller);
     let http: HttpIdempotency | null;
     if (onHandler === false || (onHandler === undefined && onClass === false)) http = null;
-    else if (onHandler === undefined && onClass === undefined) http = this.#options.protect === 'all' ? this.#shared : null;
+    else if (onHandler === undefined && onClass === undefined)
+      http = this.#options.protect === 'all' ? this.#shared : null;
     else {
       const own = { ...(onClass || {}), ...onHandler };
       http = Object.keys(own).length === 0 ? this.#shared : new HttpIdempotency({ ...this.#options, ...own });
     }
-    this.#byHandler.set(handler, http);
-    return http;
+    const setup = http === null ? null : { http, writesItsResponse: writesItsResponse(controller, handler) };
+    this.#byHandler.set(handler, setup);
+    return setup;
   }
+}
+
+/** True when no parser read the body: undefined, or the `{}` Express 4's parsers leave for types they skip. */
+function unparsed(body: unknown): boolean {
+  if (body === undefined) return true;
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    Object.getPrototypeOf(body) === Object.prototype &&
+    Object.keys(body).length === 0
+  );
 }
 
 function metadataOf(target: object): IdempotentOptions | false | undefined {
@@ -153,10 +180,39 @@ function routeOf(req: NestExpressRequest): string {
 }
 
 /**
- * Answers in Nest's own way instead of calling the handler: status and headers on the
- * response, the body bytes as a StreamableFile, which the platform sends untouched.
+ * Nest's rule for "the handler sends the response itself": a `@Res()` or `@Next()` parameter,
+ * unless `passthrough` is set. Nest then sends nothing the interceptor returns.
  */
-function reply(res: ServerResponse, response: HttpResponseData): StreamableFile | undefined {
+function writesItsResponse(controller: object, handler: Handler): boolean {
+  const key = methodKeyOf(controller, handler);
+  if (key === undefined) return false;
+  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, key) ?? {}) as Record<string, unknown>;
+  const usesResponse = Object.keys(params).some((param) => RESPONSE_PARAM_TYPES.has(param.split(':')[0] ?? ''));
+  return usesResponse && Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, key) !== true;
+}
+
+/** The property under which the controller (or a class it extends) holds `handler`. */
+function methodKeyOf(controller: object, handler: Handler): string | symbol | undefined {
+  for (let proto = (controller as { prototype?: object }).prototype; proto; proto = Object.getPrototypeOf(proto)) {
+    const key = Reflect.ownKeys(proto).find(
+      (name) => name !== 'constructor' && Object.getOwnPropertyDescriptor(proto, name)?.value === handler,
+    );
+    if (key !== undefined) return key;
+  }
+  return undefined;
+}
+
+/**
+ * Answers instead of the handler. A handler that writes its own response (`@Res()`) leaves Nest
+ * nothing to send, so the stored bytes are written here. Otherwise Nest sends what the
+ * interceptor returns: status and headers go on the response, the bytes as a StreamableFile,
+ * which the platform sends untouched (and serializers let through).
+ */
+function answer(res: ServerResponse, response: HttpResponseData, route: RouteSetup): StreamableFile | undefined {
+  if (route.writesItsResponse) {
+    sendResponse(res, response);
+    return undefined;
+  }
   res.statusCode = response.status;
   const headers = new Map<string, string[]>();
   for (const [name, value] of response.headers) headers.set(name, [...(headers.get(name) ?? []), value]);

@@ -1,5 +1,8 @@
 import { type DynamicModule, type FactoryProvider, Module, type ModuleMetadata } from '@nestjs/common';
-import { IDEMPOTENCY_OPTIONS, IdempotencyInterceptor, type NestIdempotencyOptions } from './idempotency.interceptor.js';
+import { IdempotencyInterceptor, type NestIdempotencyOptions } from './idempotency.interceptor.js';
+
+/** The injection token of the module's options (`NestIdempotencyOptions`). */
+export const IDEMPOTENCY_OPTIONS = Symbol.for('idem:nest:options');
 
 /**
  * `APP_INTERCEPTOR` of `@nestjs/core`, by value: the adapter depends on `@nestjs/common` only,
@@ -30,6 +33,7 @@ export interface IdempotencyModuleAsyncOptions extends Pick<ModuleMetadata, 'imp
  * ```
  */
 @Module({})
+// biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with static factories.
 export class IdempotencyModule {
   static forRoot(options: NestIdempotencyOptions): DynamicModule {
     return dynamicModule([{ provide: IDEMPOTENCY_OPTIONS, useValue: options }]);
@@ -50,7 +54,13 @@ function dynamicModule(providers: DynamicModule['providers'], imports: ModuleMet
     imports,
     providers: [
       ...(providers ?? []),
-      IdempotencyInterceptor,
+      // Built by a factory rather than by type: a class's constructor types are only known to
+      // Nest when the compiler emits decorator metadata, which esbuild and tsx do not.
+      {
+        provide: IdempotencyInterceptor,
+        useFactory: (options: NestIdempotencyOptions) => new IdempotencyInterceptor(options),
+        inject: [IDEMPOTENCY_OPTIONS],
+      },
       { provide: APP_INTERCEPTOR, useExisting: IdempotencyInterceptor },
     ],
     exports: [IDEMPOTENCY_OPTIONS, IdempotencyInterceptor],

@@ -1,7 +1,3 @@
-export {
-  IDEMPOTENCY_OPTIONS,
-  IdempotencyInterceptor,
-  type NestIdempotencyOptions,
-} from './idempotency.interceptor.js';
-export { IdempotencyModule, type IdempotencyModuleAsyncOptions } from './idempotency.module.js';
+export { IdempotencyInterceptor, type NestIdempotencyOptions } from './idempotency.interceptor.js';
+export { IDEMPOTENCY_OPTIONS, IdempotencyModule, type IdempotencyModuleAsyncOptions } from './idempotency.module.js';
 export { IDEMPOTENT_METADATA, Idempotent, type IdempotentOptions } from './idempotent.decorator.js';

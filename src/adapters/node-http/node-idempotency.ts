@@ -15,6 +15,12 @@ import {
 export interface NodeIdempotencyOptions extends HttpIdempotencyOptions {
   /** The route of a request, for scope and fingerprint. Default: the path without the query. */
   route?: (req: IncomingMessage) => string;
+  /**
+   * Called when the handler throws or rejects, after the key was released and a bare 500 sent
+   * (if nothing was sent yet). The wrapper never rejects, so a `createServer(withIdempotency(...))`
+   * process is not brought down by one failing request. Default: logs the error to stderr.
+   */
+  onError?: (error: unknown, req: IncomingMessage) => void;
 }
 
 /** A request whose body was read by the wrapper: the bytes, and the same bytes as a readable stream. */
@@ -43,10 +49,25 @@ type Handler = (req: BufferedRequest, res: ServerResponse) => unknown;
 export function withIdempotency(handler: Handler, options: NodeIdempotencyOptions) {
   const http = new HttpIdempotency(options);
   const routeOf = options.route ?? ((req: IncomingMessage) => (req.url ?? '/').split('?')[0] ?? '/');
+  const onError =
+    options.onError ??
+    ((error: unknown, req: IncomingMessage) =>
+      console.error(`[idem] handler for ${req.method} ${req.url} failed:`, error));
+  const fail = (error: unknown, req: IncomingMessage, res: ServerResponse) => {
+    if (!res.headersSent) {
+      res.statusCode = 500;
+      res.end();
+    }
+    onError(error, req);
+  };
   return async function idempotentHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const header = nodeHeader(req);
     if (!http.applies(req.method ?? 'GET', header)) {
-      await handler(req as BufferedRequest, res);
+      try {
+        await handler(req as BufferedRequest, res);
+      } catch (error) {
+        fail(error, req, res);
+      }
       return;
     }
     let body: Buffer = Buffer.alloc(0);
@@ -88,11 +109,7 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
       await handler(replayable, res);
     } catch (error) {
       if (decision.action === 'run') await decision.recording.abort();
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.end();
-      }
-      throw error;
+      fail(error, req, res);
     }
   };
 }

@@ -1,0 +1,90 @@
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { CliError, reasonOf } from '../cli-error.js';
+import { probeTcp } from '../tcp-probe.js';
+
+/** The endpoint under test, as the command line describes it. */
+export interface ProbeTarget {
+  url: URL;
+  /** Upper-case method. */
+  method: string;
+  /** Headers sent with every request (lower-case names), e.g. authorization. */
+  headers: Record<string, string>;
+  /** The request body; `undefined` sends none. */
+  body: Buffer | undefined;
+}
+
+export interface ProbeOptions {
+  /** The Idempotency-Key to send; `undefined` sends none. */
+  key?: string;
+  /** Another body than the target's. */
+  body?: Buffer;
+  /** Give up after this long, in ms. */
+  timeoutMs: number;
+  /** Drop the connection this long after the request was fully sent, in ms, before the answer if it is slow enough. */
+  dropAfterMs?: number;
+}
+
+/** An answer, or why there was none. */
+export type ProbeResult =
+  | { ok: true; status: number; headers: IncomingHttpHeaders; body: Buffer; ms: number }
+  | { ok: false; error: string; dropped: boolean; ms: number };
+
+/** One request on its own connection (no pooling, so concurrent probes are truly concurrent). */
+export function probe(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
+  const started = performance.now();
+  const body = options.body ?? target.body;
+  const headers: Record<string, string> = { ...target.headers };
+  if (options.key !== undefined) headers['idempotency-key'] = `"${options.key}"`;
+  if (body !== undefined) headers['content-length'] = String(body.length);
+  const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    let settled = false;
+    let dropped = false;
+    const done = (result: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const req = send(target.url, { method: target.method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', (error) => done({ ok: false, error: error.message, dropped, ms: performance.now() - started }));
+      res.on('end', () =>
+        done({
+          ok: true,
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+          ms: performance.now() - started,
+        }),
+      );
+    });
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    req.on('error', (error) => done({ ok: false, error: error.message, dropped, ms: performance.now() - started }));
+    if (options.dropAfterMs !== undefined) {
+      const dropAfterMs = options.dropAfterMs;
+      req.once('finish', () => {
+        setTimeout(() => {
+          if (settled) return;
+          dropped = true;
+          req.destroy(new Error('connection dropped by the checker'));
+        }, dropAfterMs);
+      });
+    }
+    req.end(body);
+  });
+}
+
+/** Fails with a one-line message when nothing accepts connections at `url`'s host and port. */
+export async function assertReachable(url: URL, what: string, hint: string): Promise<void> {
+  try {
+    await probeTcp(url.hostname, Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
+  } catch (error) {
+    throw new CliError(`cannot reach ${what} ${url.origin}: ${reasonOf(error)}. ${hint}`);
+  }
+}

@@ -1,0 +1,172 @@
+import type { Command } from 'commander';
+import type { Store } from '../../core/store.js';
+import { assertReachable } from '../check/http-probe.js';
+import { CliError, reasonOf, usageError } from '../cli-error.js';
+import { formatDuration } from '../duration.js';
+import { Gateway, parseUpstream } from '../gateway/gateway.js';
+import { type RawSettings, readConfigFile, resolveServeConfig, type ServeConfig } from '../gateway/gateway-config.js';
+import { describeStore, openStore, parseStoreUrl } from '../store-url.js';
+
+/** Where the command writes; tests and the demo pass their own. */
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const consoleOutput: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** `idem serve`: the gateway. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .summary('run a gateway that makes any HTTP API idempotent')
+    .description(
+      'Run a reverse proxy in front of --upstream that applies Idempotency-Key semantics to every request it forwards:\n' +
+        'the first request with a key runs, a retry replays its response, a duplicate in flight gets 409, the same key\n' +
+        'with another body 422. Keys are scoped by the Authorization header. Health: GET /__idem/health; Prometheus\n' +
+        'metrics: GET /__idem/metrics. SIGTERM or SIGINT drains requests in flight (up to --grace), then exits.\n' +
+        'Set IDEM_ENCRYPTION_KEY to encrypt stored responses at rest.',
+    )
+    .option('--upstream <url>', 'the API to protect, e.g. http://127.0.0.1:3000 (required)')
+    .option('-p, --port <port>', 'port to listen on, 0 for any free port (default 8080)')
+    .option('--host <address>', 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)')
+    .option(
+      '--store <url>',
+      'sqlite:./idem.db | postgres://... | redis://... | mysql://... | memory: (default sqlite:./idem.db)',
+    )
+    .option('--required', 'refuse protected requests that carry no Idempotency-Key (400)')
+    .option('--methods <list>', 'methods to protect, comma-separated (default POST,PATCH)')
+    .option('--retention <duration>', 'how long a response is replayed (default 24h)')
+    .option('--lease <duration>', 'how long a request holds its key before another may take over (default 30s)')
+    .option('--policy <name>', 'default: 5xx, 408, 409, 429 are not stored; stripe: every response is stored')
+    .option(
+      '--on-in-progress <mode>',
+      'reject: answer duplicates 409; wait: wait for the first response (default reject)',
+    )
+    .option('--wait-timeout <duration>', 'with --on-in-progress wait, the longest wait (default: the lease)')
+    .option('--namespace <name>', 'namespace of the keys in the store (default http)')
+    .option('--max-body <size>', 'largest body of a protected request, e.g. 512kb (default 1mb)')
+    .option('--scope-headers <list>', 'headers that scope the keys (default authorization)')
+    .option('--replay-headers <list>', 'more response headers to replay, besides content-type, location, etag, link')
+    .option('--upstream-timeout <duration>', 'longest silence from the upstream before 504 (default 60s)')
+    .option('--grace <duration>', 'on shutdown, how long requests in flight may finish (default 10s)')
+    .option('--store-timeout <duration>', 'longest store call before 503 (default 5s)')
+    .option('--fail-open', 'forward requests unprotected while the store is down, instead of 503')
+    .option('--no-upstream-check', 'start even if the upstream does not accept connections yet')
+    .option('-c, --config <file>', 'JSON file with these settings in camelCase; flags win over it')
+    .action(async (_options: Record<string, unknown>, command: Command) => {
+      const flags: RawSettings = {};
+      for (const [name, value] of Object.entries(command.opts())) {
+        if (name !== 'config' && command.getOptionValueSource(name) === 'cli') flags[name as keyof RawSettings] = value;
+      }
+      const configPath = command.opts().config as string | undefined;
+      const config = resolveServeConfig(flags, configPath === undefined ? {} : readConfigFile(configPath));
+      // Catch the signals before the "listening" line: whoever reads it may signal at once.
+      const signal = nextSignal();
+      const gateway = await startGateway(config, consoleOutput);
+      await untilSignal(gateway, await signal, consoleOutput);
+    });
+}
+
+/** A gateway listening, with the store it owns. */
+export interface RunningGateway {
+  gateway: Gateway;
+  store: Store;
+  url: string;
+}
+
+/** Checks the settings, reaches the store and upstream, and starts listening. */
+export async function startGateway(config: ServeConfig, output: Output): Promise<RunningGateway> {
+  let upstream: URL;
+  try {
+    upstream = parseUpstream(config.upstream);
+  } catch (error) {
+    throw usageError(reasonOf(error));
+  }
+  const spec = parseStoreUrl(config.store);
+  if (config.upstreamCheck) {
+    await assertReachable(upstream, 'the upstream', 'Start it first, fix --upstream, or pass --no-upstream-check.');
+  }
+  const store = await openStore(spec, { timeoutMs: Math.min(config.storeTimeoutMs, 5000) });
+  let gateway: Gateway;
+  try {
+    gateway = new Gateway({
+      upstream,
+      store,
+      required: config.required,
+      methods: config.methods,
+      retentionMs: config.retentionMs,
+      leaseMs: config.leaseMs,
+      policy: config.policy,
+      onInProgress: config.onInProgress,
+      ...(config.waitTimeoutMs === undefined ? {} : { waitTimeoutMs: config.waitTimeoutMs }),
+      namespace: config.namespace,
+      maxBodyBytes: config.maxBodyBytes,
+      ...(config.scopeHeaders === undefined ? {} : { scopeHeaders: config.scopeHeaders }),
+      replayHeaders: config.replayHeaders,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      graceMs: config.graceMs,
+      storeTimeoutMs: config.storeTimeoutMs,
+      failOpen: config.failOpen,
+      ...(process.env.IDEM_ENCRYPTION_KEY ? { encryptionKey: process.env.IDEM_ENCRYPTION_KEY } : {}),
+    });
+  } catch (error) {
+    await store.close();
+    throw usageError(reasonOf(error));
+  }
+  let url: string;
+  try {
+    url = await gateway.listen(config.port, config.host);
+  } catch (error) {
+    await store.close();
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE') {
+      throw new CliError(
+        `port ${config.port} on ${config.host} is already in use: choose another with --port (0 picks a free one).`,
+      );
+    }
+    throw new CliError(`cannot listen on ${config.host}:${config.port}: ${reasonOf(error)}.`);
+  }
+  const keys = config.required ? 'required' : 'optional';
+  output.out(
+    `idem: gateway listening on ${url} -> ${upstream.href.replace(/\/$/, '')} (store ${describeStore(spec)}; ` +
+      `keys ${keys} on ${config.methods.join(',')}; retention ${formatDuration(config.retentionMs)}, lease ${formatDuration(config.leaseMs)})`,
+  );
+  output.out(`idem: health ${url}/__idem/health, metrics ${url}/__idem/metrics`);
+  if (spec.kind === 'memory') output.err('idem: note: memory: keeps keys in this process only; they are lost on exit.');
+  return { gateway, store, url };
+}
+
+/** The first SIGTERM or SIGINT from now on. */
+export function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise<NodeJS.Signals>((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+/** After `signal`: drains, releases what cannot finish, and closes the store. */
+export async function untilSignal(running: RunningGateway, signal: NodeJS.Signals, output: Output): Promise<void> {
+  // A second signal means "now": exit without waiting for the grace period.
+  const force = () => {
+    output.err('idem: second signal: exiting now; keys of requests in flight stay claimed until their lease ends.');
+    process.exit(1);
+  };
+  process.once('SIGTERM', force);
+  process.once('SIGINT', force);
+  output.err(`idem: ${signal}: no longer accepting connections; ${running.gateway.inFlight} request(s) in flight.`);
+  const report = await running.gateway.close();
+  await running.store.close();
+  output.err(
+    `idem: stopped: ${report.finished} request(s) finished` +
+      (report.cutOff > 0 ? `, ${report.cutOff} cut off after the grace period (their keys were released).` : '.'),
+  );
+}

@@ -1,0 +1,73 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+
+/** Headers that belong to one connection, never forwarded (RFC 9110 section 7.6.1). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Raw header pairs grouped by lower-case name, repeats kept in order, hop-by-hop headers left out. */
+function endToEnd(raw: string[], leaveOut: Set<string>): Map<string, string[]> {
+  const named = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
+    for (const token of (raw[i + 1] as string).split(',')) named.add(token.trim().toLowerCase());
+  }
+  const headers = new Map<string, string[]>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (HOP_BY_HOP.has(name) || named.has(name) || leaveOut.has(name)) continue;
+    const values = headers.get(name);
+    if (values === undefined) headers.set(name, [raw[i + 1] as string]);
+    else values.push(raw[i + 1] as string);
+  }
+  return headers;
+}
+
+const NOT_FORWARDED_UP = new Set(['host', 'expect', 'content-length']);
+
+/**
+ * The headers sent to the upstream: the client's end-to-end headers, `Host` set to the
+ * upstream's, and the `X-Forwarded-*` trio. `bodyLength` is the length of a body read in full
+ * (undefined while the body streams through).
+ */
+export function upstreamRequestHeaders(req: IncomingMessage, upstreamHost: string, bodyLength: number | undefined) {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, values] of endToEnd(req.rawHeaders, NOT_FORWARDED_UP)) {
+    headers[name] = values.length === 1 ? values[0] : values;
+  }
+  headers.host = upstreamHost;
+  const remote = req.socket.remoteAddress;
+  const forwardedFor = req.headers['x-forwarded-for'];
+  if (remote !== undefined) headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${remote}` : remote;
+  headers['x-forwarded-proto'] ??= 'encrypted' in req.socket ? 'https' : 'http';
+  if (req.headers.host !== undefined) headers['x-forwarded-host'] ??= req.headers.host;
+  if (bodyLength !== undefined) {
+    if (bodyLength > 0 || methodCarriesBody(req.method)) headers['content-length'] = String(bodyLength);
+  } else if (req.headers['content-length'] !== undefined) {
+    headers['content-length'] = req.headers['content-length'];
+  }
+  return headers;
+}
+
+/** Copies the upstream's status and end-to-end headers onto the client's response (not yet sent). */
+export function copyResponseHead(upstream: IncomingMessage, res: ServerResponse): void {
+  res.statusCode = upstream.statusCode ?? 502;
+  if (upstream.statusMessage) res.statusMessage = upstream.statusMessage;
+  for (const [name, values] of endToEnd(upstream.rawHeaders, EMPTY)) {
+    res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+  }
+}
+
+const EMPTY = new Set<string>();
+
+function methodCarriesBody(method: string | undefined): boolean {
+  return method === 'POST' || method === 'PUT' || method === 'PATCH';
+}
