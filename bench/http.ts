@@ -1,0 +1,339 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { send } from '../src/testing/http-client.js';
+import { type ServerConfig, type ServerReady, VARIANTS, type Variant } from './http-variants.js';
+import { deleteKeys, describe, type StoreName, servers } from './store-targets.js';
+
+export type KeyMode = 'new keys' | 'replays';
+
+/** One load run against one server. */
+export interface HttpRow {
+  variant: Variant['id'];
+  library: string;
+  store: StoreName | '-';
+  /** True when the glue between the library and Express is the benchmark's, not the library's. */
+  ours: boolean;
+  mode: KeyMode;
+  requestsPerSec: number;
+  /** Latency of 2xx responses, in ms, measured per response (autocannon's own histogram has 1 ms steps). */
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  /** Responses completed in each second of the run. */
+  perSecond: number[];
+  /** Throughput relative to the bare handler in the same mode. */
+  xBareRps?: number;
+  /** p99 latency relative to the bare handler in the same mode. */
+  xBareP99?: number;
+}
+
+export interface HttpReport {
+  connections: number;
+  durationS: number;
+  rows: HttpRow[];
+  /** What the pre-run check found for each library: did a repeated key replay? */
+  verified: { variant: Variant['id']; ok: boolean; note: string }[];
+  skipped: { variant: Variant['id']; reason: string }[];
+  notes: string[];
+}
+
+export interface HttpBenchOptions {
+  stores: StoreName[];
+  quick: boolean;
+  log: (line: string) => void;
+}
+
+const CONNECTIONS = 32;
+const BODY = JSON.stringify({ amount: 500, currency: 'eur' });
+const POSTGRES_TABLE = 'idem_bench_http';
+const REDIS_PREFIX = 'idem_bench_http:';
+
+/**
+ * The HTTP part: autocannon against an Express 5 JSON POST handler in a child process, bare and
+ * behind each library, first with a new Idempotency-Key on every request, then replaying one key.
+ */
+export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> {
+  const { log } = options;
+  const durationS = options.quick ? 1 : 5;
+  const warmupS = options.quick ? 0.3 : 1;
+  const report: HttpReport = { connections: CONNECTIONS, durationS, rows: [], verified: [], skipped: [], notes: [] };
+  const directory = mkdtempSync(join(tmpdir(), 'idem-bench-http-'));
+  const config: Omit<ServerConfig, 'variant'> = {
+    sqlitePath: join(directory, 'idem.db'),
+    postgresUrl: servers.postgres,
+    postgresTable: POSTGRES_TABLE,
+    redisUrl: servers.redis,
+    redisPrefix: REDIS_PREFIX,
+  };
+  const reachable: Partial<Record<StoreName, string | true>> = { memory: true, sqlite: true };
+  for (const name of ['postgres', 'redis'] as const) reachable[name] = await answers(servers[name]);
+  await cleanUp(reachable);
+
+  try {
+    for (const variant of VARIANTS) {
+      const store: StoreName | undefined = variant.store;
+      // The peer libraries run on memory whatever --stores says; only their Redis run follows it.
+      const wanted =
+        store === undefined ||
+        options.stores.includes(store) ||
+        variant.id === 'express-idempotency' ||
+        variant.id === 'node-idempotency-memory';
+      if (!wanted) continue;
+      const up = store === undefined ? true : reachable[store];
+      if (up !== true) {
+        report.skipped.push({ variant: variant.id, reason: up ?? 'not checked' });
+        log(`  ${variant.id}: skipped (${up})`);
+        continue;
+      }
+      await runVariant(variant, { ...config, variant: variant.id }, durationS, warmupS, report, log);
+    }
+  } finally {
+    await cleanUp(reachable).catch((error: unknown) => log(`  cleanup failed: ${describe(error)}`));
+    rmSync(directory, { recursive: true, force: true });
+  }
+
+  for (const row of report.rows) {
+    const bare = report.rows.find((other) => other.variant === 'bare' && other.mode === row.mode);
+    if (bare === undefined) continue;
+    row.xBareRps = row.requestsPerSec / bare.requestsPerSec;
+    row.xBareP99 = row.p99Ms / bare.p99Ms;
+  }
+  if (report.rows.some((row) => row.variant === 'express-idempotency')) {
+    report.notes.push(
+      "express-idempotency: its default in-memory adapter keeps records in an array and scans it on every request, so it slows as records pile up; its replays ran on the server that had just stored the new-keys run, as every library's did.",
+    );
+  }
+  return report;
+}
+
+async function runVariant(
+  variant: Variant,
+  config: ServerConfig,
+  durationS: number,
+  warmupS: number,
+  report: HttpReport,
+  log: (line: string) => void,
+): Promise<void> {
+  const server = await startServer(config);
+  try {
+    if (variant.id !== 'bare') {
+      const check = await verifyReplay(server.url, variant.id.startsWith('idem-'));
+      report.verified.push({ variant: variant.id, ...check });
+      log(`  ${variant.id}: ${check.ok ? 'replay verified' : 'REPLAY NOT VERIFIED'} (${check.note})`);
+    }
+    await load(server.url, 'new keys', warmupS);
+    for (const mode of ['new keys', 'replays'] as const) {
+      if (mode === 'replays') {
+        // The one key every request repeats is completed first, so every measured request replays.
+        const key = `replay-${randomUUID()}`;
+        await post(server.url, key);
+        const result = await load(server.url, mode, durationS, key);
+        report.rows.push(row(variant, mode, result));
+      } else {
+        report.rows.push(row(variant, mode, await load(server.url, mode, durationS)));
+      }
+      const last = report.rows.at(-1) as HttpRow;
+      const bad = last.non2xx + last.errors > 0 ? `, ${last.non2xx} non-2xx, ${last.errors} errors` : '';
+      log(
+        `  ${variant.id.padEnd(24)} ${mode.padEnd(8)}: ${Math.round(last.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${last.p99Ms.toFixed(2)} ms${bad}`,
+      );
+    }
+  } finally {
+    await server.stop();
+  }
+  if (server.output().trim() !== '') {
+    const lines = server.output().trim().split('\n');
+    report.notes.push(
+      `${variant.id}: the server printed ${lines.length} line(s), first: ${JSON.stringify(lines[0]?.slice(0, 160))}`,
+    );
+  }
+}
+
+function row(variant: Variant, mode: KeyMode, result: LoadResult): HttpRow {
+  return {
+    variant: variant.id,
+    library: variant.library,
+    store: variant.store ?? '-',
+    ours: variant.ours,
+    mode,
+    ...result,
+  };
+}
+
+type LoadResult = Omit<HttpRow, 'variant' | 'library' | 'store' | 'ours' | 'mode'>;
+
+/** One autocannon run; `replayKey` repeats one key, otherwise every request carries a new one. */
+async function load(url: string, mode: KeyMode, durationS: number, replayKey?: string): Promise<LoadResult> {
+  const run = randomUUID().slice(0, 8);
+  let counter = 0;
+  const instance = autocannon({
+    url: `${url}/orders`,
+    connections: CONNECTIONS,
+    duration: durationS,
+    requests: [
+      {
+        method: 'POST',
+        path: '/orders',
+        body: BODY,
+        headers: { 'content-type': 'application/json' },
+        // Same work on the client in both modes: only the key's value differs.
+        setupRequest: (request) => ({
+          ...request,
+          headers: {
+            ...request.headers,
+            'idempotency-key': mode === 'replays' && replayKey !== undefined ? replayKey : `n-${run}-${counter++}`,
+          },
+        }),
+      },
+    ],
+  });
+  const latencies: number[] = [];
+  instance.on('response', (_client, status, _bytes, ms) => {
+    if (status >= 200 && status < 300) latencies.push(ms);
+  });
+  const perSecond: number[] = [];
+  instance.on('tick', (tick) => perSecond.push((tick as { counter: number }).counter));
+  const result = await instance;
+  // autocannon ends with one more tick, counted after its counter was reset.
+  if (perSecond.at(-1) === 0) perSecond.pop();
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * q) - 1)] ?? NaN;
+  const total = result.requests.total;
+  return {
+    requestsPerSec: total / result.duration,
+    meanMs: latencies.reduce((sum, value) => sum + value, 0) / latencies.length,
+    p50Ms: pick(0.5),
+    p99Ms: pick(0.99),
+    requests: total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
+    perSecond,
+  };
+}
+
+/** Sends one key twice: the second answer must carry the first one's handler run (and idem's replay header). */
+async function verifyReplay(url: string, idem: boolean): Promise<{ ok: boolean; note: string }> {
+  const key = `verify-${randomUUID()}`;
+  try {
+    const first = await post(url, key);
+    const second = await post(url, key);
+    const runOf = (json: unknown) => (json as { run?: unknown } | undefined)?.run;
+    const problems: string[] = [];
+    if (first.status !== 201) problems.push(`first answer ${first.status}`);
+    if (second.status !== 201) problems.push(`second answer ${second.status}`);
+    if (runOf(second.json) !== runOf(first.json)) problems.push('the handler ran again');
+    if (idem && second.headers['idempotent-replayed'] !== 'true') problems.push('no Idempotent-Replayed header');
+    if (problems.length > 0) return { ok: false, note: `${problems.join('; ')}: ${second.text.slice(0, 120)}` };
+    return { ok: true, note: `second request got handler run ${String(runOf(first.json))} back with ${second.status}` };
+  } catch (error) {
+    return { ok: false, note: describe(error) };
+  }
+}
+
+function post(url: string, key: string) {
+  return send(`${url}/orders`, {
+    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    body: BODY,
+  });
+}
+
+interface RunningServer {
+  url: string;
+  /** What the server wrote to stdout and stderr (the libraries' own logging). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts bench/http-server.ts in a child process and waits for its port. */
+async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const entry = new URL('./http-server.ts', import.meta.url).pathname;
+  const child: ChildProcess = fork(entry, [JSON.stringify(config)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    if (output.length < 64_000) output += chunk.toString('utf8');
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${config.variant} server did not start in 20 s: ${output}`)),
+      20_000,
+    );
+    child.once('message', (message) => {
+      clearTimeout(timer);
+      resolve((message as ServerReady).port);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${config.variant} server exited with ${code}: ${output}`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** True when something listens at the URL's host and port; otherwise why not. */
+function answers(url: string): Promise<string | true> {
+  const { hostname, port, protocol } = new URL(url);
+  const fallback = protocol.startsWith('redis') ? 6379 : 5432;
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || fallback) });
+    socket.setTimeout(1500);
+    socket.once('connect', () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(`${url} did not answer within 1.5 s`);
+    });
+    socket.once('error', (error) => resolve(`${url} is unreachable: ${error.message}`));
+  });
+}
+
+/** Drops what the servers kept: the PostgreSQL table and the Redis keys of the HTTP runs. */
+async function cleanUp(reachable: Partial<Record<StoreName, string | true>>): Promise<void> {
+  if (reachable.postgres === true) {
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: servers.postgres, connectionTimeoutMillis: 2000 });
+    await client.connect();
+    try {
+      await client.query(`DROP TABLE IF EXISTS "${POSTGRES_TABLE}"`);
+    } finally {
+      await client.end();
+    }
+  }
+  if (reachable.redis === true) {
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(servers.redis, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    try {
+      await deleteKeys(redis, REDIS_PREFIX);
+    } finally {
+      redis.disconnect();
+    }
+  }
+}

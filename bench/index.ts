@@ -1,0 +1,84 @@
+/**
+ * `npm run bench`: what Idem costs, measured against the bare operation, the raw driver and the
+ * other libraries that do the same job. Prints tables on stdout (progress on stderr) and writes
+ * bench/results/latest.json. Measures only: nothing here fails on a number.
+ *
+ * Options:
+ *   --only stores|http     run one part (default both)
+ *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all)
+ *   --quick                short runs, for a smoke test
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { benchHttp, type HttpReport } from './http.js';
+import { httpSection, storeSection } from './report.js';
+import { STORE_NAMES, type StoreName } from './store-targets.js';
+import { benchStores, type StoreReport } from './stores.js';
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    stores: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+const only = values.only;
+if (only !== undefined && only !== 'stores' && only !== 'http') {
+  console.error(`--only takes "stores" or "http", got ${JSON.stringify(only)}`);
+  process.exit(2);
+}
+const stores = (values.stores?.split(',').map((name) => name.trim()) ?? [...STORE_NAMES]).filter(Boolean);
+const unknown = stores.filter((name) => !(STORE_NAMES as readonly string[]).includes(name));
+if (unknown.length > 0) {
+  console.error(`--stores: unknown ${unknown.join(', ')}; choose from ${STORE_NAMES.join(', ')}`);
+  process.exit(2);
+}
+const quick = values.quick === true;
+const log = (line: string) => console.error(line);
+const started = performance.now();
+
+const results: {
+  meta: Record<string, unknown>;
+  stores?: StoreReport;
+  http?: HttpReport;
+} = {
+  meta: {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    options: { only: only ?? 'all', stores, quick },
+    loadAtStart: loadavg().map((value) => Math.round(value * 100) / 100),
+  },
+};
+
+if (only !== 'http') {
+  log(quick ? 'stores (quick)...' : 'stores...');
+  results.stores = await benchStores({ stores: stores as StoreName[], quick, log });
+}
+if (only !== 'stores') {
+  log(quick ? 'http (quick)...' : 'http...');
+  results.http = await benchHttp({ stores: stores as StoreName[], quick, log });
+}
+results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
+results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
+
+const sections: string[] = [
+  `Idem benchmark, ${results.meta.date}, Node ${process.version}, ${results.meta.cpus} x ${results.meta.cpuModel}${quick ? ', QUICK' : ''}`,
+];
+if (results.stores) sections.push(storeSection(results.stores));
+if (results.http) sections.push(httpSection(results.http));
+// Other work on the machine skews every figure: say how busy it was.
+sections.push(
+  `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,
+);
+console.log(sections.join('\n\n'));
+
+const directory = new URL('./results/', import.meta.url);
+mkdirSync(directory, { recursive: true });
+writeFileSync(new URL('latest.json', directory), `${JSON.stringify(results, null, 2)}\n`);
+console.log(`results: bench/results/latest.json`);

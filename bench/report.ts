@@ -1,0 +1,142 @@
+import type { HttpReport } from './http.js';
+import type { StoreReport, StoreRow } from './stores.js';
+
+type Align = 'left' | 'right';
+
+/** A plain-text table: a header row, a rule, then the rows; numbers right-aligned. */
+export function table(headers: string[], rows: string[][], align: Align[] = []): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        (align[i] ?? 'left') === 'right' ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
+      )
+      .join('  ')
+      .trimEnd();
+  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-');
+const dec = (value: number | undefined, digits = 1) =>
+  value === undefined || !Number.isFinite(value) ? '' : value.toFixed(digits);
+const ratio = (value: number | undefined) =>
+  value === undefined || !Number.isFinite(value) ? '' : `${value.toFixed(value >= 100 ? 0 : 2)}x`;
+
+export function storeSection(report: StoreReport): string {
+  const out: string[] = [];
+  out.push('STORES: idempotent(createOrder) against the bare async createOrder, and against the raw driver');
+  out.push(
+    'overhead = extra time per call over the bare function (1 in flight: mean latency; 32 in flight: 1 / throughput);',
+  );
+  out.push('x floor = idem time per call / raw floor: two raw writes for a new key, one raw read for a replay.');
+  out.push('');
+  const right: Align[] = ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'];
+  const rows = report.rows.map((row: StoreRow) => [
+    row.store,
+    row.case,
+    String(row.concurrency),
+    int(row.result.opsPerSec),
+    dec(row.result.meanUs),
+    dec(row.result.p99Us),
+    dec(row.overheadUs),
+    ratio(row.xBare),
+    ratio(row.xFloor),
+    row.result.failures > 0 ? `${row.result.failures} failed: ${row.result.firstError}` : row.what,
+  ]);
+  out.push(
+    table(
+      ['store', 'case', 'in flight', 'ops/s', 'mean us', 'p99 us', 'overhead us', 'x bare', 'x floor', 'what'],
+      rows,
+      right,
+    ),
+  );
+  for (const [store, where] of Object.entries(report.where)) out.push(`  ${store}: ${where}`);
+  for (const { store, reason } of report.skipped) out.push(`  ${store}: SKIPPED, ${reason}`);
+
+  if (report.targets.length > 0) {
+    out.push('');
+    out.push('Targets (measured, not asserted)');
+    out.push(
+      table(
+        ['store', 'figure', 'measured', 'target', 'status'],
+        report.targets.map((check) => [
+          check.store,
+          check.what,
+          check.unit === 'ops/s'
+            ? `${int(check.value)}/s`
+            : check.unit === 'x'
+              ? ratio(check.value)
+              : `${dec(check.value, 2)} us`,
+          check.target,
+          check.met ? 'met' : 'MISSED',
+        ]),
+        ['left', 'left', 'right', 'left', 'left'],
+      ),
+    );
+  }
+  if (report.breakdown.length > 0) {
+    out.push('');
+    out.push('Where the memory-store overhead goes (each piece timed alone, hot loop; approximate)');
+    out.push(
+      table(
+        ['piece', 'us per call'],
+        report.breakdown.map((part) => [part.part, dec(part.us, 2)]),
+        ['left', 'right'],
+      ),
+    );
+  }
+  return out.join('\n');
+}
+
+export function httpSection(report: HttpReport): string {
+  const out: string[] = [];
+  out.push(
+    `HTTP: Express 5, POST /orders with a JSON body, server in its own process; autocannon, ${report.connections} connections, ${report.durationS} s per run`,
+  );
+  out.push('new keys = a fresh Idempotency-Key on every request; replays = one completed key repeated.');
+  out.push('x bare = against the bare handler in the same mode. Latency is per 2xx response.');
+  out.push('');
+  const rows = report.rows.map((row) => [
+    `${row.library}${row.ours ? ' *' : ''}`,
+    row.store,
+    row.mode,
+    int(row.requestsPerSec),
+    dec(row.meanMs, 2),
+    dec(row.p50Ms, 2),
+    dec(row.p99Ms, 2),
+    ratio(row.xBareRps),
+    ratio(row.xBareP99),
+    String(row.non2xx),
+    String(row.errors),
+  ]);
+  out.push(
+    table(
+      [
+        'library',
+        'store',
+        'keys',
+        'req/s',
+        'mean ms',
+        'p50 ms',
+        'p99 ms',
+        'x bare req/s',
+        'x bare p99',
+        'non-2xx',
+        'errors',
+      ],
+      rows,
+      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  if (report.rows.some((row) => row.ours)) {
+    out.push(
+      '* @node-idempotency/core has no Express adapter here: the Express middleware and its memory/Redis storage adapters are OUR glue (bench/node-idempotency-glue.ts), driving its onRequest/onResponse.',
+    );
+  }
+  for (const check of report.verified) {
+    out.push(`  ${check.variant}: ${check.ok ? 'replay verified' : 'REPLAY NOT VERIFIED'}, ${check.note}`);
+  }
+  for (const { variant, reason } of report.skipped) out.push(`  ${variant}: SKIPPED, ${reason}`);
+  for (const note of report.notes) out.push(`  note: ${note}`);
+  return out.join('\n');
+}
