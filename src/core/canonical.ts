@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { ErrorCode, IdempotencyError } from './errors.js';
 
@@ -29,8 +30,14 @@ export function fingerprintOf(value: unknown): string {
 
 /** SHA-256 of a string or bytes, base64url. */
 export function hashText(text: string | Uint8Array): string {
-  return createHash('sha256').update(text).digest('base64url');
+  // The one-shot crypto.hash (Node 20.12+) is about twice as fast as a Hash object for short input.
+  return oneShot === undefined
+    ? createHash('sha256').update(text).digest('base64url')
+    : oneShot('sha256', text, 'base64url');
 }
+
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'base64url') => string })
+  .hash;
 
 /** Deepest nesting of arrays and objects accepted; a few KB of `[[[[...]]]]` must not exhaust the stack. */
 export const MAX_DEPTH = 1000;

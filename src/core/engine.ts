@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Deadlines } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import type { IdempotencyRecord, Store } from './store.js';
@@ -66,6 +67,7 @@ export class Engine {
   readonly maxResultBytes: number;
   readonly codec: OutcomeCodec;
   readonly now: () => number;
+  readonly #deadlines: Deadlines;
 
   constructor(options: EngineOptions) {
     if (options?.store === undefined || typeof options.store.claim !== 'function') {
@@ -87,6 +89,7 @@ export class Engine {
       );
     }
     this.codec = new OutcomeCodec(options.encryptionKey);
+    this.#deadlines = new Deadlines(this.storeTimeoutMs);
     this.now = options.now ?? Date.now;
   }
 
@@ -138,19 +141,13 @@ export class Engine {
 
   /** Runs one store call with the timeout, turning driver failures into `STORE_UNAVAILABLE`. */
   async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${this.storeTimeoutMs} ms (storeTimeoutMs)`)),
-        this.storeTimeoutMs,
-      );
-    });
     try {
-      return await Promise.race([run(), timeout]);
+      return await this.#deadlines.within(
+        run(),
+        () => new Error(`no answer within ${this.storeTimeoutMs} ms (storeTimeoutMs)`),
+      );
     } catch (error) {
       throw isIdempotencyError(error) ? error : storeUnavailable(this.store.name, operation, error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

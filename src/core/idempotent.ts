@@ -5,12 +5,7 @@ import { Engine, type EngineOptions } from './engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from './errors.js';
 import { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
 import { type Outcome, OutcomeKind } from './outcome.js';
-
-/** Turns a return value into bytes and back. */
-export interface ValueSerializer<R> {
-  encode(value: R): Uint8Array;
-  decode(bytes: Uint8Array): R;
-}
+import { defaultSerializer, type ValueSerializer } from './value-codec.js';
 
 export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions {
   /**
@@ -44,7 +39,7 @@ export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions
    * (for example a declined card). Default: none; any error releases the key so a retry runs.
    */
   storeErrors?: (error: unknown) => boolean;
-  /** How return values are stored. Default: the structured clone (`node:v8` serialize). */
+  /** How return values are stored. Default: JSON when it carries the value exactly, else a `node:v8` structured clone. */
   serializer?: ValueSerializer<R>;
   /** Longest key in characters. Default 255. */
   maxKeyLength?: number;
@@ -68,11 +63,6 @@ const context = new AsyncLocalStorage<IdempotencyContext>();
 export function idempotencyContext(): IdempotencyContext | undefined {
   return context.getStore();
 }
-
-const structuredClone: ValueSerializer<never> = {
-  encode: (value) => serialize(value),
-  decode: (bytes) => deserialize(bytes) as never,
-};
 
 /**
  * Wraps an async function so that calls with the same key run it once: the first call runs it
@@ -110,7 +100,7 @@ export function idempotent<A extends unknown[], R>(
       '[idem] the function has no name: pass `name` so its keys do not collide with other operations.',
     );
   }
-  const serializer = (options.serializer ?? structuredClone) as ValueSerializer<Awaited<R>>;
+  const serializer = (options.serializer ?? defaultSerializer) as ValueSerializer<Awaited<R>>;
   const maxKeyLength = options.maxKeyLength ?? MAX_KEY_LENGTH;
   const waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? engine.leaseMs) : 0;
   const { key: keyOf, scope: scopeOf, fingerprint: fingerprintSource, storeErrors } = options;

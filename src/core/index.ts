@@ -1,4 +1,5 @@
 export { canonicalize, compareCodePoints, fingerprintOf, hashText } from './canonical.js';
+export { canTakeOver, decideClaim, freshRecord, isClaimable, isExpired, takenOverRecord } from './claim-rules.js';
 export {
   type BeginInput,
   DEFAULT_LEASE_MS,
@@ -22,7 +23,6 @@ export {
   type IdempotentOptions,
   idempotencyContext,
   idempotent,
-  type ValueSerializer,
 } from './idempotent.js';
 export { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
 export { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
@@ -37,3 +37,4 @@ export type {
   RecordState,
   Store,
 } from './store.js';
+export { defaultSerializer, type ValueSerializer } from './value-codec.js';

@@ -309,7 +309,7 @@ describe('idempotent(fn)', () => {
 
   it('refuses missing, non-string and over-long keys before running anything', async () => {
     let runs = 0;
-    const work = idempotent(async (key: unknown) => ++runs, {
+    const work = idempotent(async (_key: unknown) => ++runs, {
       store: new MemoryStore(),
       name: 'w',
       key: (k) => k as string,

@@ -1,3 +1,4 @@
+import { decideClaim, isExpired } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
   ClaimInput,
@@ -9,6 +10,7 @@ import type {
   ListPage,
   Store,
 } from '../../core/store.js';
+import { storeClosed } from '../shared/errors.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -45,36 +47,13 @@ export class MemoryStore implements Store {
   async claim(input: ClaimInput): Promise<ClaimResult> {
     this.#open();
     const current = this.#records.get(input.key);
-    if (current === undefined || current.expiresAtMs <= input.nowMs) {
+    const answer = decideClaim(current, input);
+    if (answer.claimed) {
       if (current === undefined && this.#records.size >= this.#maxRecords) this.#makeRoom(input.nowMs);
-      const record: IdempotencyRecord = {
-        key: input.key,
-        fingerprint: input.fingerprint,
-        state: 'in_progress',
-        token: input.token,
-        leaseExpiresAtMs: input.leaseExpiresAtMs,
-        expiresAtMs: input.expiresAtMs,
-        result: null,
-        createdAtMs: input.nowMs,
-        updatedAtMs: input.nowMs,
-        attempts: 1,
-      };
-      this.#records.set(input.key, record);
-      return { claimed: true, takeover: false, record: { ...record } };
+      this.#records.set(input.key, answer.record);
     }
-    if (
-      current.state === 'in_progress' &&
-      current.leaseExpiresAtMs <= input.nowMs &&
-      current.fingerprint === input.fingerprint
-    ) {
-      current.token = input.token;
-      current.leaseExpiresAtMs = input.leaseExpiresAtMs;
-      current.expiresAtMs = input.expiresAtMs;
-      current.updatedAtMs = input.nowMs;
-      current.attempts += 1;
-      return { claimed: true, takeover: true, record: { ...current } };
-    }
-    return { claimed: false, record: { ...current } };
+    // Callers get copies, so nothing they do to a record changes the one kept here.
+    return { ...answer, record: { ...answer.record } };
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
@@ -109,7 +88,7 @@ export class MemoryStore implements Store {
     this.#open();
     const current = this.#records.get(key);
     if (current === undefined) return null;
-    if (nowMs !== undefined && current.expiresAtMs <= nowMs) return null;
+    if (nowMs !== undefined && isExpired(current, nowMs)) return null;
     return { ...current };
   }
 
@@ -128,7 +107,7 @@ export class MemoryStore implements Store {
       const record = this.#records.get(key);
       if (record === undefined) continue;
       if (options.state !== undefined && record.state !== options.state) continue;
-      if (options.nowMs !== undefined && record.expiresAtMs <= options.nowMs) continue;
+      if (options.nowMs !== undefined && isExpired(record, options.nowMs)) continue;
       if (records.length === limit) return { records, nextCursor: records.at(-1)?.key };
       records.push({ ...record });
     }
@@ -140,7 +119,7 @@ export class MemoryStore implements Store {
     let deleted = 0;
     for (const [key, record] of this.#records) {
       if (deleted >= limit) break;
-      if (record.expiresAtMs <= nowMs) {
+      if (isExpired(record, nowMs)) {
         this.#records.delete(key);
         deleted += 1;
       }
@@ -154,7 +133,7 @@ export class MemoryStore implements Store {
 
   #makeRoom(nowMs: number): void {
     for (const [key, record] of this.#records) {
-      if (record.expiresAtMs <= nowMs) this.#records.delete(key);
+      if (isExpired(record, nowMs)) this.#records.delete(key);
     }
     if (this.#records.size >= this.#maxRecords) {
       throw new IdempotencyError(
@@ -165,11 +144,6 @@ export class MemoryStore implements Store {
   }
 
   #open(): void {
-    if (this.#closed) {
-      throw new IdempotencyError(
-        ErrorCode.STORE_CLOSED,
-        '[idem] [memory] the store was closed; create a new MemoryStore.',
-      );
-    }
+    if (this.#closed) throw storeClosed('memory', 'MemoryStore');
   }
 }

@@ -1,4 +1,5 @@
-import type { Pool, PoolOptions } from 'mysql2/promise';
+import type { PoolOptions } from 'mysql2/promise';
+import { isClaimable } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
 import type {
   ClaimInput,
@@ -8,9 +9,13 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  RecordState,
   Store,
 } from '../../core/store.js';
+import { asBuffer } from '../shared/as-buffer.js';
+import { invalidOptions, storeClosed } from '../shared/errors.js';
+import { checkIdentifier } from '../shared/identifier.js';
+import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
+import { pageOf, toRecord } from '../shared/sql-record.js';
 import { existsSql, MAX_TEXT_BYTES, migrateSql } from './migrations.js';
 import { type MysqlRecordRow, type MysqlStatements, mysqlStatements } from './sql.js';
 
@@ -72,7 +77,7 @@ export interface MysqlStoreOptions {
 }
 
 const STORE_NAME = 'mysql';
-const IDENTIFIER = /^[A-Za-z0-9_]{1,64}$/;
+const MAX_TABLE_LENGTH = 64;
 /** How often a losing claim re-reads a record that changed under it before giving up. */
 const MAX_CLAIM_ROUNDS = 10;
 const ER_LOCK_DEADLOCK = 1213;
@@ -105,31 +110,30 @@ export class MysqlStore implements Store {
   #table: string;
   #sql: MysqlStatements;
   #queryTimeoutMs: number;
-  #pool: Promise<MysqlPoolLike> | undefined;
-  #ownPool: Pool | undefined;
-  #migrated: Promise<void> | undefined;
-  #closed: Promise<void> | undefined;
+  /** The pool, once the table exists. */
+  #pool: LazyClient<MysqlPoolLike>;
 
   constructor(options: MysqlStoreOptions) {
     if ((options.pool === undefined) === (options.uri === undefined)) {
-      throw invalid('give either `pool` or `uri`, not both and not neither');
+      throw invalidOptions(STORE_NAME, 'give either `pool` or `uri`, not both and not neither.');
     }
     const table = options.table ?? 'idem_records';
-    if (!IDENTIFIER.test(table)) {
-      throw invalid(
-        `the table name ${JSON.stringify(table)} is not allowed: use 1 to 64 letters, digits or underscores`,
-      );
-    }
+    checkIdentifier(STORE_NAME, 'table', table, MAX_TABLE_LENGTH);
     for (const option of ['connectTimeoutMs', 'queryTimeoutMs', 'maxConnections'] as const) {
       const value = options[option];
       if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
-        throw invalid(`\`${option}\` must be a positive whole number, got ${String(value)}`);
+        throw invalidOptions(STORE_NAME, `\`${option}\` must be a positive whole number, got ${String(value)}.`);
       }
     }
     this.#options = options;
     this.#table = table;
     this.#sql = mysqlStatements(table);
     this.#queryTimeoutMs = options.queryTimeoutMs ?? 5000;
+    this.#pool = new LazyClient({
+      given: options.pool,
+      openOwn: () => this.#openOwnPool(),
+      prepare: (pool) => this.#migrate(pool),
+    });
   }
 
   /**
@@ -172,11 +176,11 @@ export class MysqlStore implements Store {
         await this.#claimStatement(pool, values);
         const row = await this.#selectOne(pool, key, null);
         if (row === undefined) continue; // released, deleted or swept since: claim again
-        const record = toRecord(row);
+        const record = decodeRow(row);
         if (record.token === input.token) return { claimed: true, takeover: record.attempts > 1, record };
         // Between the two statements the record may have been replaced by one this claim
         // would beat; try again rather than report a record the claim would win.
-        if (!claimable(record, input)) return { claimed: false, record };
+        if (!isClaimable(record, input)) return { claimed: false, record };
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
     } catch (error) {
@@ -211,7 +215,7 @@ export class MysqlStore implements Store {
     try {
       const pool = await this.#ready();
       const row = await this.#selectOne(pool, bytesOf(key), nowMs ?? null);
-      return row === undefined ? null : toRecord(row);
+      return row === undefined ? null : decodeRow(row);
     } catch (error) {
       throw storeUnavailable(STORE_NAME, 'get', error);
     }
@@ -235,9 +239,7 @@ export class MysqlStore implements Store {
           limit: limit + 1,
         }),
       );
-      const all = rows as MysqlRecordRow[];
-      const records = all.slice(0, limit).map(toRecord);
-      return { records, nextCursor: all.length > limit ? records.at(-1)?.key : undefined };
+      return pageOf(rows as MysqlRecordRow[], limit, decodeRow);
     } catch (error) {
       throw storeUnavailable(STORE_NAME, 'list', error);
     }
@@ -257,14 +259,7 @@ export class MysqlStore implements Store {
 
   /** Ends the pool the store created from `uri`; a pool passed in stays open. */
   async close(): Promise<void> {
-    this.#closed ??= this.#end();
-    return this.#closed;
-  }
-
-  async #end(): Promise<void> {
-    // Wait for a pool still being created, so it cannot be left open behind the store's back.
-    await this.#pool?.catch(() => undefined);
-    await this.#ownPool?.end();
+    return this.#pool.close();
   }
 
   async #claimStatement(pool: MysqlPoolLike, values: Record<string, MysqlValue>): Promise<void> {
@@ -309,32 +304,14 @@ export class MysqlStore implements Store {
 
   /** The pool, once the table exists. Throws STORE_CLOSED after `close()`. */
   async #ready(): Promise<MysqlPoolLike> {
-    if (this.#closed !== undefined) {
-      throw new IdempotencyError(
-        ErrorCode.STORE_CLOSED,
-        `[idem] [${STORE_NAME}] the store was closed; create a new MysqlStore.`,
-      );
-    }
-    this.#pool ??= this.#openPool().catch((error: unknown) => {
-      this.#pool = undefined;
-      throw error;
-    });
-    const pool = await this.#pool;
-    this.#migrated ??= this.#migrate(pool).catch((error: unknown) => {
-      // Forget the failure so the next operation tries again once the server is back.
-      this.#migrated = undefined;
-      throw error;
-    });
-    await this.#migrated;
-    return pool;
+    if (this.#pool.closed) throw storeClosed(STORE_NAME, 'MysqlStore');
+    return this.#pool.get();
   }
 
-  async #openPool(): Promise<MysqlPoolLike> {
-    const { pool, uri } = this.#options;
-    if (pool !== undefined) return typeof pool === 'function' ? pool() : pool;
+  async #openOwnPool(): Promise<OwnClient<MysqlPoolLike>> {
     const { default: mysql } = await import('mysql2/promise');
     const config: PoolOptions = {
-      uri,
+      uri: this.#options.uri,
       connectionLimit: this.#options.maxConnections ?? 10,
       connectTimeout: this.#options.connectTimeoutMs ?? 3000,
       enableKeepAlive: true,
@@ -343,8 +320,7 @@ export class MysqlStore implements Store {
       bigNumberStrings: false,
     };
     const own = mysql.createPool(config);
-    this.#ownPool = own;
-    return own;
+    return { client: own, end: () => own.end() };
   }
 
   async #migrate(pool: MysqlPoolLike): Promise<void> {
@@ -354,28 +330,16 @@ export class MysqlStore implements Store {
   }
 }
 
-/** Whether `input` would win a claim on `record`: the same rule as the claim statement. */
-function claimable(record: IdempotencyRecord, input: ClaimInput): boolean {
-  if (record.expiresAtMs <= input.nowMs) return true;
-  return (
-    record.state === 'in_progress' && record.leaseExpiresAtMs <= input.nowMs && record.fingerprint === input.fingerprint
-  );
-}
-
-function toRecord(row: MysqlRecordRow): IdempotencyRecord {
-  return {
+/** The record a row holds: its byte columns read as UTF-8 text, then the shared column mapping. */
+function decodeRow(row: MysqlRecordRow): IdempotencyRecord {
+  return toRecord({
+    ...row,
     key: textOf(row.idem_key),
     fingerprint: textOf(row.fingerprint),
-    state: row.state as RecordState,
     token: textOf(row.token),
-    leaseExpiresAtMs: Number(row.lease_expires_at_ms),
-    expiresAtMs: Number(row.expires_at_ms),
     // A copy, so the record does not keep the driver's whole packet buffer alive.
     result: row.result === null ? null : new Uint8Array(row.result),
-    createdAtMs: Number(row.created_at_ms),
-    updatedAtMs: Number(row.updated_at_ms),
-    attempts: Number(row.attempts),
-  };
+  });
 }
 
 /**
@@ -388,11 +352,6 @@ function bytesOf(text: string): Buffer {
 
 function textOf(value: Buffer | string): string {
   return typeof value === 'string' ? value : value.toString('utf8');
-}
-
-/** A Buffer view of the same bytes: `mysql2` binds a Buffer as binary, a bare Uint8Array not. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function affectedRows(header: unknown): number {
@@ -429,10 +388,6 @@ function checkLength(field: 'key' | 'token' | 'fingerprint', value: string, code
 
 function checkLimit(operation: 'list' | 'sweep', limit: number): void {
   if (!Number.isInteger(limit) || limit < 0) {
-    throw invalid(`${operation} \`limit\` must be a whole number >= 0, got ${limit}`);
+    throw invalidOptions(STORE_NAME, `${operation} \`limit\` must be a whole number >= 0, got ${limit}.`);
   }
-}
-
-function invalid(message: string): IdempotencyError {
-  return new IdempotencyError(ErrorCode.INVALID_OPTIONS, `[idem] [${STORE_NAME}] ${message}.`);
 }

@@ -1,5 +1,6 @@
-import type { Pool, PoolConfig } from 'pg';
-import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
+import type { PoolConfig } from 'pg';
+import { isClaimable } from '../../core/claim-rules.js';
+import { storeUnavailable } from '../../core/errors.js';
 import type {
   ClaimInput,
   ClaimResult,
@@ -8,11 +9,15 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  RecordState,
   Store,
 } from '../../core/store.js';
+import { asBuffer } from '../shared/as-buffer.js';
+import { invalidOptions, storeClosed } from '../shared/errors.js';
+import { checkIdentifier } from '../shared/identifier.js';
+import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
+import { pageOf, type SqlRecordRow, toRecord } from '../shared/sql-record.js';
 import { existsSql, migrateSql, type PostgresTableNames, tableNames } from './migrations.js';
-import { type PgRecordRow, type PostgresStatements, postgresStatements } from './sql.js';
+import { type PostgresStatements, postgresStatements } from './sql.js';
 
 /**
  * The part of a `pg` pool (or client) the store uses. A `pg.Pool` fits as it is; so does anything
@@ -60,7 +65,6 @@ export interface PostgresStoreOptions {
 }
 
 const STORE_NAME = 'postgres';
-const IDENTIFIER = /^[A-Za-z0-9_]+$/;
 const MAX_TABLE_LENGTH = 50; // leaves room for the `_expires_idx` suffix within PostgreSQL's 63 bytes
 const MAX_SCHEMA_LENGTH = 63;
 /** How often a losing claim re-reads a record that changed under it before giving up. */
@@ -91,21 +95,24 @@ export class PostgresStore implements Store {
   #options: PostgresStoreOptions;
   #names: PostgresTableNames;
   #sql: PostgresStatements;
-  #pool: Promise<PgPoolLike> | undefined;
-  #ownPool: Pool | undefined;
-  #migrated: Promise<void> | undefined;
-  #closed: Promise<void> | undefined;
+  /** The pool, once the table exists. */
+  #pool: LazyClient<PgPoolLike>;
 
   constructor(options: PostgresStoreOptions) {
     if ((options.pool === undefined) === (options.connectionString === undefined)) {
-      throw invalid('give either `pool` or `connectionString`, not both and not neither');
+      throw invalidOptions(STORE_NAME, 'give either `pool` or `connectionString`, not both and not neither.');
     }
     const table = options.table ?? 'idem_records';
-    checkIdentifier('table', table, MAX_TABLE_LENGTH);
-    if (options.schema !== undefined) checkIdentifier('schema', options.schema, MAX_SCHEMA_LENGTH);
+    checkIdentifier(STORE_NAME, 'table', table, MAX_TABLE_LENGTH);
+    if (options.schema !== undefined) checkIdentifier(STORE_NAME, 'schema', options.schema, MAX_SCHEMA_LENGTH);
     this.#options = options;
     this.#names = tableNames(table, options.schema);
     this.#sql = postgresStatements(this.#names.table);
+    this.#pool = new LazyClient({
+      given: options.pool,
+      openOwn: () => this.#openOwnPool(),
+      prepare: (pool) => this.#migrate(pool),
+    });
   }
 
   /**
@@ -128,10 +135,10 @@ export class PostgresStore implements Store {
         // concurrent duplicate) is answered by one plain read. The upsert below would take a row
         // lock even when its WHERE fails, and a lock costs a WAL flush at commit.
         const current = await pool.query(this.#sql.select, [input.key]);
-        const currentRow = current.rows[0] as PgRecordRow | undefined;
+        const currentRow = current.rows[0] as SqlRecordRow | undefined;
         if (currentRow !== undefined) {
           const record = toRecord(currentRow);
-          if (!claimable(record, input)) return { claimed: false, record };
+          if (!isClaimable(record, input)) return { claimed: false, record };
         }
         const won = await pool.query(this.#sql.claim, [
           input.key,
@@ -141,7 +148,7 @@ export class PostgresStore implements Store {
           input.leaseExpiresAtMs,
           input.expiresAtMs,
         ]);
-        const row = won.rows[0] as PgRecordRow | undefined;
+        const row = won.rows[0] as SqlRecordRow | undefined;
         if (row !== undefined) {
           const record = toRecord(row);
           return { claimed: true, takeover: record.attempts > 1, record };
@@ -180,7 +187,7 @@ export class PostgresStore implements Store {
         nowMs === undefined
           ? await pool.query(this.#sql.select, [key])
           : await pool.query(this.#sql.selectLive, [key, nowMs]);
-      const row = rows[0] as PgRecordRow | undefined;
+      const row = rows[0] as SqlRecordRow | undefined;
       return row === undefined ? null : toRecord(row);
     } catch (error) {
       throw storeUnavailable(STORE_NAME, 'get', error);
@@ -201,8 +208,7 @@ export class PostgresStore implements Store {
         options.nowMs ?? null,
         limit + 1,
       ]);
-      const records = (rows as PgRecordRow[]).slice(0, limit).map(toRecord);
-      return { records, nextCursor: rows.length > limit ? records.at(-1)?.key : undefined };
+      return pageOf(rows as SqlRecordRow[], limit, toRecord);
     } catch (error) {
       throw storeUnavailable(STORE_NAME, 'list', error);
     }
@@ -220,14 +226,7 @@ export class PostgresStore implements Store {
 
   /** Ends the pool the store created from `connectionString`; a pool passed in stays open. */
   async close(): Promise<void> {
-    this.#closed ??= this.#end();
-    return this.#closed;
-  }
-
-  async #end(): Promise<void> {
-    // Wait for a pool still being created, so it cannot be left open behind the store's back.
-    await this.#pool?.catch(() => undefined);
-    await this.#ownPool?.end();
+    return this.#pool.close();
   }
 
   /** Runs a statement that changes at most one row; true when it did. */
@@ -243,33 +242,15 @@ export class PostgresStore implements Store {
 
   /** The pool, once the table exists. Throws STORE_CLOSED after `close()`. */
   async #ready(): Promise<PgPoolLike> {
-    if (this.#closed !== undefined) {
-      throw new IdempotencyError(
-        ErrorCode.STORE_CLOSED,
-        `[idem] [${STORE_NAME}] the store was closed; create a new PostgresStore.`,
-      );
-    }
-    this.#pool ??= this.#openPool().catch((error: unknown) => {
-      this.#pool = undefined;
-      throw error;
-    });
-    const pool = await this.#pool;
-    this.#migrated ??= this.#migrate(pool).catch((error: unknown) => {
-      // Forget the failure so the next operation tries again once the server is back.
-      this.#migrated = undefined;
-      throw error;
-    });
-    await this.#migrated;
-    return pool;
+    if (this.#pool.closed) throw storeClosed(STORE_NAME, 'PostgresStore');
+    return this.#pool.get();
   }
 
-  async #openPool(): Promise<PgPoolLike> {
-    const { pool, connectionString } = this.#options;
-    if (pool !== undefined) return typeof pool === 'function' ? pool() : pool;
+  async #openOwnPool(): Promise<OwnClient<PgPoolLike>> {
     const { default: pg } = await import('pg');
     const queryTimeoutMs = this.#options.queryTimeoutMs ?? 5000;
     const config: PoolConfig = {
-      connectionString,
+      connectionString: this.#options.connectionString,
       max: this.#options.maxConnections ?? 10,
       connectionTimeoutMillis: this.#options.connectTimeoutMs ?? 5000,
       query_timeout: queryTimeoutMs,
@@ -280,8 +261,7 @@ export class PostgresStore implements Store {
     // An idle connection that drops (server restart) is reported on the pool; without a listener
     // the process would crash. The next query opens a fresh connection or reports the outage.
     own.on('error', () => {});
-    this.#ownPool = own;
-    return own;
+    return { client: own, end: () => own.end() };
   }
 
   async #migrate(pool: PgPoolLike): Promise<void> {
@@ -289,44 +269,4 @@ export class PostgresStore implements Store {
     if ((rows[0] as { ready: boolean } | undefined)?.ready === true) return;
     await pool.query(migrateSql(this.#names));
   }
-}
-
-/** Whether `input` would win a claim on `record`: the same rule as the claim statement. */
-function claimable(record: IdempotencyRecord, input: ClaimInput): boolean {
-  if (record.expiresAtMs <= input.nowMs) return true;
-  return (
-    record.state === 'in_progress' && record.leaseExpiresAtMs <= input.nowMs && record.fingerprint === input.fingerprint
-  );
-}
-
-function toRecord(row: PgRecordRow): IdempotencyRecord {
-  return {
-    key: row.key,
-    fingerprint: row.fingerprint,
-    state: row.state as RecordState,
-    token: row.token,
-    leaseExpiresAtMs: Number(row.lease_expires_at_ms),
-    expiresAtMs: Number(row.expires_at_ms),
-    result: row.result,
-    createdAtMs: Number(row.created_at_ms),
-    updatedAtMs: Number(row.updated_at_ms),
-    attempts: row.attempts,
-  };
-}
-
-/** A Buffer view of the same bytes: `pg` sends a Buffer as binary, without copying or hex. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function checkIdentifier(option: 'table' | 'schema', value: string, maxLength: number): void {
-  if (!IDENTIFIER.test(value) || value.length > maxLength) {
-    throw invalid(
-      `the ${option} name ${JSON.stringify(value)} is not allowed: use 1 to ${maxLength} letters, digits or underscores`,
-    );
-  }
-}
-
-function invalid(message: string): IdempotencyError {
-  return new IdempotencyError(ErrorCode.INVALID_OPTIONS, `[idem] [${STORE_NAME}] ${message}.`);
 }

@@ -1,26 +1,13 @@
 /**
  * The statements of the PostgreSQL store, one per operation. `table` is the quoted, validated
  * (optionally schema-qualified) table name; everything else is a bind parameter. Numbers are
- * BIGINT milliseconds, so `pg` returns them as strings and the store converts them.
+ * BIGINT milliseconds. A record comes back as a `SqlRecordRow` (`../shared/sql-record.ts`) with
+ * BIGINT as string and BYTEA as Buffer, which `toRecord` converts.
  */
 
-/** The columns every statement that returns a record selects, in `PgRecordRow` order. */
+/** The columns every statement that returns a record selects, in `SqlRecordRow` order. */
 const columns = `key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result,
   created_at_ms, updated_at_ms, attempts`;
-
-/** A record row as `pg` returns it: BIGINT as string, BYTEA as Buffer. */
-export interface PgRecordRow {
-  key: string;
-  fingerprint: string;
-  state: string;
-  token: string;
-  lease_expires_at_ms: string;
-  expires_at_ms: string;
-  result: Buffer | null;
-  created_at_ms: string;
-  updated_at_ms: string;
-  attempts: number;
-}
 
 export type PostgresStatements = ReturnType<typeof postgresStatements>;
 

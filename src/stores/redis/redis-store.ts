@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
-import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
+import { freshRecord, isExpired } from '../../core/claim-rules.js';
+import { storeUnavailable } from '../../core/errors.js';
 import type {
   ClaimInput,
   ClaimResult,
@@ -10,6 +10,9 @@ import type {
   ListPage,
   Store,
 } from '../../core/store.js';
+import { asBuffer } from '../shared/as-buffer.js';
+import { invalidOptions, storeClosed } from '../shared/errors.js';
+import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { decodeCursor, decodeRecord, encodeCursor, LIST_START } from './codec.js';
 import { CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, SWEEP_ONE } from './scripts.js';
 
@@ -52,6 +55,7 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
+const STORE_NAME = 'redis';
 const PREFIX_PATTERN = /^[A-Za-z0-9_:.-]{1,100}$/;
 const SWEEP_SCAN_COUNT = 1000;
 /** Most scripts or reads in flight at once while sweeping or listing. */
@@ -71,38 +75,34 @@ const MAX_PARALLEL = 500;
  * ```
  */
 export class RedisStore implements Store {
-  readonly name = 'redis';
+  readonly name = STORE_NAME;
   #prefix: string;
-  #source: RedisStoreOptions;
-  #client: Promise<RedisLike> | undefined;
-  #ownClient: Promise<Redis> | undefined;
-  #closed = false;
+  #options: RedisStoreOptions;
+  #client: LazyClient<RedisLike>;
 
   constructor(options: RedisStoreOptions) {
     const prefix = options.prefix ?? 'idem:';
     if (!PREFIX_PATTERN.test(prefix)) {
-      throw new IdempotencyError(
-        ErrorCode.INVALID_OPTIONS,
-        `[idem] [redis] prefix ${JSON.stringify(prefix)} is not allowed: use 1 to 100 letters, digits, '_', ':', '-' or '.'.`,
+      throw invalidOptions(
+        STORE_NAME,
+        `prefix ${JSON.stringify(prefix)} is not allowed: use 1 to 100 letters, digits, '_', ':', '-' or '.'.`,
       );
     }
     if ((options.client === undefined) === (options.url === undefined)) {
-      throw new IdempotencyError(
-        ErrorCode.INVALID_OPTIONS,
-        '[idem] [redis] give either `client` (a client you manage) or `url` (the store opens its own), exactly one.',
+      throw invalidOptions(
+        STORE_NAME,
+        'give either `client` (a client you manage) or `url` (the store opens its own), exactly one.',
       );
     }
     for (const name of ['connectTimeoutMs', 'commandTimeoutMs'] as const) {
       const value = options[name];
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-        throw new IdempotencyError(
-          ErrorCode.INVALID_OPTIONS,
-          `[idem] [redis] ${name} must be a positive number of ms.`,
-        );
+        throw invalidOptions(STORE_NAME, `${name} must be a positive number of ms.`);
       }
     }
     this.#prefix = prefix;
-    this.#source = options;
+    this.#options = options;
+    this.#client = new LazyClient({ given: options.client, openOwn: () => this.#openOwnClient() });
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
@@ -122,19 +122,9 @@ export class RedisStore implements Store {
         if (record === null) throw new Error(`claim found no record at ${this.#redisKey(input.key)}`);
         return { claimed: false, record };
       }
-      const record: IdempotencyRecord = {
-        key: input.key,
-        fingerprint: input.fingerprint,
-        state: 'in_progress',
-        token: input.token,
-        leaseExpiresAtMs: input.leaseExpiresAtMs,
-        expiresAtMs: input.expiresAtMs,
-        result: null,
-        createdAtMs: input.nowMs,
-        updatedAtMs: input.nowMs,
-        attempts: 1,
-      };
+      const record = freshRecord(input);
       if (outcome === 1) return { claimed: true, takeover: false, record };
+      // Taken over: the script reports the two fields the input does not give.
       return {
         claimed: true,
         takeover: true,
@@ -145,10 +135,9 @@ export class RedisStore implements Store {
 
   async complete(input: CompleteInput): Promise<boolean> {
     return this.#run('complete', async (client) => {
-      const result = Buffer.from(input.result.buffer, input.result.byteOffset, input.result.byteLength);
       const reply = await this.#eval(client, COMPLETE, input.key, [
         input.token,
-        result,
+        asBuffer(input.result),
         String(input.nowMs),
         String(input.expiresAtMs),
         retentionLeftMs(input.expiresAtMs, input.nowMs),
@@ -175,7 +164,7 @@ export class RedisStore implements Store {
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
     return this.#run('get', async (client) => {
       const record = decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)));
-      if (record === null || (nowMs !== undefined && record.expiresAtMs <= nowMs)) return null;
+      if (record === null || (nowMs !== undefined && isExpired(record, nowMs))) return null;
       return record;
     });
   }
@@ -188,17 +177,14 @@ export class RedisStore implements Store {
     return this.#run('list', async (client) => {
       const limit = options.limit ?? 100;
       if (!Number.isInteger(limit) || limit < 1) {
-        throw new IdempotencyError(
-          ErrorCode.INVALID_OPTIONS,
-          '[idem] [redis] list(): limit must be a whole number >= 1.',
-        );
+        throw invalidOptions(STORE_NAME, 'list(): limit must be a whole number >= 1.');
       }
       const position = options.cursor === undefined ? LIST_START : decodeCursor(options.cursor);
       const scanCount = Math.min(Math.max(limit, 100), 1000);
       const keep = (record: IdempotencyRecord | null): record is IdempotencyRecord =>
         record !== null &&
         (options.state === undefined || record.state === options.state) &&
-        (options.nowMs === undefined || record.expiresAtMs > options.nowMs);
+        (options.nowMs === undefined || !isExpired(record, options.nowMs));
 
       const nodes = this.#nodes(client);
       const records: IdempotencyRecord[] = [];
@@ -250,16 +236,9 @@ export class RedisStore implements Store {
     });
   }
 
+  /** Ends the client the store opened from `url`; a client passed in stays open. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const own = await this.#ownClient?.catch(() => undefined);
-    if (own === undefined) return;
-    try {
-      await own.quit();
-    } catch {
-      own.disconnect();
-    }
+    return this.#client.close();
   }
 
   /** The servers to SCAN: every master of a Cluster, or the one server. */
@@ -297,46 +276,20 @@ export class RedisStore implements Store {
   }
 
   async #run<T>(operation: string, body: (client: RedisLike) => Promise<T>): Promise<T> {
-    if (this.#closed) {
-      throw new IdempotencyError(
-        ErrorCode.STORE_CLOSED,
-        `[idem] [redis] ${operation} after close(): the store was closed; create a new RedisStore.`,
-      );
-    }
+    if (this.#client.closed) throw storeClosed(STORE_NAME, 'RedisStore', operation);
     try {
-      return await body(await this.#connect());
+      return await body(await this.#client.get());
     } catch (error) {
       throw storeUnavailable(this.name, operation, error);
     }
   }
 
-  #connect(): Promise<RedisLike> {
-    if (this.#client === undefined) {
-      this.#client = this.#open();
-      // A factory that threw, or a driver that failed to load, is tried again on the next call.
-      this.#client.catch(() => {
-        this.#client = undefined;
-      });
-    }
-    return this.#client;
-  }
-
-  async #open(): Promise<RedisLike> {
-    const { client, url } = this.#source;
-    if (client !== undefined) return typeof client === 'function' ? client() : client;
-    this.#ownClient ??= this.#createOwnClient(url ?? '');
-    this.#ownClient.catch(() => {
-      this.#ownClient = undefined;
-    });
-    return this.#ownClient;
-  }
-
-  async #createOwnClient(url: string): Promise<Redis> {
+  async #openOwnClient(): Promise<OwnClient<RedisLike>> {
     // Imported here so that `idem/redis` loads without ioredis when a client is passed in.
     const { Redis } = await import('ioredis');
-    const redis = new Redis(url, {
-      connectTimeout: this.#source.connectTimeoutMs ?? 3000,
-      commandTimeout: this.#source.commandTimeoutMs ?? 3000,
+    const redis = new Redis(this.#options.url ?? '', {
+      connectTimeout: this.#options.connectTimeoutMs ?? 3000,
+      commandTimeout: this.#options.commandTimeoutMs ?? 3000,
       // Commands wait for the first connection, then fail after one reconnect attempt fails:
       // a down server turns into a prompt STORE_UNAVAILABLE rather than a queue that grows.
       enableOfflineQueue: true,
@@ -344,7 +297,14 @@ export class RedisStore implements Store {
     });
     // Errors reach the caller through the command that failed; without a listener ioredis logs each one.
     redis.on('error', () => {});
-    return redis;
+    const end = async (): Promise<void> => {
+      try {
+        await redis.quit();
+      } catch {
+        redis.disconnect();
+      }
+    };
+    return { client: redis, end };
   }
 }
 

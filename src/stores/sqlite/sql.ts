@@ -2,31 +2,18 @@
  * The SQL the SQLite store runs, one statement per function. Each takes the table name (already
  * validated by the store: letters, digits and underscore only) and returns the text to prepare.
  * Parameters are positional `?`, bound in the order each header lists them (?1..?n), except the
- * list queries, which bind named `@` parameters. Times are ms since the epoch in INTEGER columns.
+ * list queries, which bind named `@` parameters. Times are ms since the epoch in INTEGER columns,
+ * read back as number, or as bigint when the connection uses safe integers.
  */
 
-/** The columns of a record, in the order `RecordRow` names them. */
+/** The columns of a record, in the order `SqlRecordRow` (`../shared/sql-record.ts`) names them. */
 const COLUMNS =
   'key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result, created_at_ms, updated_at_ms, attempts';
-
-/** One row as SQLite returns it. INTEGER columns arrive as `bigint` when the connection uses safe integers. */
-export interface RecordRow {
-  key: string;
-  fingerprint: string;
-  state: string;
-  token: string;
-  lease_expires_at_ms: number | bigint;
-  expires_at_ms: number | bigint;
-  result: Uint8Array | null;
-  created_at_ms: number | bigint;
-  updated_at_ms: number | bigint;
-  attempts: number | bigint;
-}
 
 /**
  * Reads one record by key, whatever its state or expiry.
  * ?1 key
- * Returns: zero or one `RecordRow`.
+ * Returns: zero or one `SqlRecordRow`.
  */
 export function selectRecord(table: string): string {
   return `SELECT ${COLUMNS} FROM ${table} WHERE key = ?`;
@@ -112,7 +99,7 @@ export function deleteRecord(table: string): string {
  * page holds to learn whether another page follows.
  * `@state` the state to keep, or NULL for both; `@nowMs` leave out records expired by then, or
  * NULL to keep them; `@limit` row limit
- * Returns: up to `@limit` `RecordRow`s.
+ * Returns: up to `@limit` `SqlRecordRow`s.
  */
 export function listFirstPage(table: string): string {
   return `SELECT ${COLUMNS} FROM ${table}
@@ -123,7 +110,7 @@ ORDER BY key LIMIT @limit`;
 /**
  * One page of records in key order, after the cursor (the last key of the previous page).
  * `@cursor` the last key already returned; `@state`, `@nowMs`, `@limit` as in `listFirstPage`
- * Returns: up to `@limit` `RecordRow`s.
+ * Returns: up to `@limit` `SqlRecordRow`s.
  */
 export function listNextPage(table: string): string {
   return `SELECT ${COLUMNS} FROM ${table}

@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { decideClaim, isExpired } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
 import type {
   ClaimInput,
@@ -8,11 +9,12 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  RecordState,
   Store,
 } from '../../core/store.js';
+import { invalidOptions, storeClosed } from '../shared/errors.js';
+import { resolveGiven } from '../shared/lazy-client.js';
+import { pageOf, type SqlRecordRow, toRecord } from '../shared/sql-record.js';
 import { migrationStatements } from './migrations.js';
-import type { RecordRow } from './sql.js';
 import * as sql from './sql.js';
 
 /** The part of a better-sqlite3 `Statement` the store uses. */
@@ -74,6 +76,8 @@ interface Prepared {
   sweep: SqliteStatementLike;
 }
 
+const STORE_NAME = 'sqlite';
+/** The name is not quoted in the SQL, so it may not start with a digit; `sqlite_` names are SQLite's own. */
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
@@ -99,7 +103,7 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  * ```
  */
 export class SqliteStore implements Store {
-  readonly name = 'sqlite';
+  readonly name = STORE_NAME;
   #path: string;
   #database: SqliteStoreOptions['database'];
   #table: string;
@@ -114,24 +118,28 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions = {}) {
     const table = options.table ?? 'idem_records';
     if (!TABLE_NAME.test(table) || table.toLowerCase().startsWith('sqlite_')) {
-      throw invalidOption(
+      throw invalidOptions(
+        STORE_NAME,
         `table ${JSON.stringify(table)} is not a valid table name: use 1 to 64 letters, digits and underscores, starting with a letter or underscore (and not with "sqlite_").`,
       );
     }
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-      throw invalidOption(`busyTimeoutMs must be a whole number of ms, 0 or more; got ${busyTimeoutMs}.`);
+      throw invalidOptions(STORE_NAME, `busyTimeoutMs must be a whole number of ms, 0 or more; got ${busyTimeoutMs}.`);
     }
     const synchronous = options.synchronous ?? 'NORMAL';
     if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
-      throw invalidOption(`synchronous must be 'NORMAL' or 'FULL'; got ${JSON.stringify(synchronous)}.`);
+      throw invalidOptions(STORE_NAME, `synchronous must be 'NORMAL' or 'FULL'; got ${JSON.stringify(synchronous)}.`);
     }
     const path = options.path ?? './idem.db';
     if (typeof path !== 'string' || path === '') {
-      throw invalidOption('path must be a file path or ":memory:".');
+      throw invalidOptions(STORE_NAME, 'path must be a file path or ":memory:".');
     }
     if (options.path !== undefined && options.database !== undefined) {
-      throw invalidOption('give either path (the store opens the file) or database (your own connection), not both.');
+      throw invalidOptions(
+        STORE_NAME,
+        'give either path (the store opens the file) or database (your own connection), not both.',
+      );
     }
     this.#path = path;
     this.#database = options.database;
@@ -185,15 +193,15 @@ export class SqliteStore implements Store {
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
     const prepared = this.#prepared ?? (await this.#ready());
-    let row: RecordRow | undefined;
+    let row: SqlRecordRow | undefined;
     try {
-      row = prepared.select.get(key) as RecordRow | undefined;
+      row = prepared.select.get(key) as SqlRecordRow | undefined;
     } catch (error) {
       throw this.#failure('get', error);
     }
     if (row === undefined) return null;
     const record = toRecord(row);
-    if (nowMs !== undefined && record.expiresAtMs <= nowMs) return null;
+    if (nowMs !== undefined && isExpired(record, nowMs)) return null;
     return record;
   }
 
@@ -210,20 +218,17 @@ export class SqliteStore implements Store {
     const prepared = this.#prepared ?? (await this.#ready());
     const limit = Math.max(0, options.limit ?? 100);
     const params = { state: options.state ?? null, nowMs: options.nowMs ?? null, limit: limit + 1 };
-    let rows: RecordRow[];
+    let rows: SqlRecordRow[];
     try {
       rows = (
         options.cursor === undefined
           ? prepared.listFirst.all(params)
           : prepared.listNext.all({ ...params, cursor: options.cursor })
-      ) as RecordRow[];
+      ) as SqlRecordRow[];
     } catch (error) {
       throw this.#failure('list', error);
     }
-    // One row past the page tells whether another page follows, so the last page says so.
-    const more = rows.length > limit;
-    const records = (more ? rows.slice(0, limit) : rows).map(toRecord);
-    return { records, nextCursor: more ? records.at(-1)?.key : undefined };
+    return pageOf(rows, limit, toRecord);
   }
 
   async sweep(nowMs: number, limit = 1000): Promise<number> {
@@ -292,8 +297,12 @@ export class SqliteStore implements Store {
     // Runs under BEGIN IMMEDIATE: the write lock is held from the read on, so no other process
     // can claim, complete or release this key between what we read and what we write.
     const claim = db.transaction((input: ClaimInput): ClaimResult => {
-      const row = select.get(input.key) as RecordRow | undefined;
-      if (row === undefined || Number(row.expires_at_ms) <= input.nowMs) {
+      const row = select.get(input.key) as SqlRecordRow | undefined;
+      const answer = decideClaim(row === undefined ? undefined : toRecord(row), input);
+      if (!answer.claimed) return answer;
+      if (answer.takeover) {
+        takeOver.run(input.token, input.leaseExpiresAtMs, input.expiresAtMs, input.nowMs, input.key);
+      } else {
         upsertFresh.run(
           input.key,
           input.fingerprint,
@@ -303,26 +312,8 @@ export class SqliteStore implements Store {
           input.nowMs,
           input.nowMs,
         );
-        return { claimed: true, takeover: false, record: freshRecord(input) };
       }
-      const current = toRecord(row);
-      if (
-        current.state === 'in_progress' &&
-        current.leaseExpiresAtMs <= input.nowMs &&
-        current.fingerprint === input.fingerprint
-      ) {
-        takeOver.run(input.token, input.leaseExpiresAtMs, input.expiresAtMs, input.nowMs, input.key);
-        const record: IdempotencyRecord = {
-          ...current,
-          token: input.token,
-          leaseExpiresAtMs: input.leaseExpiresAtMs,
-          expiresAtMs: input.expiresAtMs,
-          updatedAtMs: input.nowMs,
-          attempts: current.attempts + 1,
-        };
-        return { claimed: true, takeover: true, record };
-      }
-      return { claimed: false, record: current };
+      return answer;
     });
 
     return {
@@ -340,7 +331,7 @@ export class SqliteStore implements Store {
 
   async #connect(): Promise<SqliteDatabaseLike> {
     const given = this.#database;
-    if (given !== undefined) return typeof given === 'function' ? await given() : given;
+    if (given !== undefined) return resolveGiven(given);
 
     let Database: typeof BetterSqlite3;
     try {
@@ -390,43 +381,6 @@ export class SqliteStore implements Store {
   }
 }
 
-function toRecord(row: RecordRow): IdempotencyRecord {
-  return {
-    key: row.key,
-    fingerprint: row.fingerprint,
-    state: row.state as RecordState,
-    token: row.token,
-    leaseExpiresAtMs: Number(row.lease_expires_at_ms),
-    expiresAtMs: Number(row.expires_at_ms),
-    result: row.result,
-    createdAtMs: Number(row.created_at_ms),
-    updatedAtMs: Number(row.updated_at_ms),
-    attempts: Number(row.attempts),
-  };
-}
-
-function freshRecord(input: ClaimInput): IdempotencyRecord {
-  return {
-    key: input.key,
-    fingerprint: input.fingerprint,
-    state: 'in_progress',
-    token: input.token,
-    leaseExpiresAtMs: input.leaseExpiresAtMs,
-    expiresAtMs: input.expiresAtMs,
-    result: null,
-    createdAtMs: input.nowMs,
-    updatedAtMs: input.nowMs,
-    attempts: 1,
-  };
-}
-
-function invalidOption(message: string): IdempotencyError {
-  return new IdempotencyError(ErrorCode.INVALID_OPTIONS, `[idem] [sqlite] ${message}`);
-}
-
 function closedError(): IdempotencyError {
-  return new IdempotencyError(
-    ErrorCode.STORE_CLOSED,
-    '[idem] [sqlite] the store was closed; create a new SqliteStore.',
-  );
+  return storeClosed(STORE_NAME, 'SqliteStore');
 }

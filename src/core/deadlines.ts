@@ -1,0 +1,57 @@
+interface Pending {
+  deadlineMs: number;
+  reject: (error: Error) => void;
+  reason: () => Error;
+}
+
+/**
+ * Puts a time limit on promises with one shared timer (running only while calls are pending), instead of a timer and a
+ * `Promise.race` per call: on the hot path a store call then costs one promise and a Set entry.
+ * A limit is enforced up to one tick late (a quarter of the limit, at most 250 ms).
+ */
+export class Deadlines {
+  readonly #limitMs: number;
+  readonly #tickMs: number;
+  readonly #pending = new Set<Pending>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(limitMs: number) {
+    this.#limitMs = limitMs;
+    this.#tickMs = Math.max(5, Math.min(250, Math.floor(limitMs / 4)));
+  }
+
+  /** Settles as `work` does, or rejects with `reason()` once the limit has passed. */
+  within<T>(work: Promise<T>, reason: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = { deadlineMs: performance.now() + this.#limitMs, reject, reason };
+      this.#pending.add(entry);
+      if (this.#timer === undefined) {
+        // Not unref'd: a call still waiting for its store keeps the process alive until it times out.
+        this.#timer = setInterval(() => this.#sweep(), this.#tickMs);
+      }
+      work.then(
+        (value) => {
+          this.#pending.delete(entry);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#pending.delete(entry);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #sweep(): void {
+    const nowMs = performance.now();
+    for (const entry of this.#pending) {
+      if (entry.deadlineMs > nowMs) continue;
+      this.#pending.delete(entry);
+      entry.reject(entry.reason());
+    }
+    if (this.#pending.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
