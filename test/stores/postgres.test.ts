@@ -144,30 +144,55 @@ describe('postgres store', () => {
     }
   });
 
-  it('claims again when the record it lost to is released between the claim and the read', async () => {
+  it('reports the record a concurrent claim committed after its snapshot, never a second winner', async () => {
     const table = freshTable();
-    const owner = new PostgresStore({ pool: admin, table });
+    const store = new PostgresStore({ connectionString: postgresUrl, table });
+    await store.migrate();
     const t = Date.now();
-    await owner.claim(claimInput('k', 'holder', t));
-    // Runs the holder's release on another connection just before the loser reads the record,
-    // the interleaving that leaves the loser's fallback SELECT with no row.
-    let releasedInBetween = false;
-    const interleaving: PgPoolLike = {
-      async query(text, values) {
-        if (!releasedInBetween && text.trimStart().startsWith('SELECT') && values?.length === 1) {
-          releasedInBetween = true;
-          assert.equal(await owner.release('k', 'holder'), true);
-        }
-        return admin.query(text, values);
-      },
-    };
-    const loser = new PostgresStore({ pool: interleaving, table });
-    const outcome = await loser.claim(claimInput('k', 'second', t + 1));
-    assert.equal(releasedInBetween, true);
-    assert.equal(outcome.claimed, true);
-    assert.equal(outcome.record.token, 'second');
-    assert.equal(outcome.record.attempts, 1);
-    await Promise.all([owner.close(), loser.close()]);
+    const rival = await admin.connect();
+    try {
+      // The rival inserts the key and holds its transaction open: our claim's snapshot cannot see
+      // the row, its INSERT waits on it, and once the rival commits, ON CONFLICT finds a live
+      // record it must not take. The statement then returns no row, and the claim looks again.
+      await rival.query('BEGIN');
+      await rival.query(
+        `INSERT INTO "${table}" (key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result, created_at_ms, updated_at_ms, attempts)
+         VALUES ('k', 'fp', 'in_progress', 'rival', $1, $2, NULL, $3, $3, 1)`,
+        [t + 30_000, t + HOUR_MS, t],
+      );
+      const claiming = store.claim(claimInput('k', 'ours', t + 1));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await rival.query('COMMIT');
+      const outcome = await claiming;
+      assert.equal(outcome.claimed, false);
+      assert.equal(outcome.record.token, 'rival');
+    } finally {
+      rival.release();
+      await store.close();
+    }
+  });
+
+  it('looks again when a takeover it saw as possible was taken by a concurrent claim first', async () => {
+    const table = freshTable();
+    const store = new PostgresStore({ connectionString: postgresUrl, table });
+    const t = Date.now();
+    await store.claim({ ...claimInput('k', 'crashed', t), leaseExpiresAtMs: t + 10 });
+    const rival = await admin.connect();
+    try {
+      await rival.query('BEGIN');
+      await rival.query(`UPDATE "${table}" SET token = 'rival', lease_expires_at_ms = $1 WHERE key = 'k'`, [
+        t + HOUR_MS,
+      ]);
+      const claiming = store.claim(claimInput('k', 'ours', t + 20));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await rival.query('COMMIT');
+      const outcome = await claiming;
+      assert.equal(outcome.claimed, false);
+      assert.equal(outcome.record.token, 'rival');
+    } finally {
+      rival.release();
+      await store.close();
+    }
   });
 
   it('does not sweep an expired record while a claim is renewing it', async () => {

@@ -131,16 +131,7 @@ export class PostgresStore implements Store {
     try {
       const pool = await this.#ready();
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-        // Read first: a key that is completed or held by someone else (every replay and every
-        // concurrent duplicate) is answered by one plain read. The upsert below would take a row
-        // lock even when its WHERE fails, and a lock costs a WAL flush at commit.
-        const current = await pool.query(this.#sql.select, [input.key]);
-        const currentRow = current.rows[0] as SqlRecordRow | undefined;
-        if (currentRow !== undefined) {
-          const record = toRecord(currentRow);
-          if (!isClaimable(record, input)) return { claimed: false, record };
-        }
-        const won = await pool.query(this.#sql.claim, [
+        const answer = await pool.query(this.#sql.claim, [
           input.key,
           input.fingerprint,
           input.token,
@@ -148,13 +139,13 @@ export class PostgresStore implements Store {
           input.leaseExpiresAtMs,
           input.expiresAtMs,
         ]);
-        const row = won.rows[0] as SqlRecordRow | undefined;
-        if (row !== undefined) {
-          const record = toRecord(row);
-          return { claimed: true, takeover: record.attempts > 1, record };
-        }
-        // The conditional update did not apply: another caller won between the read and the
-        // upsert. Its row is committed, so the read of the next round sees it.
+        const row = answer.rows[0] as (SqlRecordRow & { won: boolean }) | undefined;
+        if (row === undefined) continue; // a concurrent claim committed the key after our snapshot: look again
+        const record = toRecord(row);
+        if (row.won) return { claimed: true, takeover: record.attempts > 1, record };
+        // The snapshot showed a claimable record, but another caller claimed it first: look again.
+        if (isClaimable(record, input)) continue;
+        return { claimed: false, record };
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
     } catch (error) {

@@ -14,29 +14,44 @@ export type PostgresStatements = ReturnType<typeof postgresStatements>;
 export function postgresStatements(table: string) {
   return {
     /*
-     * claim: inserts a fresh record, or in the same statement replaces an expired one
-     * (`expires_at_ms <= now`: attempts 1, created now) or takes over an in-progress one whose
-     * lease ended and whose fingerprint matches (attempts + 1, created kept).
+     * claim: in one statement, reads the record and, unless it stands (live, and neither expired
+     * nor taken over), inserts a fresh record, or replaces an expired one (attempts 1, created
+     * now), or takes over an in-progress one whose lease ended and whose fingerprint matches
+     * (attempts + 1, created kept). When the record stands, the INSERT selects no row: no row
+     * lock and no transaction id are taken, so a replay costs one read and no WAL flush.
      * $1 key, $2 fingerprint, $3 token, $4 now ms, $5 lease end ms, $6 retention end ms.
-     * Returns the record when the caller won (a takeover is the only win with attempts > 1),
-     * no row when the existing record stands (the store reads first, so that is rare: a race).
+     * Returns one row: `won` true with the claimed record, or `won` false with the record as
+     * this statement's snapshot saw it. No row when the key was absent from the snapshot but a
+     * concurrent claim committed it first (ON CONFLICT sees that row, the snapshot does not).
      */
     claim: `
-      INSERT INTO ${table} AS r (${columns})
-      VALUES ($1, $2, 'in_progress', $3, $5, $6, NULL, $4, $4, 1)
-      ON CONFLICT (key) DO UPDATE SET
-        fingerprint = EXCLUDED.fingerprint,
-        state = 'in_progress',
-        token = EXCLUDED.token,
-        lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
-        expires_at_ms = EXCLUDED.expires_at_ms,
-        result = NULL,
-        created_at_ms = CASE WHEN r.expires_at_ms <= $4 THEN $4 ELSE r.created_at_ms END,
-        updated_at_ms = $4,
-        attempts = CASE WHEN r.expires_at_ms <= $4 THEN 1 ELSE r.attempts + 1 END
-      WHERE r.expires_at_ms <= $4
-         OR (r.state = 'in_progress' AND r.lease_expires_at_ms <= $4 AND r.fingerprint = $2)
-      RETURNING ${columns}`,
+      WITH current AS (
+        SELECT ${columns} FROM ${table} WHERE key = $1::text
+      ), claimed AS (
+        INSERT INTO ${table} AS r (${columns})
+        SELECT $1::text, $2::text, 'in_progress', $3::text, $5::bigint, $6::bigint, NULL, $4::bigint, $4::bigint, 1
+        WHERE NOT EXISTS (
+          SELECT 1 FROM current c
+          WHERE c.expires_at_ms > $4::bigint
+            AND NOT (c.state = 'in_progress' AND c.lease_expires_at_ms <= $4::bigint AND c.fingerprint = $2::text)
+        )
+        ON CONFLICT (key) DO UPDATE SET
+          fingerprint = EXCLUDED.fingerprint,
+          state = 'in_progress',
+          token = EXCLUDED.token,
+          lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
+          expires_at_ms = EXCLUDED.expires_at_ms,
+          result = NULL,
+          created_at_ms = CASE WHEN r.expires_at_ms <= $4::bigint THEN $4::bigint ELSE r.created_at_ms END,
+          updated_at_ms = $4::bigint,
+          attempts = CASE WHEN r.expires_at_ms <= $4::bigint THEN 1 ELSE r.attempts + 1 END
+        WHERE r.expires_at_ms <= $4::bigint
+           OR (r.state = 'in_progress' AND r.lease_expires_at_ms <= $4::bigint AND r.fingerprint = $2::text)
+        RETURNING ${columns}
+      )
+      SELECT true AS won, ${columns} FROM claimed
+      UNION ALL
+      SELECT false AS won, ${columns} FROM current WHERE NOT EXISTS (SELECT 1 FROM claimed)`,
 
     /*
      * select: reads one record, whatever its expiry.
