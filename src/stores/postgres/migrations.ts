@@ -1,3 +1,5 @@
+import { hashText } from '../../core/canonical.js';
+
 /**
  * The table the PostgreSQL store keeps its records in. Every step is idempotent (`IF NOT
  * EXISTS`), so the migration can run at every start, from every process at once.
@@ -15,6 +17,8 @@ export interface PostgresTableNames {
   expiresIndexName: string;
   /** `schema.table` unquoted, to name the advisory lock. */
   lockName: string;
+  /** A short hash of `schema.table`, to name the prepared statements of this table. */
+  hash: string;
 }
 
 /** Names for `table` in `schema` (or the search path); both must already be validated identifiers. */
@@ -26,6 +30,9 @@ export function tableNames(table: string, schema: string | undefined): PostgresT
     expiresIndex: `${prefix}${indexName}`,
     expiresIndexName: indexName,
     lockName: schema === undefined ? table : `${schema}.${table}`,
+    hash: hashText(`${schema ?? ''}.${table}`)
+      .slice(0, 12)
+      .replace(/[^A-Za-z0-9]/g, '_'),
   };
 }
 

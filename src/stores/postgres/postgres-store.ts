@@ -24,7 +24,15 @@ import { type PostgresStatements, postgresStatements } from './sql.js';
  * with the same `query`, as long as a call without `values` accepts several statements separated by
  * semicolons (the migration sends its DDL that way).
  */
+/** The part of a `pg.Pool` (or `pg.Client`) the store uses. */
 export interface PgPoolLike {
+  /** Runs a statement; with a `name`, `pg` prepares it once per connection and reuses the plan. */
+  query(config: {
+    name?: string;
+    text: string;
+    values?: unknown[];
+  }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  /** Runs a statement, or several separated by `;` when no values are given (the migration does). */
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
 
@@ -131,7 +139,7 @@ export class PostgresStore implements Store {
     try {
       const pool = await this.#ready();
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-        const answer = await pool.query(this.#sql.claim, [
+        const answer = await this.#prepared(pool, 'claim', [
           input.key,
           input.fingerprint,
           input.token,
@@ -154,21 +162,15 @@ export class PostgresStore implements Store {
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
-    return this.#changed('complete', this.#sql.complete, [
-      input.key,
-      input.token,
-      asBuffer(input.result),
-      input.nowMs,
-      input.expiresAtMs,
-    ]);
+    return this.#changed('complete', [input.key, input.token, asBuffer(input.result), input.nowMs, input.expiresAtMs]);
   }
 
   async release(key: string, token: string): Promise<boolean> {
-    return this.#changed('release', this.#sql.release, [key, token]);
+    return this.#changed('release', [key, token]);
   }
 
   async extend(input: ExtendInput): Promise<boolean> {
-    return this.#changed('extend', this.#sql.extend, [input.key, input.token, input.nowMs, input.leaseExpiresAtMs]);
+    return this.#changed('extend', [input.key, input.token, input.nowMs, input.leaseExpiresAtMs]);
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
@@ -176,8 +178,8 @@ export class PostgresStore implements Store {
       const pool = await this.#ready();
       const { rows } =
         nowMs === undefined
-          ? await pool.query(this.#sql.select, [key])
-          : await pool.query(this.#sql.selectLive, [key, nowMs]);
+          ? await this.#prepared(pool, 'select', [key])
+          : await this.#prepared(pool, 'selectLive', [key, nowMs]);
       const row = rows[0] as SqlRecordRow | undefined;
       return row === undefined ? null : toRecord(row);
     } catch (error) {
@@ -186,7 +188,7 @@ export class PostgresStore implements Store {
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.#changed('delete', this.#sql.remove, [key]);
+    return this.#changed('remove', [key]);
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
@@ -221,14 +223,23 @@ export class PostgresStore implements Store {
   }
 
   /** Runs a statement that changes at most one row; true when it did. */
-  async #changed(operation: string, text: string, values: unknown[]): Promise<boolean> {
+  async #changed(statement: 'complete' | 'release' | 'extend' | 'remove', values: unknown[]): Promise<boolean> {
     try {
       const pool = await this.#ready();
-      const { rowCount } = await pool.query(text, values);
+      const { rowCount } = await this.#prepared(pool, statement, values);
       return rowCount === 1;
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, operation, error);
+      throw storeUnavailable(STORE_NAME, statement === 'remove' ? 'delete' : statement, error);
     }
+  }
+
+  /**
+   * Runs one of the hot statements as a named prepared statement: parsed and planned once per
+   * connection instead of on every call (the claim's plan alone costs more than its execution).
+   * The name carries a hash of the table, so two stores on one pool never share a name.
+   */
+  #prepared(pool: PgPoolLike, statement: keyof PostgresStatements, values: unknown[]) {
+    return pool.query({ name: `idem_${statement}_${this.#names.hash}`, text: this.#sql[statement], values });
   }
 
   /** The pool, once the table exists. Throws STORE_CLOSED after `close()`. */
