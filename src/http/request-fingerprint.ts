@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
-import { ErrorCode, IdempotencyError } from '../core/errors.js';
 import type { HttpRequestInfo } from './http-types.js';
 
 export interface FingerprintOptions {

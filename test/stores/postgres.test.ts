@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import type { ClaimInput } from '../../src/core/store.js';
-import { type PgPoolLike, PostgresStore } from '../../src/stores/postgres/index.js';
+import { PostgresStore } from '../../src/stores/postgres/index.js';
 import { runStoreConformance } from '../../src/testing/index.js';
 import { postgresUrl } from './postgres.factory.js';
 
