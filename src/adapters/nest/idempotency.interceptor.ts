@@ -20,7 +20,7 @@ import {
   recordServerResponse,
   sendResponse,
 } from '../node-http/server-response.js';
-import { IDEMPOTENT_METADATA, type IdempotentOptions } from './idempotent.decorator.js';
+import { IDEMPOTENT_METADATA, type IdempotentRouteOptions } from './idempotent.decorator.js';
 
 export interface NestIdempotencyOptions extends HttpIdempotencyOptions {
   /**
@@ -168,8 +168,8 @@ function unparsed(body: unknown): boolean {
   );
 }
 
-function metadataOf(target: object): IdempotentOptions | false | undefined {
-  return Reflect.getMetadata(IDEMPOTENT_METADATA, target) as IdempotentOptions | false | undefined;
+function metadataOf(target: object): IdempotentRouteOptions | false | undefined {
+  return Reflect.getMetadata(IDEMPOTENT_METADATA, target) as IdempotentRouteOptions | false | undefined;
 }
 
 /** The Express route pattern, with the router's mount path (global prefix, versions). */

@@ -9,7 +9,7 @@ export const IDEMPOTENT_METADATA = 'idem:idempotent';
  * store is shared; everything else may differ per route (`required`, `fingerprint`, `policy`,
  * `leaseMs`...).
  */
-export type IdempotentOptions = Omit<HttpIdempotencyOptions, 'store'>;
+export type IdempotentRouteOptions = Omit<HttpIdempotencyOptions, 'store'>;
 
 /**
  * Protects a route handler, or every route of a controller, with the `Idempotency-Key` header,
@@ -29,6 +29,6 @@ export type IdempotentOptions = Omit<HttpIdempotencyOptions, 'store'>;
  * }
  * ```
  */
-export function Idempotent(options: IdempotentOptions | false = {}): CustomDecorator<string> {
+export function Idempotent(options: IdempotentRouteOptions | false = {}): CustomDecorator<string> {
   return SetMetadata(IDEMPOTENT_METADATA, options);
 }
