@@ -80,9 +80,9 @@ const MAX_CLAIM_ROUNDS = 10;
 
 /**
  * A store in PostgreSQL, for many processes and machines that share one database. Each operation
- * is one statement: the claim is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE`, plus a read of
- * the record when it loses. The table is created on first use (or by `migrate()`), safely from
- * many processes at once.
+ * is one prepared statement: the claim reads the record and, only when it does not stand, runs an
+ * `INSERT ... ON CONFLICT DO UPDATE ... WHERE` in the same statement, so a replay takes no lock.
+ * The table is created on first use (or by `migrate()`), safely from many processes at once.
  *
  * @example
  * ```ts
