@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { CliError, ExitCode } from './cli-error.js';
 import { registerCheck } from './commands/check.js';
@@ -10,7 +11,7 @@ import { registerServe } from './commands/serve.js';
 function createProgram(): Command {
   const program = new Command('idem')
     .description('Make HTTP APIs safe to retry: a gateway, a checker, and key administration.')
-    .version('0.1.0', '-v, --version')
+    .version(packageVersion(), '-v, --version')
     .exitOverride()
     .configureOutput({
       // One line: commander's message, and where to look next.
@@ -21,6 +22,16 @@ function createProgram(): Command {
   registerKeys(program);
   registerDemo(program);
   return program;
+}
+
+/** The version in package.json: two levels up from both src/cli/main.ts and dist/cli/main.js. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Runs the program; resolves with the exit code. Nothing but a bug prints a stack trace. */

@@ -24,11 +24,10 @@ export function registerCheck(program: Command): void {
     .command('check')
     .summary('test whether an HTTP endpoint is safe to retry')
     .description(
-      'Send the requests that break endpoints which are not idempotent, each scenario with fresh keys:\n' +
-        `  ${SCENARIO_IDS.join(', ')}.\n` +
-        'Each request creates what the endpoint creates: point it at a test environment. --verify reads a list\n' +
-        'endpoint (a JSON array, an object with count/total, or with one array) to count what was really created.\n' +
-        'Exits 1 when a scenario fails.',
+      'Send the requests that break endpoints which are not idempotent, each scenario with fresh keys: ' +
+        `${SCENARIO_IDS.join(', ')}. Each request creates what the endpoint creates: point it at a test ` +
+        'environment. --verify reads a list endpoint (a JSON array, an object with count/total, or with one array) ' +
+        'to count what was really created. Exits 1 when a scenario fails.',
     )
     .argument('<url>', 'the endpoint, e.g. http://127.0.0.1:8080/payments')
     .option('-X, --method <method>', 'request method', 'POST')

@@ -25,8 +25,8 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .summary('see the gateway stop double charges, with no set-up')
     .description(
-      'Start a small payments API that charges on every POST, hit it with a storm of retried, concurrent and\n' +
-        'duplicated requests, first directly and then through the gateway (on SQLite in a temporary directory),\n' +
+      'Start a small payments API that charges on every POST, hit it with a storm of retried, concurrent and ' +
+        'duplicated requests, first directly and then through the gateway (on SQLite in a temporary directory), ' +
         'and print the charges made each way. Then both keep running on loopback, with curl lines to try.',
     )
     .option('--exit', 'stop after printing the result table (for scripts and CI)')

@@ -15,8 +15,9 @@ A record is named either by its store key, the hash that \`idem keys list\` prin
 or by the caller's raw key and where it was used. For keys the gateway or an HTTP adapter
 stored, give the path and, if the client sent one, its Authorization header:
   idem keys show --key order-42 --path /payments [--method POST] [--authorization "Bearer sk_test"]
-For keys of other faces (idempotent(), workflow steps), give the scope and namespace they used:
-  idem keys show --key order-42 --scope tenant-7 --namespace billing`;
+For keys of other faces, give the namespace and scope they used; for idempotent(fn) the namespace
+is its name option (or the function's name) and the scope '' unless a scope function is set:
+  idem keys show --key order-42 --namespace chargeCard --scope tenant-7`;
 
 /** How a command names one record: by store key, or by raw key and scope. */
 interface KeyOptions {
@@ -95,7 +96,7 @@ export function registerKeys(program: Command): void {
     keys
       .command('release')
       .description(
-        'Free a stuck in-progress key, so that a retry runs at once instead of waiting for its lease to end.\n' +
+        'Free a stuck in-progress key, so that a retry runs at once instead of waiting for its lease to end. ' +
           'Only for a holder you know is gone: if it is still running, its work will run twice.',
       ),
   ).action(async (storeKey: string | undefined, options: KeyOptions) => {

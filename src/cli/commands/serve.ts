@@ -24,11 +24,11 @@ export function registerServe(program: Command): void {
     .command('serve')
     .summary('run a gateway that makes any HTTP API idempotent')
     .description(
-      'Run a reverse proxy in front of --upstream that applies Idempotency-Key semantics to every request it forwards:\n' +
-        'the first request with a key runs, a retry replays its response, a duplicate in flight gets 409, the same key\n' +
-        'with another body 422. Keys are scoped by the Authorization header. Health: GET /__idem/health; Prometheus\n' +
-        'metrics: GET /__idem/metrics. SIGTERM or SIGINT drains requests in flight (up to --grace), then exits.\n' +
-        'Set IDEM_ENCRYPTION_KEY to encrypt stored responses at rest.',
+      'Run a reverse proxy in front of --upstream that applies Idempotency-Key semantics to every request it ' +
+        'forwards: the first request with a key runs, a retry replays its response, a duplicate in flight gets 409, ' +
+        'the same key with another body 422. Keys are scoped by the Authorization header. Health: GET ' +
+        '/__idem/health; Prometheus metrics: GET /__idem/metrics. SIGTERM or SIGINT drains requests in flight (up ' +
+        'to --grace), then exits. Set IDEM_ENCRYPTION_KEY to encrypt stored responses at rest.',
     )
     .option('--upstream <url>', 'the API to protect, e.g. http://127.0.0.1:3000 (required)')
     .option('-p, --port <port>', 'port to listen on, 0 for any free port (default 8080)')

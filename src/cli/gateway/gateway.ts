@@ -213,17 +213,19 @@ export class Gateway {
         body: body.length === 0 ? undefined : parsedBody(req, body),
         bodyBytes: declaredLength(req) ?? body.length,
       };
+      if (flight.cancelled) return;
       const decision = await this.#http.begin(info);
+      if (flight.cancelled) {
+        // Shutdown already answered this client while the store decided: give the key back.
+        if (decision.action === 'run') await decision.recording.abort();
+        return;
+      }
       if (decision.action === 'respond') {
         sendResponse(res, decision.response);
         return;
       }
       if (decision.action === 'run') {
         flight.recording = decision.recording;
-        if (flight.cancelled) {
-          await decision.recording.abort();
-          return;
-        }
         recordServerResponse(res, decision.recording);
       }
       await this.#forward(req, res, flight, body);
@@ -294,6 +296,7 @@ export class Gateway {
       const started = performance.now();
       const recording = flight.recording;
       let over = false;
+      let failing = false;
       const finish = (failed: boolean) => {
         if (over) return;
         over = true;
@@ -301,7 +304,8 @@ export class Gateway {
         resolve();
       };
       const fail = async (error: unknown, timedOut: boolean) => {
-        if (over) return;
+        if (over || failing) return;
+        failing = true;
         // The key is released before the client hears of the failure, so its retry can run.
         await recording?.abort();
         if (!flight.cancelled) {
