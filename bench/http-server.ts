@@ -42,7 +42,7 @@ async function setup(config: ServerConfig): Promise<Setup> {
     }
     case 'idem-postgres': {
       const { PostgresStore } = await import('../src/stores/postgres/index.js');
-      return idem(new PostgresStore({ connectionString: config.postgresUrl, table: config.postgresTable }));
+      return idem(new PostgresStore({ url: config.postgresUrl, table: config.postgresTable }));
     }
     case 'express-idempotency': {
       // Its default data adapter (in memory); replays call next() and the handler asks isHit().

@@ -161,7 +161,7 @@ async function postgresTarget(): Promise<StoreTarget> {
   await pool.query(
     `CREATE TABLE "${RAW_TABLE}" (key TEXT PRIMARY KEY, state TEXT NOT NULL, token TEXT NOT NULL, result BYTEA, expires_at_ms BIGINT NOT NULL)`,
   );
-  const store = new PostgresStore({ connectionString: servers.postgres, table: BENCH_TABLE });
+  const store = new PostgresStore({ url: servers.postgres, table: BENCH_TABLE });
   await store.migrate();
   const insert = `INSERT INTO "${RAW_TABLE}" (key, state, token, expires_at_ms) VALUES ($1, 'in_progress', $2, $3) ON CONFLICT (key) DO NOTHING`;
   const update = `UPDATE "${RAW_TABLE}" SET state = 'completed', result = $2 WHERE key = $1 AND token = $3`;
@@ -244,7 +244,7 @@ async function mysqlTarget(): Promise<StoreTarget> {
   await pool.query(
     `CREATE TABLE \`${RAW_TABLE}\` (idem_key VARBINARY(255) NOT NULL PRIMARY KEY, state VARCHAR(11) NOT NULL, token VARBINARY(255) NOT NULL, result LONGBLOB NULL, expires_at_ms BIGINT NOT NULL) ENGINE=InnoDB`,
   );
-  const store = new MysqlStore({ uri: servers.mysql, table: BENCH_TABLE });
+  const store = new MysqlStore({ url: servers.mysql, table: BENCH_TABLE });
   await store.migrate();
   const insert = `INSERT INTO \`${RAW_TABLE}\` (idem_key, state, token, expires_at_ms) VALUES (?, 'in_progress', ?, ?)`;
   const update = `UPDATE \`${RAW_TABLE}\` SET state = 'completed', result = ? WHERE idem_key = ? AND token = ?`;

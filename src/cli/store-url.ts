@@ -158,7 +158,7 @@ async function createStore(spec: StoreSpec, timeoutMs: number): Promise<Store> {
       case 'postgres': {
         const { PostgresStore } = await import('../stores/postgres/index.js');
         return new PostgresStore({
-          connectionString: spec.url,
+          url: spec.url,
           connectTimeoutMs: timeoutMs,
           queryTimeoutMs: Math.max(timeoutMs, 5000),
           ...table,
@@ -166,7 +166,7 @@ async function createStore(spec: StoreSpec, timeoutMs: number): Promise<Store> {
       }
       case 'mysql': {
         const { MysqlStore } = await import('../stores/mysql/index.js');
-        return new MysqlStore({ uri: spec.url, connectTimeoutMs: timeoutMs, ...table });
+        return new MysqlStore({ url: spec.url, connectTimeoutMs: timeoutMs, ...table });
       }
       case 'redis': {
         const { RedisStore } = await import('../stores/redis/index.js');

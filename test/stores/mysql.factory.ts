@@ -6,7 +6,7 @@ import { MysqlStore } from '../../src/stores/mysql/index.js';
 export const MYSQL_URL = process.env.IDEM_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 export async function createStore(namespace: string): Promise<Store> {
-  return new MysqlStore({ uri: MYSQL_URL, table: `idem_records_${namespace}` });
+  return new MysqlStore({ url: MYSQL_URL, table: `idem_records_${namespace}` });
 }
 
 export async function dropStore(namespace: string): Promise<void> {

@@ -49,18 +49,18 @@ function hasCode(code: ErrorCode) {
 describe('MysqlStore', () => {
   it('refuses a table name with characters other than letters, digits and underscores', () => {
     for (const table of ['idem-records', 'a.b', 'x`; DROP TABLE y', '', 'a'.repeat(65)]) {
-      assert.throws(() => new MysqlStore({ uri: MYSQL_URL, table }), hasCode(ErrorCode.INVALID_OPTIONS));
+      assert.throws(() => new MysqlStore({ url: MYSQL_URL, table }), hasCode(ErrorCode.INVALID_OPTIONS));
     }
   });
 
-  it('needs exactly one of pool and uri', () => {
+  it('needs exactly one of pool and url', () => {
     assert.throws(() => new MysqlStore({}), hasCode(ErrorCode.INVALID_OPTIONS));
     const pool = { query: async () => [[], undefined] as [unknown, unknown] };
-    assert.throws(() => new MysqlStore({ pool, uri: MYSQL_URL }), hasCode(ErrorCode.INVALID_OPTIONS));
+    assert.throws(() => new MysqlStore({ pool, url: MYSQL_URL }), hasCode(ErrorCode.INVALID_OPTIONS));
   });
 
   it('fails with STORE_UNAVAILABLE within a second when nothing listens on the port', async () => {
-    const store = new MysqlStore({ uri: 'mysql://root@127.0.0.1:1/test' });
+    const store = new MysqlStore({ url: 'mysql://root@127.0.0.1:1/test' });
     const started = Date.now();
     await assert.rejects(store.claim(claimInput('k', started)), hasCode(ErrorCode.STORE_UNAVAILABLE));
     await assert.rejects(store.migrate(), hasCode(ErrorCode.STORE_UNAVAILABLE));
@@ -73,7 +73,7 @@ describe('MysqlStore', () => {
     const silent: Server = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const { port } = silent.address() as { port: number };
-    const store = new MysqlStore({ uri: `mysql://root@127.0.0.1:${port}/test`, connectTimeoutMs: 300 });
+    const store = new MysqlStore({ url: `mysql://root@127.0.0.1:${port}/test`, connectTimeoutMs: 300 });
     const started = Date.now();
     try {
       await assert.rejects(store.get('k'), hasCode(ErrorCode.STORE_UNAVAILABLE));
@@ -87,7 +87,7 @@ describe('MysqlStore', () => {
 
   it('fails a statement stuck behind a row lock after queryTimeoutMs instead of hanging', async () => {
     const table = freshTable();
-    const store = new MysqlStore({ uri: MYSQL_URL, table, queryTimeoutMs: 300 });
+    const store = new MysqlStore({ url: MYSQL_URL, table, queryTimeoutMs: 300 });
     const locker = await mysql.createConnection({ uri: MYSQL_URL });
     try {
       const t = Date.now();
@@ -228,7 +228,7 @@ describe('MysqlStore', () => {
   });
 
   it('refuses a key longer than 255 bytes with KEY_INVALID rather than truncating it', async () => {
-    const store = new MysqlStore({ uri: MYSQL_URL, table: freshTable() });
+    const store = new MysqlStore({ url: MYSQL_URL, table: freshTable() });
     try {
       await assert.rejects(store.claim(claimInput('k'.repeat(256), Date.now())), hasCode(ErrorCode.KEY_INVALID));
       assert.equal((await store.claim(claimInput('k'.repeat(255), Date.now()))).claimed, true);
@@ -238,7 +238,7 @@ describe('MysqlStore', () => {
   });
 
   it('keeps keys, tokens and fingerprints outside ASCII byte for byte', async () => {
-    const store = new MysqlStore({ uri: MYSQL_URL, table: freshTable() });
+    const store = new MysqlStore({ url: MYSQL_URL, table: freshTable() });
     try {
       const t = Date.now();
       const key = 'clé-🔑-キー';
@@ -260,7 +260,7 @@ describe('MysqlStore', () => {
   });
 
   it('stores a 6 MiB result', async () => {
-    const store = new MysqlStore({ uri: MYSQL_URL, table: freshTable() });
+    const store = new MysqlStore({ url: MYSQL_URL, table: freshTable() });
     try {
       const t = Date.now();
       const result = new Uint8Array(randomBytes(6 * 1024 * 1024));
@@ -276,7 +276,7 @@ describe('MysqlStore', () => {
 
   it('lets 20 stores create the same table at once', async () => {
     const table = freshTable();
-    const stores = Array.from({ length: 20 }, () => new MysqlStore({ uri: MYSQL_URL, table, maxConnections: 1 }));
+    const stores = Array.from({ length: 20 }, () => new MysqlStore({ url: MYSQL_URL, table, maxConnections: 1 }));
     try {
       await Promise.all(stores.map((store) => store.migrate()));
       const outcomes = await Promise.all(stores.map((store) => store.claim(claimInput('k', Date.now()))));

@@ -5,7 +5,7 @@ import { PostgresStore } from '../../src/stores/postgres/index.js';
 export const postgresUrl = process.env.IDEM_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export async function createStore(namespace: string): Promise<Store> {
-  return new PostgresStore({ connectionString: postgresUrl, table: `idem_${namespace}` });
+  return new PostgresStore({ url: postgresUrl, table: `idem_${namespace}` });
 }
 
 export async function dropStore(namespace: string): Promise<void> {

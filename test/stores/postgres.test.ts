@@ -49,16 +49,13 @@ describe('postgres store', () => {
     assert.throws(() => new PostgresStore({ pool: admin, table: 'bad-name' }), /letters, digits or underscores/);
   });
 
-  it('asks for exactly one of pool and connectionString', () => {
+  it('asks for exactly one of pool and url', () => {
     assert.throws(() => new PostgresStore({}), isCode(ErrorCode.INVALID_OPTIONS));
-    assert.throws(
-      () => new PostgresStore({ pool: admin, connectionString: postgresUrl }),
-      isCode(ErrorCode.INVALID_OPTIONS),
-    );
+    assert.throws(() => new PostgresStore({ pool: admin, url: postgresUrl }), isCode(ErrorCode.INVALID_OPTIONS));
   });
 
   it('rejects promptly with STORE_UNAVAILABLE when nothing listens on the port', async () => {
-    const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
+    const store = new PostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test' });
     const startMs = Date.now();
     await assert.rejects(store.claim(claimInput('k', 'a', Date.now())), isCode(ErrorCode.STORE_UNAVAILABLE));
     await assert.rejects(store.get('k'), isCode(ErrorCode.STORE_UNAVAILABLE));
@@ -73,7 +70,7 @@ describe('postgres store', () => {
     const address = silent.address();
     assert.ok(typeof address === 'object' && address !== null);
     const store = new PostgresStore({
-      connectionString: `postgres://postgres@127.0.0.1:${address.port}/test`,
+      url: `postgres://postgres@127.0.0.1:${address.port}/test`,
       connectTimeoutMs: 300,
     });
     const startMs = Date.now();
@@ -108,7 +105,7 @@ describe('postgres store', () => {
 
   it('migrates one table from many stores at once without error', async () => {
     const table = freshTable();
-    const stores = Array.from({ length: 8 }, () => new PostgresStore({ connectionString: postgresUrl, table }));
+    const stores = Array.from({ length: 8 }, () => new PostgresStore({ url: postgresUrl, table }));
     try {
       await Promise.all(stores.map((store) => store.migrate()));
       const outcomes = await Promise.all(stores.map((store, i) => store.claim(claimInput('k', `t-${i}`, Date.now()))));
@@ -127,7 +124,7 @@ describe('postgres store', () => {
 
   it('keeps its table in the given schema, and retries a migration that failed until the schema exists', async () => {
     const schema = `idem_schema_${randomBytes(4).toString('hex')}`;
-    const store = new PostgresStore({ connectionString: postgresUrl, schema, table: 'Records' });
+    const store = new PostgresStore({ url: postgresUrl, schema, table: 'Records' });
     try {
       await assert.rejects(store.migrate(), (error: unknown) => {
         assert.ok(isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE));
@@ -146,7 +143,7 @@ describe('postgres store', () => {
 
   it('reports the record a concurrent claim committed after its snapshot, never a second winner', async () => {
     const table = freshTable();
-    const store = new PostgresStore({ connectionString: postgresUrl, table });
+    const store = new PostgresStore({ url: postgresUrl, table });
     await store.migrate();
     const t = Date.now();
     const rival = await admin.connect();
@@ -174,7 +171,7 @@ describe('postgres store', () => {
 
   it('looks again when a takeover it saw as possible was taken by a concurrent claim first', async () => {
     const table = freshTable();
-    const store = new PostgresStore({ connectionString: postgresUrl, table });
+    const store = new PostgresStore({ url: postgresUrl, table });
     const t = Date.now();
     await store.claim({ ...claimInput('k', 'crashed', t), leaseExpiresAtMs: t + 10 });
     const rival = await admin.connect();
@@ -197,7 +194,7 @@ describe('postgres store', () => {
 
   it('does not sweep an expired record while a claim is renewing it', async () => {
     const table = freshTable();
-    const store = new PostgresStore({ connectionString: postgresUrl, table });
+    const store = new PostgresStore({ url: postgresUrl, table });
     const t = Date.now();
     await store.claim({ ...claimInput('k', 'old', t), expiresAtMs: t + 10 });
     const renewing = await admin.connect();
@@ -214,7 +211,7 @@ describe('postgres store', () => {
   });
 
   it('stores and returns an 8 MiB result', async () => {
-    const store = new PostgresStore({ connectionString: postgresUrl, table: freshTable() });
+    const store = new PostgresStore({ url: postgresUrl, table: freshTable() });
     const t = Date.now();
     const result = new Uint8Array(randomBytes(8 * 1024 * 1024));
     await store.claim(claimInput('big', 'a', t));

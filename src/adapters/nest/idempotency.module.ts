@@ -26,7 +26,7 @@ export interface IdempotencyModuleAsyncOptions extends Pick<ModuleMetadata, 'imp
  * @example
  * ```ts
  * @Module({
- *   imports: [IdempotencyModule.forRoot({ store: new PostgresStore({ connectionString }) })],
+ *   imports: [IdempotencyModule.forRoot({ store: new PostgresStore({ url }) })],
  *   controllers: [ChargesController],
  * })
  * export class AppModule {}

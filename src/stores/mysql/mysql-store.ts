@@ -50,7 +50,7 @@ export interface MysqlStoreOptions {
   /**
    * The pool to run queries on, or a function that returns it (called on first use, and again
    * only if it threw). `close()` leaves this pool open: it belongs to the caller. Give either this
-   * or `uri`. Set `connectTimeout` on it (a few seconds) so a down server fails fast; the store
+   * or `url`. Set `connectTimeout` on it (a few seconds) so a down server fails fast; the store
    * adds `queryTimeoutMs` to every statement itself.
    */
   pool?: MysqlPoolLike | (() => MysqlPoolLike | Promise<MysqlPoolLike>);
@@ -58,7 +58,7 @@ export interface MysqlStoreOptions {
    * A `mysql://user:password@host:3306/database` URL: the store creates its own `mysql2` pool
    * from it (on first use) and `close()` ends that pool. Give either this or `pool`.
    */
-  uri?: string;
+  url?: string;
   /**
    * Table that holds the records, in the connection's database: letters, digits and
    * underscores, at most 64 characters. Created on first use if missing. Default `idem_records`.
@@ -96,7 +96,7 @@ const ER_LOCK_DEADLOCK = 1213;
  * import { MysqlStore } from 'idem/mysql';
  *
  * // Own pool, ended by close():
- * const store = new MysqlStore({ uri: process.env.MYSQL_URL });
+ * const store = new MysqlStore({ url: process.env.MYSQL_URL });
  *
  * // Or share the application's pool (close() leaves it open):
  * const pool = mysql.createPool({ uri: process.env.MYSQL_URL, connectTimeout: 3000 });
@@ -114,8 +114,8 @@ export class MysqlStore implements Store {
   #pool: LazyClient<MysqlPoolLike>;
 
   constructor(options: MysqlStoreOptions) {
-    if ((options.pool === undefined) === (options.uri === undefined)) {
-      throw invalidOptions(STORE_NAME, 'give either `pool` or `uri`, not both and not neither.');
+    if ((options.pool === undefined) === (options.url === undefined)) {
+      throw invalidOptions(STORE_NAME, 'give either `pool` or `url`, not both and not neither.');
     }
     const table = options.table ?? 'idem_records';
     checkIdentifier(STORE_NAME, 'table', table, MAX_TABLE_LENGTH);
@@ -257,7 +257,7 @@ export class MysqlStore implements Store {
     }
   }
 
-  /** Ends the pool the store created from `uri`; a pool passed in stays open. */
+  /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
     return this.#pool.close();
   }
@@ -311,7 +311,7 @@ export class MysqlStore implements Store {
   async #openOwnPool(): Promise<OwnClient<MysqlPoolLike>> {
     const { default: mysql } = await import('mysql2/promise');
     const config: PoolOptions = {
-      uri: this.#options.uri,
+      uri: this.#options.url,
       connectionLimit: this.#options.maxConnections ?? 10,
       connectTimeout: this.#options.connectTimeoutMs ?? 3000,
       enableKeepAlive: true,

@@ -41,7 +41,7 @@ export interface PostgresStoreOptions {
    * The pool to run queries on, or a function that returns it (called on first use, and again
    * only if it threw).
    * `close()` leaves this pool open: it belongs to the caller. Give either this or
-   * `connectionString`. Its own timeouts apply; set `connectionTimeoutMillis` and
+   * `url`. Its own timeouts apply; set `connectionTimeoutMillis` and
    * `query_timeout` on it so a down server fails fast instead of hanging.
    */
   pool?: PgPoolLike | (() => PgPoolLike | Promise<PgPoolLike>);
@@ -49,7 +49,7 @@ export interface PostgresStoreOptions {
    * A `postgres://` URL: the store creates its own `pg` pool from it (on first use) and
    * `close()` ends that pool. Give either this or `pool`.
    */
-  connectionString?: string;
+  url?: string;
   /**
    * Table that holds the records: letters, digits and underscores, at most 50 characters, used
    * as written (quoted, so case is kept). Created on first use if missing. Default `idem_records`.
@@ -90,7 +90,7 @@ const MAX_CLAIM_ROUNDS = 10;
  * import { PostgresStore } from 'idem/postgres';
  *
  * // Own pool, ended by close():
- * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL });
+ * const store = new PostgresStore({ url: process.env.DATABASE_URL });
  *
  * // Or share the application's pool (close() leaves it open):
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
@@ -107,8 +107,8 @@ export class PostgresStore implements Store {
   #pool: LazyClient<PgPoolLike>;
 
   constructor(options: PostgresStoreOptions) {
-    if ((options.pool === undefined) === (options.connectionString === undefined)) {
-      throw invalidOptions(STORE_NAME, 'give either `pool` or `connectionString`, not both and not neither.');
+    if ((options.pool === undefined) === (options.url === undefined)) {
+      throw invalidOptions(STORE_NAME, 'give either `pool` or `url`, not both and not neither.');
     }
     const table = options.table ?? 'idem_records';
     checkIdentifier(STORE_NAME, 'table', table, MAX_TABLE_LENGTH);
@@ -217,7 +217,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Ends the pool the store created from `connectionString`; a pool passed in stays open. */
+  /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
     return this.#pool.close();
   }
@@ -252,7 +252,7 @@ export class PostgresStore implements Store {
     const { default: pg } = await import('pg');
     const queryTimeoutMs = this.#options.queryTimeoutMs ?? 5000;
     const config: PoolConfig = {
-      connectionString: this.#options.connectionString,
+      connectionString: this.#options.url,
       max: this.#options.maxConnections ?? 10,
       connectionTimeoutMillis: this.#options.connectTimeoutMs ?? 5000,
       query_timeout: queryTimeoutMs,
