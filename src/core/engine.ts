@@ -180,6 +180,11 @@ export class Lease {
     }
   }
 
+  /** The largest outcome `complete` stores whole, in bytes (the engine's `maxResultBytes`). */
+  get maxResultBytes(): number {
+    return this.#engine.maxResultBytes;
+  }
+
   /** Aborts when the lease is lost to another caller: stop the work if you can. */
   get signal(): AbortSignal {
     return this.#controller.signal;

@@ -7,6 +7,7 @@ import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 import { parseIdempotencyKey } from './key-header.js';
 import { problemResponse } from './problem.js';
 import { type FingerprintOptions, requestFingerprint } from './request-fingerprint.js';
+import { decodeResponse, ResponseRecording } from './response-recording.js';
 
 export const DEFAULT_METHODS = ['POST', 'PATCH'] as const;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -202,7 +203,7 @@ export class HttpIdempotency {
         this.options.observe?.({ type: 'run', storeMs });
         return {
           action: 'run',
-          recording: new ResponseRecording(decision.lease, this.#replayHeaders, this.#stores, this),
+          recording: new ResponseRecording(decision.lease, this.#replayHeaders, this.#stores, this.#report),
         };
       case 'replay':
         this.options.observe?.({ type: 'replay', storeMs });
@@ -227,10 +228,9 @@ export class HttpIdempotency {
     }
   }
 
-  /** Called by recordings; reports through `observe`. */
-  report(event: HttpEvent): void {
+  readonly #report = (event: HttpEvent): void => {
     this.options.observe?.(event);
-  }
+  };
 
   #pass(): HttpDecision {
     this.options.observe?.({ type: 'pass' });
@@ -252,117 +252,6 @@ export class HttpIdempotency {
   }
 }
 
-/**
- * Collects the response the handler sends, as it streams out, and stores or releases it at the
- * end. The client gets its bytes as they are written: nothing waits for the recording.
- */
-export class ResponseRecording {
-  readonly #lease: Lease;
-  readonly #replayHeaders: Set<string>;
-  readonly #stores: (status: number) => boolean;
-  readonly #owner: HttpIdempotency;
-  readonly #limit: number;
-  #status = 200;
-  #headers: [string, string][] = [];
-  #chunks: Uint8Array[] = [];
-  #size = 0;
-  #overflow = false;
-  #done = false;
-
-  constructor(lease: Lease, replayHeaders: Set<string>, stores: (status: number) => boolean, owner: HttpIdempotency) {
-    this.#lease = lease;
-    this.#replayHeaders = replayHeaders;
-    this.#stores = stores;
-    this.#owner = owner;
-    this.#limit = owner.engine.maxResultBytes;
-  }
-
-  /** Aborts when the lease is lost to another request. */
-  get signal(): AbortSignal {
-    return this.#lease.signal;
-  }
-
-  /** The status and headers as sent; only allow-listed headers are kept. */
-  head(status: number, headers: Iterable<[string, string | number | readonly string[] | undefined]>): void {
-    this.#status = status;
-    this.#headers = [];
-    for (const [name, value] of headers) {
-      const lower = name.toLowerCase();
-      if (value === undefined || !this.#replayHeaders.has(lower)) continue;
-      if (Array.isArray(value)) for (const item of value) this.#headers.push([lower, String(item)]);
-      else this.#headers.push([lower, String(value)]);
-    }
-  }
-
-  /** A chunk of the body as it was sent. */
-  write(chunk: Uint8Array | string): void {
-    if (this.#overflow) return;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    this.#size += bytes.length;
-    if (this.#size > this.#limit) {
-      // Keep counting, stop keeping: a retry will be told the response was too large.
-      this.#overflow = true;
-      this.#chunks = [];
-      return;
-    }
-    this.#chunks.push(bytes);
-  }
-
-  /** The whole response was sent: store it if the policy says so, else release the key. */
-  async finish(): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
-    if (!this.#stores(this.#status)) {
-      await this.#release();
-      return;
-    }
-    try {
-      if (this.#overflow) {
-        await this.#lease.complete({ kind: OutcomeKind.tooLarge, payload: Buffer.from(String(this.#size)) });
-      } else {
-        await this.#lease.complete({
-          kind: OutcomeKind.value,
-          payload: encodeResponse(this.#status, this.#headers, this.#chunks),
-        });
-      }
-      this.#owner.report({ type: 'stored' });
-    } catch (error) {
-      // The client already has its answer; a retry finds the key in progress until the lease ends.
-      this.#owner.report({ type: 'stored', error: asIdemError(error) });
-    }
-  }
-
-  /**
-   * The client went away while the handler may still be running: keep the claim but stop
-   * extending it. A response the handler still sends is stored; otherwise the lease runs out.
-   */
-  abandon(): void {
-    if (!this.#done) this.#lease.stopHeartbeat();
-  }
-
-  /** The handler threw before answering: release so a retry runs again. */
-  async abort(): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
-    await this.#release();
-  }
-
-  async #release(): Promise<void> {
-    try {
-      await this.#lease.release();
-      this.#owner.report({ type: 'released' });
-    } catch (error) {
-      this.#owner.report({ type: 'released', error: asIdemError(error) });
-    }
-  }
-}
-
-function asIdemError(error: unknown): IdempotencyError {
-  return isIdempotencyError(error)
-    ? error
-    : new IdempotencyError(ErrorCode.STORE_UNAVAILABLE, String(error), { cause: error });
-}
-
 function policyOf(policy: CachePolicy): (status: number) => boolean {
   if (typeof policy === 'function') return policy;
   if (policy === 'stripe') return () => true;
@@ -378,19 +267,4 @@ function credentialScope(request: HttpRequestInfo): string {
   const authorization = request.header('authorization');
   if (authorization === undefined) return 'anonymous';
   return hashText(Array.isArray(authorization) ? authorization.join('\n') : authorization);
-}
-
-/** Stored response: 4-byte length of the head (JSON status and headers), the head, the body. */
-function encodeResponse(status: number, headers: [string, string][], chunks: Uint8Array[]): Uint8Array {
-  const head = Buffer.from(JSON.stringify([status, headers]));
-  const prefix = Buffer.allocUnsafe(4);
-  prefix.writeUInt32BE(head.length, 0);
-  return Buffer.concat([prefix, head, ...chunks]);
-}
-
-function decodeResponse(payload: Uint8Array): HttpResponseData {
-  const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  const headLength = buffer.readUInt32BE(0);
-  const [status, headers] = JSON.parse(buffer.subarray(4, 4 + headLength).toString()) as [number, [string, string][]];
-  return { status, headers, body: buffer.subarray(4 + headLength) };
 }

@@ -7,9 +7,9 @@ export {
   type HttpEvent,
   HttpIdempotency,
   type HttpIdempotencyOptions,
-  ResponseRecording,
 } from './http-idempotency.js';
 export type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 export { parseIdempotencyKey } from './key-header.js';
 export { Problems, problemResponse } from './problem.js';
 export { type FingerprintOptions, requestFingerprint } from './request-fingerprint.js';
+export { ResponseRecording } from './response-recording.js';

@@ -1,9 +1,10 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpIdempotency, type HttpIdempotencyOptions, type ResponseRecording } from '../../http/http-idempotency.js';
+import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 import { declaredLength } from '../node-http/server-response.js';
-import { recordedReadable, recordedWebStream } from './recorded-stream.js';
+import { recordedReadable, recordedWebStream } from '../shared/recorded-stream.js';
 
 export type FastifyIdempotencyOptions = HttpIdempotencyOptions;
 

@@ -2,9 +2,10 @@ import type { Context, MiddlewareHandler, Next } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
-import { HttpIdempotency, type HttpIdempotencyOptions, type ResponseRecording } from '../../http/http-idempotency.js';
+import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
 import { problemResponse } from '../../http/problem.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 
 export interface HonoIdempotencyOptions extends HttpIdempotencyOptions {
   /**

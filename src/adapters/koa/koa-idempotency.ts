@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
-import { HttpIdempotency, type HttpIdempotencyOptions, type ResponseRecording } from '../../http/http-idempotency.js';
+import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
 import { problemResponse } from '../../http/problem.js';
-import { recordedReadable } from '../fastify/recorded-stream.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 import {
   declaredLength,
   hasBody,
@@ -13,6 +13,7 @@ import {
   readBody,
   recordServerResponse,
 } from '../node-http/server-response.js';
+import { recordedReadable } from '../shared/recorded-stream.js';
 
 export interface KoaIdempotencyOptions extends HttpIdempotencyOptions {
   /**

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ResponseRecording } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 
 /** Sends a stored or refusal response on a plain Node response. */
 export function sendResponse(res: ServerResponse, response: HttpResponseData): void {

@@ -21,15 +21,11 @@ import {
 } from '../../adapters/node-http/server-response.js';
 import { hashText } from '../../core/canonical.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
-import {
-  type HttpEvent,
-  HttpIdempotency,
-  type HttpIdempotencyOptions,
-  type ResponseRecording,
-} from '../../http/http-idempotency.js';
+import { type HttpEvent, HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
 import { problemResponse } from '../../http/problem.js';
 import { requestFingerprint } from '../../http/request-fingerprint.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 import { copyResponseHead, upstreamRequestHeaders } from './forward-headers.js';
 import { GatewayMetrics } from './metrics.js';
 

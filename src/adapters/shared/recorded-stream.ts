@@ -1,5 +1,5 @@
 import { pipeline, type Readable, Transform } from 'node:stream';
-import type { ResponseRecording } from '../../http/http-idempotency.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 
 /**
  * A pass-through of a streamed response body that records each chunk as it flows to the client

@@ -1,0 +1,141 @@
+import type { Lease } from '../core/engine.js';
+import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
+import { OutcomeKind } from '../core/outcome.js';
+import type { HttpEvent } from './http-idempotency.js';
+import type { HttpResponseData } from './http-types.js';
+
+/**
+ * Collects the response the handler sends, as it streams out, and stores or releases it at the
+ * end. The client gets its bytes as they are written: nothing waits for the recording.
+ */
+export class ResponseRecording {
+  readonly #lease: Lease;
+  readonly #replayHeaders: Set<string>;
+  readonly #stores: (status: number) => boolean;
+  readonly #report: (event: HttpEvent) => void;
+  readonly #limit: number;
+  #status = 200;
+  #headers: [string, string][] = [];
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+  #overflow = false;
+  #done = false;
+
+  /**
+   * @param replayHeaders response headers to keep (lower case)
+   * @param stores the cache policy: true when a response with this status is stored
+   * @param report where `stored` and `released` events go (the `observe` option)
+   */
+  constructor(
+    lease: Lease,
+    replayHeaders: Set<string>,
+    stores: (status: number) => boolean,
+    report: (event: HttpEvent) => void,
+  ) {
+    this.#lease = lease;
+    this.#replayHeaders = replayHeaders;
+    this.#stores = stores;
+    this.#report = report;
+    this.#limit = lease.maxResultBytes;
+  }
+
+  /** Aborts when the lease is lost to another request. */
+  get signal(): AbortSignal {
+    return this.#lease.signal;
+  }
+
+  /** The status and headers as sent; only allow-listed headers are kept. */
+  head(status: number, headers: Iterable<[string, string | number | readonly string[] | undefined]>): void {
+    this.#status = status;
+    this.#headers = [];
+    for (const [name, value] of headers) {
+      const lower = name.toLowerCase();
+      if (value === undefined || !this.#replayHeaders.has(lower)) continue;
+      if (Array.isArray(value)) for (const item of value) this.#headers.push([lower, String(item)]);
+      else this.#headers.push([lower, String(value)]);
+    }
+  }
+
+  /** A chunk of the body as it was sent. */
+  write(chunk: Uint8Array | string): void {
+    if (this.#overflow) return;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.#size += bytes.length;
+    if (this.#size > this.#limit) {
+      // Keep counting, stop keeping: a retry will be told the response was too large.
+      this.#overflow = true;
+      this.#chunks = [];
+      return;
+    }
+    this.#chunks.push(bytes);
+  }
+
+  /** The whole response was sent: store it if the policy says so, else release the key. */
+  async finish(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    if (!this.#stores(this.#status)) {
+      await this.#release();
+      return;
+    }
+    try {
+      if (this.#overflow) {
+        await this.#lease.complete({ kind: OutcomeKind.tooLarge, payload: Buffer.from(String(this.#size)) });
+      } else {
+        await this.#lease.complete({
+          kind: OutcomeKind.value,
+          payload: encodeResponse(this.#status, this.#headers, this.#chunks),
+        });
+      }
+      this.#report({ type: 'stored' });
+    } catch (error) {
+      // The client already has its answer; a retry finds the key in progress until the lease ends.
+      this.#report({ type: 'stored', error: asIdemError(error) });
+    }
+  }
+
+  /**
+   * The client went away while the handler may still be running: keep the claim but stop
+   * extending it. A response the handler still sends is stored; otherwise the lease runs out.
+   */
+  abandon(): void {
+    if (!this.#done) this.#lease.stopHeartbeat();
+  }
+
+  /** The handler threw before answering: release so a retry runs again. */
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#release();
+  }
+
+  async #release(): Promise<void> {
+    try {
+      await this.#lease.release();
+      this.#report({ type: 'released' });
+    } catch (error) {
+      this.#report({ type: 'released', error: asIdemError(error) });
+    }
+  }
+}
+
+function asIdemError(error: unknown): IdempotencyError {
+  return isIdempotencyError(error)
+    ? error
+    : new IdempotencyError(ErrorCode.STORE_UNAVAILABLE, String(error), { cause: error });
+}
+
+/** Stored response: 4-byte length of the head (JSON status and headers), the head, the body. */
+function encodeResponse(status: number, headers: [string, string][], chunks: Uint8Array[]): Uint8Array {
+  const head = Buffer.from(JSON.stringify([status, headers]));
+  const prefix = Buffer.allocUnsafe(4);
+  prefix.writeUInt32BE(head.length, 0);
+  return Buffer.concat([prefix, head, ...chunks]);
+}
+
+export function decodeResponse(payload: Uint8Array): HttpResponseData {
+  const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const headLength = buffer.readUInt32BE(0);
+  const [status, headers] = JSON.parse(buffer.subarray(4, 4 + headLength).toString()) as [number, [string, string][]];
+  return { status, headers, body: buffer.subarray(4 + headLength) };
+}
