@@ -1,5 +1,5 @@
 import { hashText } from '../core/canonical.js';
-import { Engine, type EngineOptions, type Lease } from '../core/engine.js';
+import { Engine, type EngineOptions } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
 import { MAX_KEY_LENGTH, storeKeyOf } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
