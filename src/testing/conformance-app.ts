@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A response described without any framework: adapters' test apps turn it into a real one. */
@@ -96,5 +97,17 @@ export class ConformanceApp {
       default:
         return json(404, { error: `no op ${op}` });
     }
+  }
+}
+
+/** Writes a `NeutralResponse` on a Node response, streaming `stream` chunk by chunk. */
+export async function writeNeutralResponse(res: ServerResponse, response: NeutralResponse): Promise<void> {
+  res.statusCode = response.status;
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  if (response.stream) {
+    for await (const chunk of response.stream) res.write(chunk);
+    res.end();
+  } else {
+    res.end(response.body);
   }
 }

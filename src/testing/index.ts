@@ -1,4 +1,9 @@
-export { ConformanceApp, type ConformanceRoute, type NeutralResponse } from './conformance-app.js';
+export {
+  ConformanceApp,
+  type ConformanceRoute,
+  type NeutralResponse,
+  writeNeutralResponse,
+} from './conformance-app.js';
 export { type SendOptions, type SentResponse, send } from './http-client.js';
 export {
   type HttpConformanceOptions,

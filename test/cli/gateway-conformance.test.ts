@@ -1,11 +1,11 @@
 import { rmSync } from 'node:fs';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { Gateway } from '../../src/cli/gateway/gateway.js';
 import type { HttpIdempotencyOptions } from '../../src/http/index.js';
 import { SqliteStore } from '../../src/stores/sqlite/index.js';
-import { ConformanceApp, type NeutralResponse, runHttpConformance } from '../../src/testing/index.js';
+import { ConformanceApp, runHttpConformance, writeNeutralResponse } from '../../src/testing/index.js';
 import { listen } from '../http/serve.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
 import { createStore as redisStore } from '../stores/redis.factory.js';
@@ -25,23 +25,12 @@ async function startUpstream(app: ConformanceApp) {
     }
     const text = Buffer.concat(chunks).toString('utf8');
     try {
-      await reply(res, await app.handle(route.op, text === '' ? undefined : JSON.parse(text)));
+      await writeNeutralResponse(res, await app.handle(route.op, text === '' ? undefined : JSON.parse(text)));
     } catch {
       res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
     }
   });
   return listen(server);
-}
-
-async function reply(res: ServerResponse, response: NeutralResponse): Promise<void> {
-  res.statusCode = response.status;
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
-  if (response.stream) {
-    for await (const chunk of response.stream) res.write(chunk);
-    res.end();
-  } else {
-    res.end(response.body);
-  }
 }
 
 /** The suite talks to the gateway; the conformance app runs behind it as the upstream. */

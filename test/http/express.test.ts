@@ -3,21 +3,10 @@ import express5 from 'express';
 import express4 from 'express4';
 import { idempotency } from '../../src/adapters/express/index.js';
 import type { HttpIdempotencyOptions } from '../../src/http/index.js';
-import { ConformanceApp, type NeutralResponse, runHttpConformance } from '../../src/testing/index.js';
+import { ConformanceApp, runHttpConformance, writeNeutralResponse } from '../../src/testing/index.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
 import { createStore as redisStore } from '../stores/redis.factory.js';
 import { listen } from './serve.js';
-
-async function reply(res: ServerResponse, response: NeutralResponse): Promise<void> {
-  res.statusCode = response.status;
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
-  if (response.stream) {
-    for await (const chunk of response.stream) res.write(chunk);
-    res.end();
-  } else {
-    res.end(response.body);
-  }
-}
 
 type ExpressModule = typeof express5;
 
@@ -30,7 +19,7 @@ function starter(express: ExpressModule) {
       const method = route.method.toLowerCase() as 'get' | 'post' | 'put';
       server[method](route.path, middleware, async (req, res, next) => {
         try {
-          await reply(res, await app.handle(route.op, req.body));
+          await writeNeutralResponse(res, await app.handle(route.op, req.body));
         } catch (error) {
           next(error);
         }

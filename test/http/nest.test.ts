@@ -31,23 +31,12 @@ import type { HttpIdempotencyOptions } from '../../src/http/index.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import {
   ConformanceApp,
-  type NeutralResponse,
   type RunningServer,
   runHttpConformance,
   send,
+  writeNeutralResponse,
 } from '../../src/testing/index.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
-
-async function reply(res: ServerResponse, response: NeutralResponse): Promise<void> {
-  res.statusCode = response.status;
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
-  if (response.stream) {
-    for await (const chunk of response.stream) res.write(chunk);
-    res.end();
-  } else {
-    res.end(response.body);
-  }
-}
 
 const routeDecorators = { GET: Get, POST: Post, PUT: Put, PATCH: Patch, DELETE: Delete } as const;
 
@@ -61,7 +50,8 @@ function conformanceController(app: ConformanceApp): new () => object {
   const prototype = ConformanceController.prototype;
   for (const route of ConformanceApp.routes) {
     const name = `${route.method.toLowerCase()}${route.path.replace(/\W/g, '_')}`;
-    const handler = async (body: unknown, res: ServerResponse) => reply(res, await app.handle(route.op, body));
+    const handler = async (body: unknown, res: ServerResponse) =>
+      writeNeutralResponse(res, await app.handle(route.op, body));
     Object.defineProperty(prototype, name, { value: handler, writable: true, configurable: true });
     const descriptor = Object.getOwnPropertyDescriptor(prototype, name) as PropertyDescriptor;
     routeDecorators[route.method](route.path)(prototype, name, descriptor);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { Agent, createServer, type IncomingMessage, request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import {
   type BufferedRequest,
@@ -12,24 +12,13 @@ import type { HttpIdempotencyOptions } from '../../src/http/index.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import {
   ConformanceApp,
-  type NeutralResponse,
   type RunningServer,
   runHttpConformance,
   send,
+  writeNeutralResponse,
 } from '../../src/testing/index.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
 import { listen } from './serve.js';
-
-async function reply(res: ServerResponse, response: NeutralResponse): Promise<void> {
-  res.statusCode = response.status;
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
-  if (response.stream) {
-    for await (const chunk of response.stream) res.write(chunk);
-    res.end();
-  } else {
-    res.end(response.body);
-  }
-}
 
 /**
  * Reads the body the way a plain node:http handler does, from the request stream. When the
@@ -65,7 +54,7 @@ async function startNode(options: HttpIdempotencyOptions, app: ConformanceApp): 
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"no route"}');
         return;
       }
-      await reply(res, await app.handle(route.op, jsonOf(req, body)));
+      await writeNeutralResponse(res, await app.handle(route.op, jsonOf(req, body)));
     },
     { ...options, onError: (error) => thrown.push(error) },
   );
