@@ -141,32 +141,48 @@ describe('postgres store', () => {
     }
   });
 
+  /**
+   * Runs `change` in a rival transaction left open while our claim starts, so the claim's
+   * snapshot misses it and its write waits on the rival's row; then commits the rival.
+   */
+  async function claimAgainstRival(
+    store: PostgresStore,
+    change: (rival: pg.PoolClient) => Promise<unknown>,
+    nowMs: number,
+  ) {
+    const rival = await admin.connect();
+    try {
+      await rival.query('BEGIN');
+      await change(rival);
+      const claiming = store.claim(claimInput('k', 'ours', nowMs));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await rival.query('COMMIT');
+      return await claiming;
+    } finally {
+      rival.release();
+    }
+  }
+
   it('reports the record a concurrent claim committed after its snapshot, never a second winner', async () => {
     const table = freshTable();
     const store = new PostgresStore({ url: postgresUrl, table });
     await store.migrate();
     const t = Date.now();
-    const rival = await admin.connect();
-    try {
-      // The rival inserts the key and holds its transaction open: our claim's snapshot cannot see
-      // the row, its INSERT waits on it, and once the rival commits, ON CONFLICT finds a live
-      // record it must not take. The statement then returns no row, and the claim looks again.
-      await rival.query('BEGIN');
-      await rival.query(
-        `INSERT INTO "${table}" (key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result, created_at_ms, updated_at_ms, attempts)
-         VALUES ('k', 'fp', 'in_progress', 'rival', $1, $2, NULL, $3, $3, 1)`,
-        [t + 30_000, t + HOUR_MS, t],
-      );
-      const claiming = store.claim(claimInput('k', 'ours', t + 1));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      await rival.query('COMMIT');
-      const outcome = await claiming;
-      assert.equal(outcome.claimed, false);
-      assert.equal(outcome.record.token, 'rival');
-    } finally {
-      rival.release();
-      await store.close();
-    }
+    // Our INSERT waits on the rival's row; once it commits, ON CONFLICT finds a live record it must
+    // not take, the statement returns no row, and the claim looks again.
+    const outcome = await claimAgainstRival(
+      store,
+      (rival) =>
+        rival.query(
+          `INSERT INTO "${table}" (key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result, created_at_ms, updated_at_ms, attempts)
+           VALUES ('k', 'fp', 'in_progress', 'rival', $1, $2, NULL, $3, $3, 1)`,
+          [t + 30_000, t + HOUR_MS, t],
+        ),
+      t + 1,
+    );
+    assert.equal(outcome.claimed, false);
+    assert.equal(outcome.record.token, 'rival');
+    await store.close();
   });
 
   it('looks again when a takeover it saw as possible was taken by a concurrent claim first', async () => {
@@ -174,22 +190,15 @@ describe('postgres store', () => {
     const store = new PostgresStore({ url: postgresUrl, table });
     const t = Date.now();
     await store.claim({ ...claimInput('k', 'crashed', t), leaseExpiresAtMs: t + 10 });
-    const rival = await admin.connect();
-    try {
-      await rival.query('BEGIN');
-      await rival.query(`UPDATE "${table}" SET token = 'rival', lease_expires_at_ms = $1 WHERE key = 'k'`, [
-        t + HOUR_MS,
-      ]);
-      const claiming = store.claim(claimInput('k', 'ours', t + 20));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      await rival.query('COMMIT');
-      const outcome = await claiming;
-      assert.equal(outcome.claimed, false);
-      assert.equal(outcome.record.token, 'rival');
-    } finally {
-      rival.release();
-      await store.close();
-    }
+    const outcome = await claimAgainstRival(
+      store,
+      (rival) =>
+        rival.query(`UPDATE "${table}" SET token = 'rival', lease_expires_at_ms = $1 WHERE key = 'k'`, [t + HOUR_MS]),
+      t + 20,
+    );
+    assert.equal(outcome.claimed, false);
+    assert.equal(outcome.record.token, 'rival');
+    await store.close();
   });
 
   it('does not sweep an expired record while a claim is renewing it', async () => {
