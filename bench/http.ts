@@ -170,30 +170,50 @@ function row(variant: Variant, mode: KeyMode, result: LoadResult): HttpRow {
   };
 }
 
-type LoadResult = Omit<HttpRow, 'variant' | 'library' | 'store' | 'ours' | 'mode'>;
+export type LoadResult = Omit<HttpRow, 'variant' | 'library' | 'store' | 'ours' | 'mode'>;
 
 /** One autocannon run; `replayKey` repeats one key, otherwise every request carries a new one. */
-async function load(url: string, mode: KeyMode, durationS: number, replayKey?: string): Promise<LoadResult> {
+function load(url: string, mode: KeyMode, durationS: number, replayKey?: string): Promise<LoadResult> {
   const run = randomUUID().slice(0, 8);
   let counter = 0;
+  return runLoad({
+    url,
+    path: '/orders',
+    body: BODY,
+    durationS,
+    key: () => (mode === 'replays' && replayKey !== undefined ? replayKey : `n-${run}-${counter++}`),
+  });
+}
+
+export interface LoadOptions {
+  /** Origin, e.g. http://127.0.0.1:3000. */
+  url: string;
+  path: string;
+  /** JSON body of every request. */
+  body: string;
+  durationS: number;
+  /** The Idempotency-Key of the next request; `undefined` sends none. */
+  key: () => string | undefined;
+  connections?: number;
+}
+
+/** One autocannon run of POST `path`; latency is timed per 2xx response. */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const instance = autocannon({
-    url: `${url}/orders`,
-    connections: CONNECTIONS,
-    duration: durationS,
+    url: `${options.url}${options.path}`,
+    connections: options.connections ?? CONNECTIONS,
+    duration: options.durationS,
     requests: [
       {
         method: 'POST',
-        path: '/orders',
-        body: BODY,
+        path: options.path,
+        body: options.body,
         headers: { 'content-type': 'application/json' },
-        // Same work on the client in both modes: only the key's value differs.
-        setupRequest: (request) => ({
-          ...request,
-          headers: {
-            ...request.headers,
-            'idempotency-key': mode === 'replays' && replayKey !== undefined ? replayKey : `n-${run}-${counter++}`,
-          },
-        }),
+        // Same work on the client in every mode: only the key's value differs.
+        setupRequest: (request) => {
+          const key = options.key();
+          return key === undefined ? request : { ...request, headers: { ...request.headers, 'idempotency-key': key } };
+        },
       },
     ],
   });
@@ -297,7 +317,7 @@ async function startServer(config: ServerConfig): Promise<RunningServer> {
 }
 
 /** True when something listens at the URL's host and port; otherwise why not. */
-function answers(url: string): Promise<string | true> {
+export function answers(url: string): Promise<string | true> {
   const { hostname, port, protocol } = new URL(url);
   const fallback = protocol.startsWith('redis') ? 6379 : 5432;
   return new Promise((resolve) => {

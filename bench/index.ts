@@ -4,15 +4,16 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http     run one part (default both)
+ *   --only stores|http|gateway  run one part (default all three)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all)
  *   --quick                short runs, for a smoke test
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
-import { httpSection, storeSection } from './report.js';
+import { gatewaySection, httpSection, storeSection } from './report.js';
 import { STORE_NAMES, type StoreName } from './store-targets.js';
 import { benchStores, type StoreReport } from './stores.js';
 
@@ -26,8 +27,8 @@ const { values } = parseArgs({
 });
 
 const only = values.only;
-if (only !== undefined && only !== 'stores' && only !== 'http') {
-  console.error(`--only takes "stores" or "http", got ${JSON.stringify(only)}`);
+if (only !== undefined && only !== 'stores' && only !== 'http' && only !== 'gateway') {
+  console.error(`--only takes "stores", "http" or "gateway", got ${JSON.stringify(only)}`);
   process.exit(2);
 }
 const stores = (values.stores?.split(',').map((name) => name.trim()) ?? [...STORE_NAMES]).filter(Boolean);
@@ -44,6 +45,7 @@ const results: {
   meta: Record<string, unknown>;
   stores?: StoreReport;
   http?: HttpReport;
+  gateway?: GatewayReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -56,13 +58,17 @@ const results: {
   },
 };
 
-if (only !== 'http') {
+if (only === undefined || only === 'stores') {
   log(quick ? 'stores (quick)...' : 'stores...');
   results.stores = await benchStores({ stores: stores as StoreName[], quick, log });
 }
-if (only !== 'stores') {
+if (only === undefined || only === 'http') {
   log(quick ? 'http (quick)...' : 'http...');
   results.http = await benchHttp({ stores: stores as StoreName[], quick, log });
+}
+if (only === undefined || only === 'gateway') {
+  log(quick ? 'gateway (quick)...' : 'gateway...');
+  results.gateway = await benchGateway({ stores: stores as StoreName[], quick, log });
 }
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
@@ -72,6 +78,7 @@ const sections: string[] = [
 ];
 if (results.stores) sections.push(storeSection(results.stores));
 if (results.http) sections.push(httpSection(results.http));
+if (results.gateway) sections.push(gatewaySection(results.gateway));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,

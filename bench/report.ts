@@ -1,3 +1,4 @@
+import type { GatewayReport } from './gateway.js';
 import type { HttpReport } from './http.js';
 import type { StoreReport, StoreRow } from './stores.js';
 
@@ -138,5 +139,78 @@ export function httpSection(report: HttpReport): string {
   }
   for (const { variant, reason } of report.skipped) out.push(`  ${variant}: SKIPPED, ${reason}`);
   for (const note of report.notes) out.push(`  note: ${note}`);
+  return out.join('\n');
+}
+
+export function gatewaySection(report: GatewayReport): string {
+  const out: string[] = [];
+  out.push(
+    `GATEWAY: idem serve in front of a node:http JSON upstream (POST /payments, 201), each in its own process; autocannon, ${report.connections} connections, ${report.durationS} s per run`,
+  );
+  out.push(
+    'direct = straight at the upstream; no key = through the gateway without a key (the proxy hop alone, no store);',
+  );
+  out.push('new keys = a fresh Idempotency-Key on every request; replays = one completed key repeated.');
+  out.push('x direct = against calling the upstream directly. Latency is per 2xx response.');
+  out.push(
+    `upstream calls = payments the upstream made during the run (0 for replays; for the others, up to ${report.connections} more than the responses: requests in flight when the run stopped).`,
+  );
+  out.push('');
+  const rows = report.rows.map((row) => [
+    row.path,
+    row.store,
+    row.mode,
+    int(row.requestsPerSec),
+    dec(row.meanMs, 2),
+    dec(row.p50Ms, 2),
+    dec(row.p99Ms, 2),
+    ratio(row.xDirectRps),
+    ratio(row.xDirectP99),
+    int(row.upstreamCalls),
+    String(row.non2xx),
+    String(row.errors),
+  ]);
+  out.push(
+    table(
+      [
+        'path',
+        'store',
+        'keys',
+        'req/s',
+        'mean ms',
+        'p50 ms',
+        'p99 ms',
+        'x direct req/s',
+        'x direct p99',
+        'upstream calls',
+        'non-2xx',
+        'errors',
+      ],
+      rows,
+      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  for (const [store, where] of Object.entries(report.where)) out.push(`  ${store}: ${where}`);
+  for (const check of report.verified) {
+    out.push(`  ${check.gateway}: ${check.ok ? 'verified' : 'NOT VERIFIED'}, ${check.note}`);
+  }
+  for (const { store, reason } of report.skipped) out.push(`  ${store}: SKIPPED, ${reason}`);
+  for (const note of report.notes) out.push(`  note: ${note}`);
+  if (report.targets.length > 0) {
+    out.push('');
+    out.push(`Target (measured, not asserted): ${report.goal}`);
+    out.push(
+      table(
+        ['figure', 'measured', 'target', 'status'],
+        report.targets.map((check) => [
+          check.figure,
+          ratio(check.measured),
+          check.target,
+          check.met ? 'met' : 'MISSED',
+        ]),
+        ['left', 'right', 'left', 'left'],
+      ),
+    );
+  }
   return out.join('\n');
 }
