@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { canonicalize } from '../core/canonical.js';
+import { canonicalize, hashText } from '../core/canonical.js';
 import type { HttpRequestInfo } from './http-types.js';
 
 export interface FingerprintOptions {
@@ -15,19 +14,19 @@ export interface FingerprintOptions {
 }
 
 /**
- * Fingerprint of a request: method, route, the target with its query, chosen headers and a canonical body. A JSON body is
- * canonical JSON (sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are one request); a form
+ * Fingerprint of a request: method, route, the target with its query, chosen headers and a
+ * canonical body. A JSON body is canonical JSON (sorted keys, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are one request); a form
  * body is its fields; any other body counts by its bytes.
  */
 export function requestFingerprint(request: HttpRequestInfo, options: FingerprintOptions = {}): string {
-  const hash = createHash('sha256');
-  hash.update(`${request.method}\n${request.route}\n${request.url ?? request.route}\n`);
+  let head = `${request.method}\n${request.route}\n${request.url ?? request.route}\n`;
   for (const name of options.includeHeaders ?? []) {
     const value = request.header(name);
-    hash.update(`${name}:${Array.isArray(value) ? value.join(',') : (value ?? '')}\n`);
+    head += `${name}:${Array.isArray(value) ? value.join(',') : (value ?? '')}\n`;
   }
-  hash.update(bodyText(request, options));
-  return hash.digest('base64url');
+  const body = bodyText(request, options);
+  // One string and a one-shot hash for the usual JSON body; bytes only when the body is bytes.
+  return typeof body === 'string' ? hashText(head + body) : hashText(Buffer.concat([Buffer.from(head), body]));
 }
 
 function bodyText(request: HttpRequestInfo, options: FingerprintOptions): string | Uint8Array {

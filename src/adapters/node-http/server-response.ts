@@ -24,49 +24,83 @@ export function sendResponse(res: ServerResponse, response: HttpResponseData): v
  * it; if it never ends, the lease runs out and a retry may take over.
  */
 export function recordServerResponse(res: ServerResponse, recording: ResponseRecording): void {
-  const { write, end, writeHead } = res;
-  // Headers given to writeHead() never show in getHeaders(); keep them for the record.
-  let headHeaders: [string, string | number | readonly string[] | undefined][] = [];
-  let ended = false;
-  const capture = (chunk: unknown, encoding: unknown) => {
-    if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    if (typeof chunk === 'string') {
-      recording.write(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
-    } else if (chunk instanceof Uint8Array) {
-      recording.write(chunk);
-    }
+  const recorded = res as Recorded;
+  recorded[STATE] = {
+    recording,
+    write: res.write,
+    end: res.end,
+    writeHead: res.writeHead,
+    headHeaders: [],
+    ended: false,
   };
-  res.writeHead = function recordedWriteHead(this: ServerResponse, status: number, ...rest: unknown[]) {
-    const headers = rest.find((arg) => typeof arg === 'object' && arg !== null);
-    if (Array.isArray(headers)) {
-      // A flat [name, value, name, value] list, or [[name, value], ...].
-      headHeaders = Array.isArray(headers[0])
-        ? (headers as [string, string][])
-        : headers.flatMap((item, i) =>
-            i % 2 === 0 ? [[String(item), headers[i + 1] as string] as [string, string]] : [],
-          );
-    } else if (headers !== undefined) {
-      headHeaders = Object.entries(headers as Record<string, string | number | string[] | undefined>);
-    }
-    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, status, ...rest);
-  } as ServerResponse['writeHead'];
-  res.write = function recordedWrite(this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    capture(chunk, rest[0]);
-    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as ServerResponse['write'];
-  res.end = function recordedEnd(this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-    if (ended) return this;
-    ended = true;
-    capture(chunk, rest[0]);
-    const headers = new Map<string, string | number | readonly string[] | undefined>(Object.entries(res.getHeaders()));
-    for (const [name, value] of headHeaders) headers.set(name.toLowerCase(), value); // writeHead's win, as in Node
-    recording.head(res.statusCode, headers);
-    void recording.finish().finally(() => (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest));
-    return this;
-  } as ServerResponse['end'];
-  res.once('close', () => {
-    if (!ended) recording.abandon();
-  });
+  // Shared functions that read their state from the response: nothing is allocated per request
+  // but the state itself, and the response's own (or a framework's) methods are still called.
+  res.writeHead = recordedWriteHead as ServerResponse['writeHead'];
+  res.write = recordedWrite as ServerResponse['write'];
+  res.end = recordedEnd as ServerResponse['end'];
+  res.on('close', abandonUnlessEnded); // 'close' comes once; on() spares once()'s wrapper
+}
+
+const STATE = Symbol('idem.recording');
+type HeaderValue = string | number | readonly string[] | undefined;
+type Recorded = ServerResponse & {
+  [STATE]: {
+    recording: ResponseRecording;
+    write: ServerResponse['write'];
+    end: ServerResponse['end'];
+    writeHead: ServerResponse['writeHead'];
+    /** Headers given to writeHead() never show in getHeaders(); kept here for the record. */
+    headHeaders: [string, HeaderValue][];
+    ended: boolean;
+  };
+};
+
+function capture(recording: ResponseRecording, chunk: unknown, encoding: unknown): void {
+  if (typeof chunk === 'string') {
+    recording.write(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
+  } else if (chunk instanceof Uint8Array) {
+    recording.write(chunk);
+  }
+}
+
+function recordedWriteHead(this: Recorded, status: number, reason?: unknown, headers?: unknown): ServerResponse {
+  const given = typeof reason === 'object' && reason !== null ? reason : headers;
+  if (Array.isArray(given)) {
+    // A flat [name, value, name, value] list, or [[name, value], ...].
+    this[STATE].headHeaders = Array.isArray(given[0])
+      ? (given as [string, string][])
+      : given.flatMap((item, i) => (i % 2 === 0 ? [[String(item), given[i + 1] as string] as [string, string]] : []));
+  } else if (typeof given === 'object' && given !== null) {
+    this[STATE].headHeaders = Object.entries(given as Record<string, HeaderValue>);
+  }
+  return (this[STATE].writeHead as (...args: unknown[]) => ServerResponse).call(this, status, reason, headers);
+}
+
+function recordedWrite(this: Recorded, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+  capture(this[STATE].recording, chunk, encoding);
+  return (this[STATE].write as (...args: unknown[]) => boolean).call(this, chunk, encoding, callback);
+}
+
+function recordedEnd(this: Recorded, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
+  const state = this[STATE];
+  if (state.ended) return this;
+  state.ended = true;
+  capture(state.recording, chunk, encoding);
+  const set = Object.entries(this.getHeaders());
+  if (state.headHeaders.length === 0) state.recording.head(this.statusCode, set);
+  else {
+    const headers = new Map<string, HeaderValue>(set);
+    for (const [name, value] of state.headHeaders) headers.set(name.toLowerCase(), value); // writeHead's win, as in Node
+    state.recording.head(this.statusCode, headers);
+  }
+  void state.recording
+    .finish()
+    .finally(() => (state.end as (...args: unknown[]) => ServerResponse).call(this, chunk, encoding, callback));
+  return this;
+}
+
+function abandonUnlessEnded(this: Recorded): void {
+  if (!this[STATE].ended) this[STATE].recording.abandon();
 }
 
 /** Header lookup over a Node request, for `HttpRequestInfo`. */
