@@ -24,60 +24,36 @@ export function sendResponse(res: ServerResponse, response: HttpResponseData): v
  * it; if it never ends, the lease runs out and a retry may take over.
  */
 export function recordServerResponse(res: ServerResponse, recording: ResponseRecording): void {
-  // State lives beside the response, not on it: adding a property to a response costs V8 a few us.
-  states.set(res, {
+  const recorded = res as Recorded;
+  recorded[STATE] = {
     recording,
     write: res.write,
     end: res.end,
     writeHead: res.writeHead,
     headHeaders: [],
     ended: false,
-  });
-  if (Object.hasOwn(res, 'write') || Object.hasOwn(res, 'end') || Object.hasOwn(res, 'writeHead')) {
-    // A framework or middleware already wrapped these on the instance: wrap its wrappers.
-    res.writeHead = recordedWriteHead as ServerResponse['writeHead'];
-    res.write = recordedWrite as ServerResponse['write'];
-    res.end = recordedEnd as ServerResponse['end'];
-  } else {
-    // Shadowing prototype methods with own properties costs V8 about 8 us per response; a
-    // prototype with the recording methods, made once per original prototype, costs next to nothing.
-    Object.setPrototypeOf(res, recordingPrototypeOf(Object.getPrototypeOf(res) as object));
-  }
-  res.on('close', closed); // 'close' comes once; on() spares once()'s wrapper
+  };
+  // Shared functions that read their state from the response: nothing is allocated per request
+  // but the state itself, and the response's own (or a framework's) methods are still called.
+  res.writeHead = recordedWriteHead as ServerResponse['writeHead'];
+  res.write = recordedWrite as ServerResponse['write'];
+  res.end = recordedEnd as ServerResponse['end'];
+  res.on('close', abandonUnlessEnded); // 'close' comes once; on() spares once()'s wrapper
 }
 
-const recordingPrototypes = new WeakMap<object, object>();
-
-function recordingPrototypeOf(prototype: object): object {
-  let recording = recordingPrototypes.get(prototype);
-  if (recording === undefined) {
-    const method = (value: unknown) => ({ value, writable: true, configurable: true });
-    recording = Object.create(prototype, {
-      writeHead: method(recordedWriteHead),
-      write: method(recordedWrite),
-      end: method(recordedEnd),
-    }) as object;
-    recordingPrototypes.set(prototype, recording);
-  }
-  return recording;
-}
-
+const STATE = Symbol('idem.recording');
 type HeaderValue = string | number | readonly string[] | undefined;
-interface RecordingState {
-  recording: ResponseRecording;
-  write: ServerResponse['write'];
-  end: ServerResponse['end'];
-  writeHead: ServerResponse['writeHead'];
-  /** Headers given to writeHead() never show in getHeaders(); kept here for the record. */
-  headHeaders: [string, HeaderValue][];
-  ended: boolean;
-}
-const states = new WeakMap<ServerResponse, RecordingState>();
-
-/** The state of a recorded response; the recording methods are only ever installed with one. */
-function stateOf(res: ServerResponse): RecordingState {
-  return states.get(res) as RecordingState;
-}
+type Recorded = ServerResponse & {
+  [STATE]: {
+    recording: ResponseRecording;
+    write: ServerResponse['write'];
+    end: ServerResponse['end'];
+    writeHead: ServerResponse['writeHead'];
+    /** Headers given to writeHead() never show in getHeaders(); kept here for the record. */
+    headHeaders: [string, HeaderValue][];
+    ended: boolean;
+  };
+};
 
 function capture(recording: ResponseRecording, chunk: unknown, encoding: unknown): void {
   if (typeof chunk === 'string') {
@@ -87,26 +63,26 @@ function capture(recording: ResponseRecording, chunk: unknown, encoding: unknown
   }
 }
 
-function recordedWriteHead(this: ServerResponse, status: number, reason?: unknown, headers?: unknown): ServerResponse {
+function recordedWriteHead(this: Recorded, status: number, reason?: unknown, headers?: unknown): ServerResponse {
   const given = typeof reason === 'object' && reason !== null ? reason : headers;
   if (Array.isArray(given)) {
     // A flat [name, value, name, value] list, or [[name, value], ...].
-    stateOf(this).headHeaders = Array.isArray(given[0])
+    this[STATE].headHeaders = Array.isArray(given[0])
       ? (given as [string, string][])
       : given.flatMap((item, i) => (i % 2 === 0 ? [[String(item), given[i + 1] as string] as [string, string]] : []));
   } else if (typeof given === 'object' && given !== null) {
-    stateOf(this).headHeaders = Object.entries(given as Record<string, HeaderValue>);
+    this[STATE].headHeaders = Object.entries(given as Record<string, HeaderValue>);
   }
-  return (stateOf(this).writeHead as (...args: unknown[]) => ServerResponse).call(this, status, reason, headers);
+  return (this[STATE].writeHead as (...args: unknown[]) => ServerResponse).call(this, status, reason, headers);
 }
 
-function recordedWrite(this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-  capture(stateOf(this).recording, chunk, encoding);
-  return (stateOf(this).write as (...args: unknown[]) => boolean).call(this, chunk, encoding, callback);
+function recordedWrite(this: Recorded, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+  capture(this[STATE].recording, chunk, encoding);
+  return (this[STATE].write as (...args: unknown[]) => boolean).call(this, chunk, encoding, callback);
 }
 
-function recordedEnd(this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
-  const state = stateOf(this);
+function recordedEnd(this: Recorded, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
+  const state = this[STATE];
   if (state.ended) return this;
   state.ended = true;
   capture(state.recording, chunk, encoding);
@@ -123,16 +99,8 @@ function recordedEnd(this: ServerResponse, chunk?: unknown, encoding?: unknown, 
   return this;
 }
 
-/**
- * The response closed. Not ended through us: either the client went away while the handler
- * runs (keep the claim, stop the heartbeat), or something swapped the response's prototype
- * after we recorded it and ended it behind our back (nothing was recorded: release the key).
- */
-function closed(this: ServerResponse): void {
-  const state = stateOf(this);
-  if (state.ended) return;
-  if (this.writableFinished) void state.recording.abort();
-  else state.recording.abandon();
+function abandonUnlessEnded(this: Recorded): void {
+  if (!this[STATE].ended) this[STATE].recording.abandon();
 }
 
 /** Header lookup over a Node request, for `HttpRequestInfo`. */
