@@ -13,22 +13,11 @@ export type GatewayMode = 'no key' | 'new keys' | 'replays';
 export type GatewayStore = 'sqlite' | 'redis';
 
 /** One load run: straight at the upstream, or through `idem serve`. */
-export interface GatewayRow {
+export interface GatewayRow extends LoadResult {
   path: 'direct' | 'gateway';
   /** The gateway's store; `-` when no store is involved (direct, or no key). */
   store: GatewayStore | '-';
   mode: GatewayMode;
-  requestsPerSec: number;
-  /** Latency of 2xx responses, in ms, measured per response. */
-  meanMs: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  statusCodes: Record<string, number>;
-  perSecond: number[];
   /** Payments the upstream made during the run: as many as requests for new keys, none for replays. */
   upstreamCalls: number;
   /** Throughput relative to calling the upstream directly. */

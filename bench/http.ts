@@ -11,14 +11,8 @@ import { deleteKeys, describe, type StoreName, servers } from './store-targets.j
 
 export type KeyMode = 'new keys' | 'replays';
 
-/** One load run against one server. */
-export interface HttpRow {
-  variant: Variant['id'];
-  library: string;
-  store: StoreName | '-';
-  /** True when the glue between the library and Express is the benchmark's, not the library's. */
-  ours: boolean;
-  mode: KeyMode;
+/** What one autocannon run measured. */
+export interface LoadResult {
   requestsPerSec: number;
   /** Latency of 2xx responses, in ms, measured per response (autocannon's own histogram has 1 ms steps). */
   meanMs: number;
@@ -31,6 +25,16 @@ export interface HttpRow {
   statusCodes: Record<string, number>;
   /** Responses completed in each second of the run. */
   perSecond: number[];
+}
+
+/** One load run against one server. */
+export interface HttpRow extends LoadResult {
+  variant: Variant['id'];
+  library: string;
+  store: StoreName | '-';
+  /** True when the glue between the library and Express is the benchmark's, not the library's. */
+  ours: boolean;
+  mode: KeyMode;
   /** Throughput relative to the bare handler in the same mode. */
   xBareRps?: number;
   /** p99 latency relative to the bare handler in the same mode. */
@@ -169,8 +173,6 @@ function row(variant: Variant, mode: KeyMode, result: LoadResult): HttpRow {
     ...result,
   };
 }
-
-export type LoadResult = Omit<HttpRow, 'variant' | 'library' | 'store' | 'ours' | 'mode'>;
 
 /** One autocannon run; `replayKey` repeats one key, otherwise every request carries a new one. */
 function load(url: string, mode: KeyMode, durationS: number, replayKey?: string): Promise<LoadResult> {
