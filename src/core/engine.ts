@@ -82,6 +82,14 @@ export class Engine {
     this.heartbeatMs = nonNegative('heartbeatMs', options.heartbeatMs ?? Math.floor(this.leaseMs / 3));
     this.storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS);
     this.maxResultBytes = positive('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES);
+    if (this.retentionMs <= this.leaseMs) {
+      // An in-progress record past its retention counts as absent: a second caller could claim the
+      // key while the first still runs.
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        `[idem] retentionMs (${this.retentionMs}) must be longer than leaseMs (${this.leaseMs}): a record must outlive the lease that protects it.`,
+      );
+    }
     if (this.heartbeatMs >= this.leaseMs) {
       throw new IdempotencyError(
         ErrorCode.INVALID_OPTIONS,

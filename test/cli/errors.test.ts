@@ -34,6 +34,8 @@ describe('idem reports every mistake in one line with a non-zero exit', () => {
     assertOneLine(serve('--lease', '30'), 2, /--lease: "30" is not a duration \(add a unit: 30s or 30ms\)/));
   it('a duration with an unknown unit exits 2', () =>
     assertOneLine(serve('--retention', '1y'), 2, /--retention: "1y" is not a duration; use .*24h/));
+  it('a retention no longer than the lease exits 2', () =>
+    assertOneLine(serve('--retention', '1s', '--lease', '30s'), 2, /--retention must be longer than --lease/));
   it('a zero duration exits 2', () => assertOneLine(serve('--grace', '0s'), 2, /--grace: "0s" must be longer than 0/));
   it('a port out of range exits 2', () => assertOneLine(serve('--port', '70000'), 2, /--port: "70000" is not a port/));
   it('a safe method in --methods exits 2', () =>

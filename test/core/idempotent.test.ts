@@ -345,6 +345,10 @@ describe('idempotent(fn)', () => {
       withCode(ErrorCode.INVALID_OPTIONS, /32/),
     );
     assert.throws(() => idempotent(async function f() {}, {} as never), withCode(ErrorCode.INVALID_OPTIONS, /store/));
+    assert.throws(
+      () => idempotent(async function f() {}, { store, retentionMs: 1000, leaseMs: 5000 }),
+      withCode(ErrorCode.INVALID_OPTIONS, /retentionMs \(1000\) must be longer than leaseMs/),
+    );
   });
 
   it('runs again after the retention ends', async () => {
@@ -354,6 +358,8 @@ describe('idempotent(fn)', () => {
       name: 'w',
       key: (id) => id,
       retentionMs: 40,
+      leaseMs: 20,
+      heartbeatMs: 0,
     });
     assert.equal(await work('k'), 1);
     assert.equal(await work('k'), 1);

@@ -172,6 +172,12 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
   const leaseMs = duration('lease', DEFAULT_LEASE_MS);
   if (leaseMs < 100)
     throw usageError(`--lease must be at least 100ms; a lease shorter than a store round trip cannot be held.`);
+  const retentionMs = duration('retention', DEFAULT_RETENTION_MS);
+  if (retentionMs <= leaseMs) {
+    throw usageError(
+      `--retention must be longer than --lease (${leaseMs}ms): a record must outlive the lease that protects it.`,
+    );
+  }
   return {
     upstream: text('upstream', ''),
     port: port(pick('port')),
@@ -179,7 +185,7 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
     store: text('store', DEFAULT_STORE_URL),
     required: flag('required', false),
     methods,
-    retentionMs: duration('retention', DEFAULT_RETENTION_MS),
+    retentionMs,
     leaseMs,
     policy: choice('policy', ['default', 'stripe'] as const, 'default'),
     onInProgress: choice('onInProgress', ['reject', 'wait'] as const, 'reject'),
