@@ -3,8 +3,9 @@
 // through tsx. Checks first that the servers the suite needs answer, and says how to start them.
 // Usage: npm test [-- <file or folder filter>...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -56,8 +57,26 @@ if (files.length === 0) {
   console.error(`[idem] no test file matches ${filters.join(' ')}`);
   process.exit(2);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
+// The spec reporter for people; a TAP copy to a file, to print one plain closing line for machines.
+const tapFile = join(tmpdir(), `idem-test-${process.pid}.tap`);
+const result = spawnSync(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tapFile}`,
+    ...files,
+  ],
+  { cwd: root, stdio: 'inherit' },
+);
+const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
+rmSync(tapFile, { force: true });
+const count = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
+console.log(
+  `tests: ${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped')} skipped`,
+);
 process.exit(result.status ?? 1);
