@@ -152,7 +152,7 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       async ({ url, app }) => {
         const k = key();
         const first = post(url, '/slow', k, { body: { ms: 300 } });
-        await sleep(80);
+        await until(() => app.count('slow') === 1); // the first request holds the key
         const duplicate = await post(url, '/slow', k, { body: { ms: 300 } });
         assertProblem(duplicate, 409, 'in-progress');
         assert.ok(Number(duplicate.headers['retry-after']) >= 1);
@@ -334,8 +334,13 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       async ({ url, app }) => {
         const k = key();
         await assert.rejects(post(url, '/slow', k, { body: { ms: 300 }, abortAfterMs: 50 }));
-        await sleep(450);
-        const retry = await post(url, '/slow', k, { body: { ms: 300 } });
+        await sleep(400);
+        // A client honouring 409: on a loaded machine the first handler may not have finished yet.
+        let retry = await post(url, '/slow', k, { body: { ms: 300 } });
+        for (let waited = 0; retry.status === 409 && waited < 5000; waited += 100) {
+          await sleep(100);
+          retry = await post(url, '/slow', k, { body: { ms: 300 } });
+        }
         assert.equal(retry.status, 201);
         assert.equal(retry.headers['idempotent-replayed'], 'true');
         assert.deepEqual(retry.json, { id: 'sl_1' }, 'the replay carries the body the handler sent');
@@ -361,6 +366,14 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       },
     );
   });
+}
+
+/** Resolves once `done()` is true, checking every 5 ms; fails after 5 s. */
+async function until(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 5) {
+    if (waited > 5000) throw new Error('the condition did not come true within 5 s');
+    await sleep(5);
+  }
 }
 
 /** A store whose every call fails as a refused connection would. */
