@@ -1,5 +1,5 @@
 import type { GatewayReport } from './gateway.js';
-import type { HttpReport } from './http.js';
+import type { HttpReport, LoadResult } from './http.js';
 import type { StoreReport, StoreRow } from './stores.js';
 
 type Align = 'left' | 'right';
@@ -101,10 +101,7 @@ export function httpSection(report: HttpReport): string {
     `${row.library}${row.ours ? ' *' : ''}`,
     row.store,
     row.mode,
-    int(row.requestsPerSec),
-    dec(row.meanMs, 2),
-    dec(row.p50Ms, 2),
-    dec(row.p99Ms, 2),
+    ...loadCells(row),
     ratio(row.xBareRps),
     ratio(row.xBareP99),
     String(row.non2xx),
@@ -160,10 +157,7 @@ export function gatewaySection(report: GatewayReport): string {
     row.path,
     row.store,
     row.mode,
-    int(row.requestsPerSec),
-    dec(row.meanMs, 2),
-    dec(row.p50Ms, 2),
-    dec(row.p99Ms, 2),
+    ...loadCells(row),
     ratio(row.xDirectRps),
     ratio(row.xDirectP99),
     int(row.upstreamCalls),
@@ -213,4 +207,9 @@ export function gatewaySection(report: GatewayReport): string {
     );
   }
   return out.join('\n');
+}
+
+/** The cells every load run shows: req/s, then mean, p50 and p99 latency in ms. */
+function loadCells(row: LoadResult): string[] {
+  return [int(row.requestsPerSec), dec(row.meanMs, 2), dec(row.p50Ms, 2), dec(row.p99Ms, 2)];
 }

@@ -5,7 +5,7 @@ import { MAX_KEY_LENGTH, storeKeyOf } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
 import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 import { parseIdempotencyKey } from './key-header.js';
-import { problemResponse } from './problem.js';
+import { problemResponse, requestTooLargeError } from './problem.js';
 import { type FingerprintOptions, requestFingerprint } from './request-fingerprint.js';
 import { decodeResponse, ResponseRecording } from './response-recording.js';
 
@@ -166,10 +166,7 @@ export class HttpIdempotency {
         );
       }
       if (request.bodyBytes !== undefined && request.bodyBytes > this.#maxBodyBytes) {
-        throw new IdempotencyError(
-          ErrorCode.REQUEST_TOO_LARGE,
-          `[idem] the request body is ${request.bodyBytes} bytes; the limit is ${this.#maxBodyBytes}. Send a smaller body.`,
-        );
+        throw requestTooLargeError(this.#maxBodyBytes, request.bodyBytes);
       }
       const fingerprintOption = this.options.fingerprint;
       fingerprint =

@@ -1,4 +1,4 @@
-import { ErrorCode, type IdempotencyError } from '../core/errors.js';
+import { ErrorCode, IdempotencyError } from '../core/errors.js';
 import type { HttpResponseData } from './http-types.js';
 
 /**
@@ -83,4 +83,18 @@ export function problemResponse(error: IdempotencyError): HttpResponseData {
     headers.push(['retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))]);
   else if (problem.status === 503) headers.push(['retry-after', '1']);
   return { status: problem.status, headers, body: new TextEncoder().encode(JSON.stringify(body)) };
+}
+
+/** The error for a request body over `limitBytes`; `sizeBytes` when the size is already known. */
+export function requestTooLargeError(limitBytes: number, sizeBytes?: number): IdempotencyError {
+  const size = sizeBytes === undefined ? 'over the limit' : `${sizeBytes} bytes, over the limit`;
+  return new IdempotencyError(
+    ErrorCode.REQUEST_TOO_LARGE,
+    `[idem] the request body is ${size} of ${limitBytes} bytes; send a smaller body.`,
+  );
+}
+
+/** The 413 answer for a request body over `limitBytes`, nothing stored. */
+export function requestTooLarge(limitBytes: number, sizeBytes?: number): HttpResponseData {
+  return problemResponse(requestTooLargeError(limitBytes, sizeBytes));
 }

@@ -17,14 +17,7 @@ describe('idem check', () => {
   });
 
   it('fails a plain non-idempotent endpoint, exits 1 and names every failing scenario', async () => {
-    const run = await runIdem([
-      'check',
-      `${upstream.url}/charges`,
-      '--body',
-      '{"amount":500}',
-      '--verify',
-      `${upstream.url}/charges`,
-    ]);
+    const run = await runIdem([...checkCharges(upstream.url)]);
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stdout, /^FAIL {2}retry after success .*the request ran again/m);
     assert.match(run.stdout, /^FAIL {2}concurrent duplicates .*10 of the duplicates ran/m);
@@ -39,17 +32,7 @@ describe('idem check', () => {
   });
 
   it('reports the same verdict as JSON, with what --verify counted', async () => {
-    const run = await runIdem([
-      'check',
-      `${upstream.url}/charges`,
-      '--body',
-      '{"amount":500}',
-      '--verify',
-      `${upstream.url}/charges`,
-      '--json',
-      '--only',
-      'retry-after-success,no-key',
-    ]);
+    const run = await runIdem([...checkCharges(upstream.url), '--json', '--only', 'retry-after-success,no-key']);
     assert.equal(run.code, 1);
     const report = JSON.parse(run.stdout) as CheckReport;
     assert.equal(report.passed, false);
@@ -68,14 +51,7 @@ describe('idem check', () => {
   });
 
   it('passes the same endpoint behind idem serve and exits 0, one record per key', async () => {
-    const run = await runIdem([
-      'check',
-      `${gateway.url}/charges`,
-      '--body',
-      '{"amount":500}',
-      '--verify',
-      `${gateway.url}/charges`,
-    ]);
+    const run = await runIdem([...checkCharges(gateway.url)]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal((run.stdout.match(/^PASS/gm) ?? []).length, 6);
     assert.match(run.stdout, /^PASS {2}same key, another body .*refused with 422; 1 created/m);
@@ -103,3 +79,8 @@ describe('idem check', () => {
     );
   });
 });
+
+/** `idem check` of a charges endpoint, counting what it created through --verify on the same URL. */
+function checkCharges(baseUrl: string): string[] {
+  return ['check', `${baseUrl}/charges`, '--body', '{"amount":500}', '--verify', `${baseUrl}/charges`];
+}

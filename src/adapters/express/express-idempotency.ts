@@ -1,17 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
-import { problemResponse } from '../../http/problem.js';
-import {
-  declaredLength,
-  hasBody,
-  nodeHeader,
-  parsedBody,
-  readBody,
-  recordServerResponse,
-  sendResponse,
-} from '../node-http/server-response.js';
+import { requestTooLarge } from '../../http/problem.js';
+import { nodeHeader, readUnparsedBody, recordServerResponse, sendResponse } from '../node-http/server-response.js';
 
 /** The parts of an Express request the middleware reads; Express 4 and 5 both fit. */
 export interface ExpressRequestLike extends IncomingMessage {
@@ -50,22 +41,15 @@ export function idempotency(options: ExpressIdempotencyOptions) {
   ): Promise<void> {
     try {
       if (!http.applies(req.method ?? 'GET', nodeHeader(req))) return next();
-      let bodyBytes = declaredLength(req);
-      if (unparsed(req.body) && hasBody(req) && !req.readableEnded) {
-        // No body parser ran before us: read the body here so it can be fingerprinted, and leave
-        // it on req.body (parsed when it is JSON); parsers that run later see a consumed stream.
-        const body = await readBody(req, http.maxBodyBytes).catch(() => null);
-        if (body === null) {
-          // The client went away mid-body: nothing was claimed and no one is left to answer.
-          res.destroy();
-          return;
-        }
-        if (body === undefined) {
-          sendResponse(res, problemResponse(tooLarge(http.maxBodyBytes)));
-          return;
-        }
-        bodyBytes = body.length;
-        req.body = parsedBody(req, body);
+      const bodyBytes = await readUnparsedBody(req, http.maxBodyBytes);
+      if (bodyBytes === 'aborted') {
+        // The client went away mid-body: nothing was claimed and no one is left to answer.
+        res.destroy();
+        return;
+      }
+      if (bodyBytes === 'too-large') {
+        sendResponse(res, requestTooLarge(http.maxBodyBytes));
+        return;
       }
       const info: HttpRequestInfo = {
         method: req.method ?? 'POST',
@@ -88,30 +72,8 @@ export function idempotency(options: ExpressIdempotencyOptions) {
   };
 }
 
-/**
- * True when no parser read the body: Express 5 leaves `req.body` undefined, but Express 4's
- * parsers set it to `{}` even for a content type they skip, which would fingerprint every such
- * body as the same empty object.
- */
-function unparsed(body: unknown): boolean {
-  if (body === undefined) return true;
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    Object.getPrototypeOf(body) === Object.prototype &&
-    Object.keys(body).length === 0
-  );
-}
-
 function routeOf(req: ExpressRequestLike): string {
   const pattern = req.route?.path;
   if (typeof pattern === 'string') return `${req.baseUrl ?? ''}${pattern}`;
   return `${req.baseUrl ?? ''}${req.path}`;
-}
-
-function tooLarge(limit: number): IdempotencyError {
-  return new IdempotencyError(
-    ErrorCode.REQUEST_TOO_LARGE,
-    `[idem] the request body is over the limit of ${limit} bytes; send a smaller body.`,
-  );
 }

@@ -1,10 +1,9 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
-import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
-import { problemResponse } from '../../http/problem.js';
+import { requestTooLarge } from '../../http/problem.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
 
 export interface HonoIdempotencyOptions extends HttpIdempotencyOptions {
@@ -55,9 +54,9 @@ export function idempotency(options: HonoIdempotencyOptions): MiddlewareHandler 
       return undefined;
     }
     const declared = declaredLength(request);
-    if (declared !== undefined && declared > http.maxBodyBytes) return toResponse(tooLarge(http.maxBodyBytes));
+    if (declared !== undefined && declared > http.maxBodyBytes) return toResponse(requestTooLarge(http.maxBodyBytes));
     const bytes = await readBody(request, http.maxBodyBytes);
-    if (bytes === undefined) return toResponse(tooLarge(http.maxBodyBytes));
+    if (bytes === undefined) return toResponse(requestTooLarge(http.maxBodyBytes));
     const info: HttpRequestInfo = {
       method: request.method,
       route: routeOf(c),
@@ -222,13 +221,4 @@ function parsedBody(request: Request, bytes: Uint8Array): unknown {
 function toResponse(response: HttpResponseData): Response {
   const body = NULL_BODY_STATUSES.has(response.status) ? null : response.body;
   return new Response(body, { status: response.status, headers: response.headers });
-}
-
-function tooLarge(limit: number): HttpResponseData {
-  return problemResponse(
-    new IdempotencyError(
-      ErrorCode.REQUEST_TOO_LARGE,
-      `[idem] the request body is over the limit of ${limit} bytes; send a smaller body.`,
-    ),
-  );
 }

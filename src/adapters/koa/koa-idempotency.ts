@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
-import { problemResponse } from '../../http/problem.js';
+import { requestTooLarge } from '../../http/problem.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
 import {
   declaredLength,
@@ -76,7 +75,7 @@ export function idempotency(options: KoaIdempotencyOptions) {
     if (request.body === undefined && hasBody(ctx.req) && !ctx.req.readableEnded) {
       const body = await readBody(ctx.req, http.maxBodyBytes);
       if (body === undefined) {
-        respond(ctx, problemResponse(tooLarge(http.maxBodyBytes)));
+        respond(ctx, requestTooLarge(http.maxBodyBytes));
         return;
       }
       bodyBytes = body.length;
@@ -171,11 +170,4 @@ function isClientError(error: unknown): boolean {
   const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
   const code = status ?? statusCode;
   return typeof code === 'number' && code >= 400 && code < 500;
-}
-
-function tooLarge(limit: number): IdempotencyError {
-  return new IdempotencyError(
-    ErrorCode.REQUEST_TOO_LARGE,
-    `[idem] the request body is over the limit of ${limit} bytes; send a smaller body.`,
-  );
 }

@@ -7,19 +7,10 @@ import {
   StreamableFile,
 } from '@nestjs/common';
 import { catchError, defer, type Observable, of } from 'rxjs';
-import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
-import { problemResponse } from '../../http/problem.js';
-import {
-  declaredLength,
-  hasBody,
-  nodeHeader,
-  parsedBody,
-  readBody,
-  recordServerResponse,
-  sendResponse,
-} from '../node-http/server-response.js';
+import { requestTooLarge } from '../../http/problem.js';
+import { nodeHeader, readUnparsedBody, recordServerResponse, sendResponse } from '../node-http/server-response.js';
 import { IDEMPOTENT_METADATA, type IdempotentRouteOptions } from './idempotent.decorator.js';
 
 export interface NestIdempotencyOptions extends HttpIdempotencyOptions {
@@ -99,16 +90,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const header = nodeHeader(req);
     if (!http.applies(req.method ?? 'GET', header)) return next.handle();
 
-    let bodyBytes = declaredLength(req);
-    if (unparsed(req.body) && hasBody(req) && !req.readableEnded) {
-      // No parser read this body (the app runs without Nest's body parser, or the content type
-      // is not one it parses): read it here so it can be fingerprinted, and leave it on
-      // req.body (parsed when it is JSON) for @Body().
-      const body = await readBody(req, http.maxBodyBytes);
-      if (body === undefined) return of(answer(res, tooLarge(http.maxBodyBytes), route));
-      bodyBytes = body.length;
-      req.body = parsedBody(req, body);
-    }
+    // No parser read this body (the app runs without Nest's body parser, or the content type is
+    // not one it parses): read it here for the fingerprint, and leave it on req.body for @Body().
+    const bodyBytes = await readUnparsedBody(req, http.maxBodyBytes);
+    if (bodyBytes === 'too-large') return of(answer(res, requestTooLarge(http.maxBodyBytes), route));
+    if (bodyBytes === 'aborted') throw new Error('the client went away before its request body arrived');
     const info: HttpRequestInfo = {
       method: req.method ?? 'POST',
       route: routeOf(req),
@@ -155,17 +141,6 @@ export class IdempotencyInterceptor implements NestInterceptor {
     this.#byHandler.set(handler, setup);
     return setup;
   }
-}
-
-/** True when no parser read the body: undefined, or the `{}` Express 4's parsers leave for types they skip. */
-function unparsed(body: unknown): boolean {
-  if (body === undefined) return true;
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    Object.getPrototypeOf(body) === Object.prototype &&
-    Object.keys(body).length === 0
-  );
 }
 
 function metadataOf(target: object): IdempotentRouteOptions | false | undefined {
@@ -218,13 +193,4 @@ function answer(res: ServerResponse, response: HttpResponseData, route: RouteSet
   for (const [name, value] of response.headers) headers.set(name, [...(headers.get(name) ?? []), value]);
   for (const [name, values] of headers) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
   return response.body.length === 0 ? undefined : new StreamableFile(response.body);
-}
-
-function tooLarge(limit: number): HttpResponseData {
-  return problemResponse(
-    new IdempotencyError(
-      ErrorCode.REQUEST_TOO_LARGE,
-      `[idem] the request body is over the limit of ${limit} bytes; send a smaller body.`,
-    ),
-  );
 }

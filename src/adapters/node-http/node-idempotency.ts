@@ -1,7 +1,6 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
-import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
-import { problemResponse } from '../../http/problem.js';
+import { requestTooLarge } from '../../http/problem.js';
 import {
   declaredLength,
   hasBody,
@@ -82,11 +81,7 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
         return;
       }
       if (read === undefined) {
-        const error = new IdempotencyError(
-          ErrorCode.REQUEST_TOO_LARGE,
-          `[idem] the request body is over the limit of ${http.maxBodyBytes} bytes; send a smaller body.`,
-        );
-        sendResponse(res, problemResponse(error));
+        sendResponse(res, requestTooLarge(http.maxBodyBytes));
         return;
       }
       body = read;

@@ -137,6 +137,42 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return over ? undefined : Buffer.concat(chunks);
 }
 
+/** A request on which a body parser (Express's, Nest's) may have left what it read. */
+export type ParsedRequest = IncomingMessage & { body?: unknown };
+
+/**
+ * Reads the body when no parser did, so that it can be fingerprinted, and leaves it on
+ * `req.body` (parsed when it is JSON); parsers that run later see a consumed stream. Resolves
+ * the body size in bytes (Content-Length when a parser read it), `'too-large'` past `limit`, or
+ * `'aborted'` when the client went away mid-body.
+ */
+export async function readUnparsedBody(
+  req: ParsedRequest,
+  limit: number,
+): Promise<number | undefined | 'too-large' | 'aborted'> {
+  if (!unparsed(req.body) || !hasBody(req) || req.readableEnded) return declaredLength(req);
+  const body = await readBody(req, limit).catch(() => null);
+  if (body === null) return 'aborted';
+  if (body === undefined) return 'too-large';
+  req.body = parsedBody(req, body);
+  return body.length;
+}
+
+/**
+ * True when no parser read the body: Express 5 leaves `req.body` undefined, but Express 4's
+ * parsers set it to `{}` even for a content type they skip, which would fingerprint every such
+ * body as the same empty object.
+ */
+function unparsed(body: unknown): boolean {
+  if (body === undefined) return true;
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    Object.getPrototypeOf(body) === Object.prototype &&
+    Object.keys(body).length === 0
+  );
+}
+
 /** Parses a body read as bytes the way the fingerprint and a JSON handler expect. */
 export function parsedBody(req: IncomingMessage, body: Buffer): unknown {
   const type = req.headers['content-type'] ?? '';

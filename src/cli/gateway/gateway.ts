@@ -23,7 +23,7 @@ import { hashText } from '../../core/canonical.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { type HttpEvent, HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
-import { problemResponse } from '../../http/problem.js';
+import { requestTooLarge } from '../../http/problem.js';
 import { requestFingerprint } from '../../http/request-fingerprint.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
 import { copyResponseHead, upstreamRequestHeaders } from './forward-headers.js';
@@ -196,7 +196,7 @@ export class Gateway {
         const read = await readBody(req, this.#http.maxBodyBytes);
         if (read === undefined) {
           this.metrics.observe({ type: 'refused' });
-          sendResponse(res, problemResponse(tooLarge(this.#http.maxBodyBytes)));
+          sendResponse(res, requestTooLarge(this.#http.maxBodyBytes));
           return;
         }
         body = read;
@@ -495,13 +495,6 @@ function upstreamTimeout(ms: number): HttpResponseData {
   return plainProblem(
     504,
     `The upstream sent nothing for ${ms} ms (--upstream-timeout); the key was released so that a retry with the same key runs again.`,
-  );
-}
-
-function tooLarge(limit: number): IdempotencyError {
-  return new IdempotencyError(
-    ErrorCode.REQUEST_TOO_LARGE,
-    `[idem] the request body is over the limit of ${limit} bytes; send a smaller body.`,
   );
 }
 
