@@ -111,6 +111,9 @@ interface Answer {
   id: unknown;
 }
 
+/** How long a client waits to get its request out at all. */
+const CONNECT_TIMEOUT_MS = 5000;
+
 function post(agent: Agent, url: string, payment: LogicalPayment, timeoutMs: number): Promise<Answer | undefined> {
   const body = JSON.stringify({ amount: payment.amount, currency: 'usd' });
   return new Promise((resolve) => {
@@ -141,7 +144,14 @@ function post(agent: Agent, url: string, payment: LogicalPayment, timeoutMs: num
         });
       },
     );
-    const timer = setTimeout(() => req.destroy(new Error('client timeout')), timeoutMs);
+    // The client's clock starts once the whole request is on the wire, so a timeout always
+    // leaves the API with a request it goes on to charge, however slow the machine is.
+    const giveUp = () => req.destroy(new Error('client timeout'));
+    let timer = setTimeout(giveUp, CONNECT_TIMEOUT_MS);
+    req.on('finish', () => {
+      clearTimeout(timer);
+      timer = setTimeout(giveUp, timeoutMs);
+    });
     req.on('error', () => {
       clearTimeout(timer);
       resolve(undefined);
