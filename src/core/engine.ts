@@ -172,7 +172,10 @@ export class Lease {
   /** When the record was first claimed (ms since epoch). */
   readonly createdAtMs: number;
   readonly #engine: Engine;
-  readonly #controller = new AbortController();
+  /** Made on first use of `signal`: an AbortController costs more than the rest of a claim. */
+  #controller: AbortController | undefined;
+  /** Why the lease was lost, once it was. */
+  #lostWith: IdempotencyError | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #finished = false;
 
@@ -195,6 +198,10 @@ export class Lease {
 
   /** Aborts when the lease is lost to another caller: stop the work if you can. */
   get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#lostWith !== undefined) this.#controller.abort(this.#lostWith);
+    }
     return this.#controller.signal;
   }
 
@@ -242,7 +249,8 @@ export class Lease {
     );
     if (!ok) {
       const error = this.#lost('stop the work: its result will not be stored');
-      this.#controller.abort(error);
+      this.#lostWith = error;
+      this.#controller?.abort(error);
       throw error;
     }
   }

@@ -131,10 +131,15 @@ export function idempotent<A extends unknown[], R>(
     const { lease } = decision;
     let value: Awaited<R>;
     try {
-      value = await context.run(
-        { key, storeKey, attempts: lease.attempts, signal: lease.signal },
-        async () => await fn(...args),
-      );
+      const claim: IdempotencyContext = {
+        key,
+        storeKey,
+        attempts: lease.attempts,
+        get signal() {
+          return lease.signal; // made only if the function asks for it
+        },
+      };
+      value = await context.run(claim, async () => await fn(...args));
     } catch (error) {
       if (storeErrors?.(error) && !isIdempotencyError(error)) {
         // The error is the outcome; if it cannot be stored, the caller still sees the original.

@@ -231,6 +231,37 @@ describe('idempotent(fn)', () => {
     assert.equal(seen?.aborted, true);
   });
 
+  it('gives a signal that is already aborted when the function first asks for it after losing the lease', async () => {
+    const store = new MemoryStore();
+    let aborted: boolean | undefined;
+    let reason: unknown;
+    const work = idempotent(
+      async (_id: string) => {
+        await sleep(150); // the lease is taken over meanwhile; only then does the function look
+        const signal = idempotencyContext()?.signal;
+        aborted = signal?.aborted;
+        reason = signal?.reason;
+        return 'late';
+      },
+      { store, name: 'work', key: (id) => id, leaseMs: 100, heartbeatMs: 30 },
+    );
+    const running = work('k');
+    await sleep(10);
+    const key = (await store.list()).records[0]?.key ?? '';
+    await store.delete(key);
+    await store.claim({
+      key,
+      fingerprint: 'x',
+      token: 'other',
+      nowMs: Date.now(),
+      leaseExpiresAtMs: Date.now() + 10_000,
+      expiresAtMs: Date.now() + 60_000,
+    });
+    await assert.rejects(running, withCode(ErrorCode.LEASE_LOST));
+    assert.equal(aborted, true);
+    assert.ok(isIdempotencyError(reason, ErrorCode.LEASE_LOST), String(reason));
+  });
+
   it('tells the function its key and attempt through idempotencyContext()', async () => {
     const work = idempotent(async (_id: string) => idempotencyContext(), {
       store: new MemoryStore(),
