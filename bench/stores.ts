@@ -1,6 +1,6 @@
-import { serialize } from 'node:v8';
 import { idempotent } from '../src/core/idempotent.js';
 import { Engine, fingerprintOf, OutcomeKind, storeKeyOf } from '../src/core/index.js';
+import { defaultSerializer } from '../src/core/value-codec.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { type Measurement, measure, measureTogether } from './measure.js';
 import { describe, openTarget, type StoreName, type StoreTarget, Unreachable } from './store-targets.js';
@@ -257,14 +257,14 @@ async function overheadBreakdown(quick: boolean): Promise<OverheadPart[]> {
   const durationMs = quick ? 100 : 300;
   const args = [order('order-123456')];
   const result = await createOrder(order('order-123456'));
-  const encoded = serialize(result);
+  const encoded = defaultSerializer.encode(result);
   const store = new MemoryStore({ maxRecords: 50_000_000 });
   const engine = new Engine({ store });
   const timer = new Engine({ store: new MemoryStore() });
   const parts: [string, (i: number) => Promise<unknown>][] = [
     ['fingerprintOf(args): canonical JSON + SHA-256', async () => fingerprintOf(args)],
     ['storeKeyOf(): SHA-256 of namespace, scope, key', async (i) => storeKeyOf('createOrder', '', `k${i}`)],
-    ['v8 serialize of the result (new key)', async () => serialize(result)],
+    ['defaultSerializer.encode(result): JSON, as it is plain data', async () => defaultSerializer.encode(result)],
     ['Engine.call(): timeout race around one store call', () => timer.call('get', async () => null)],
     [
       'engine.begin + lease.complete on MemoryStore (new key)',
