@@ -97,6 +97,33 @@ describe('idem/express and the response objects of an app', () => {
       }
     });
 
+    it(`${name}: records a response that a mounted sub-app sends, under its own prototype`, async () => {
+      const app = express();
+      app.use(express.json());
+      app.use(idempotency({ store: new MemoryStore() }));
+      const api = express();
+      let runs = 0;
+      api.post('/orders', (_req, res) => {
+        runs += 1;
+        res.status(201).json({ run: runs });
+      });
+      app.use('/api', api);
+      const server = await listen(createServer(app));
+      try {
+        for (const key of ['k1', 'k2']) {
+          const init = { method: 'POST', headers: { 'idempotency-key': key } };
+          const first = await fetch(`${server.url}/api/orders`, init);
+          const again = await fetch(`${server.url}/api/orders`, init);
+          assert.equal(first.status, 201);
+          assert.equal(again.headers.get('idempotent-replayed'), 'true');
+          assert.deepEqual(await again.json(), await first.json());
+        }
+        assert.equal(runs, 2);
+      } finally {
+        await server.close();
+      }
+    });
+
     it(`${name}: records what a middleware mounted before it wraps, from the first request on`, async () => {
       const app = express();
       // A middleware that wraps the response's own methods before Idem runs, as compression does.
