@@ -56,6 +56,21 @@ export class ResponseRecording {
     }
   }
 
+  /**
+   * The status and headers as sent, looked up by name (lower case): cheaper than `head` when the
+   * response can answer for one header, as Node's `getHeader` does.
+   */
+  headFrom(status: number, header: (name: string) => string | number | readonly string[] | undefined): void {
+    this.#status = status;
+    this.#headers = [];
+    for (const name of this.#replayHeaders) {
+      const value = header(name);
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const item of value) this.#headers.push([name, String(item)]);
+      else this.#headers.push([name, String(value)]);
+    }
+  }
+
   /** A chunk of the body as it was sent. */
   write(chunk: Uint8Array | string): void {
     if (this.#overflow) return;

@@ -123,7 +123,7 @@ export const idempotency = Object.assign(
  * for the retry. Streams are recorded as they flow, and their end waits for the store.
  */
 async function recordPayload(recording: ResponseRecording, reply: FastifyReply, payload: unknown): Promise<unknown> {
-  recording.head(reply.statusCode, Object.entries(reply.getHeaders()));
+  recording.headFrom(reply.statusCode, (name) => reply.getHeader(name));
   if (payload === undefined || payload === null || typeof payload === 'string' || payload instanceof Uint8Array) {
     if (payload !== undefined && payload !== null) recording.write(payload);
     await recording.finish();

@@ -176,10 +176,9 @@ function recordEnd(
   if (state.ended) return res;
   state.ended = true;
   capture(state.recording, chunk, encoding);
-  const set = Object.entries(res.getHeaders());
-  if (state.headHeaders.length === 0) state.recording.head(res.statusCode, set);
+  if (state.headHeaders.length === 0) state.recording.headFrom(res.statusCode, (name) => res.getHeader(name));
   else {
-    const headers = new Map<string, HeaderValue>(set);
+    const headers = new Map<string, HeaderValue>(Object.entries(res.getHeaders()));
     for (const [name, value] of state.headHeaders) headers.set(name.toLowerCase(), value); // writeHead's win, as in Node
     state.recording.head(res.statusCode, headers);
   }

@@ -348,7 +348,7 @@ export class Gateway {
           if (recording !== undefined) {
             // Store (or release) before the final chunk goes out: a client that retries the moment
             // it has the answer must find the replay or a free key, not its own request in progress.
-            recording.head(res.statusCode, Object.entries(res.getHeaders()));
+            recording.headFrom(res.statusCode, (name) => res.getHeader(name));
             await recording.finish();
           }
           res.end();
