@@ -61,9 +61,7 @@ export class MemoryStore implements Store {
     const current = this.#records.get(input.key);
     if (current?.state !== 'in_progress' || current.token !== input.token) return false;
     current.state = 'completed';
-    // A copy, so the caller may reuse its bytes; small ones share pooled memory, which the GC
-    // tracks far more cheaply than an ArrayBuffer per record.
-    current.result = Buffer.from(input.result);
+    current.result = Uint8Array.from(input.result);
     current.expiresAtMs = input.expiresAtMs;
     current.updatedAtMs = input.nowMs;
     return true;
