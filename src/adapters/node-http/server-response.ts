@@ -52,7 +52,7 @@ const STATE = Symbol('idem.recording');
 type Recorded = ServerResponse & { [STATE]?: RecordingState };
 
 /**
- * Recordings of responses whose prototype records (see `recordsThroughPrototype`). A WeakMap,
+ * Recordings of responses whose prototype records (see `prototypeMethods`). A WeakMap,
  * not a property: Express gives every response its app's prototype, and V8 then pays several
  * microseconds for each property added to that response, more than all of Idem's other work.
  */
