@@ -8,6 +8,9 @@ import type { HttpResponseData } from './http-types.js';
  * Collects the response the handler sends, as it streams out, and stores or releases it at the
  * end. The client gets its bytes as they are written: nothing waits for the recording.
  */
+/** A header's value as Node and the frameworks give it. */
+type HeaderValue = string | number | readonly string[] | undefined;
+
 export class ResponseRecording {
   readonly #lease: Lease;
   readonly #replayHeaders: Set<string>;
@@ -45,14 +48,12 @@ export class ResponseRecording {
   }
 
   /** The status and headers as sent; only allow-listed headers are kept. */
-  head(status: number, headers: Iterable<[string, string | number | readonly string[] | undefined]>): void {
+  head(status: number, headers: Iterable<[string, HeaderValue]>): void {
     this.#status = status;
     this.#headers = [];
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
-      if (value === undefined || !this.#replayHeaders.has(lower)) continue;
-      if (Array.isArray(value)) for (const item of value) this.#headers.push([lower, String(item)]);
-      else this.#headers.push([lower, String(value)]);
+      if (this.#replayHeaders.has(lower)) this.#keep(lower, value);
     }
   }
 
@@ -60,15 +61,16 @@ export class ResponseRecording {
    * The status and headers as sent, looked up by name (lower case): cheaper than `head` when the
    * response can answer for one header, as Node's `getHeader` does.
    */
-  headFrom(status: number, header: (name: string) => string | number | readonly string[] | undefined): void {
+  headFrom(status: number, header: (name: string) => HeaderValue): void {
     this.#status = status;
     this.#headers = [];
-    for (const name of this.#replayHeaders) {
-      const value = header(name);
-      if (value === undefined) continue;
-      if (Array.isArray(value)) for (const item of value) this.#headers.push([name, String(item)]);
-      else this.#headers.push([name, String(value)]);
-    }
+    for (const name of this.#replayHeaders) this.#keep(name, header(name));
+  }
+
+  #keep(name: string, value: HeaderValue): void {
+    if (value === undefined) return;
+    if (Array.isArray(value)) for (const item of value) this.#headers.push([name, String(item)]);
+    else this.#headers.push([name, String(value)]);
   }
 
   /** A chunk of the body as it was sent. */
