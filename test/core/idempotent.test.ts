@@ -202,51 +202,8 @@ describe('idempotent(fn)', () => {
     assert.equal(runs, 1);
   });
 
-  it('aborts the context signal when the heartbeat finds the lease taken over', async () => {
-    const store = new MemoryStore();
-    let seen: AbortSignal | undefined;
-    const work = idempotent(
-      async (_id: string) => {
-        seen = idempotencyContext()?.signal;
-        await sleep(150);
-        return 'late';
-      },
-      { store, name: 'work', key: (id) => id, leaseMs: 100, heartbeatMs: 30 },
-    );
-    const running = work('k');
-    await sleep(10);
-    // An operator frees the stuck key and someone else claims it: the holder must notice.
-    const page = await store.list();
-    const key = page.records[0]?.key ?? '';
-    await store.delete(key);
-    await store.claim({
-      key,
-      fingerprint: 'x',
-      token: 'other',
-      nowMs: Date.now(),
-      leaseExpiresAtMs: Date.now() + 10_000,
-      expiresAtMs: Date.now() + 60_000,
-    });
-    await assert.rejects(running, withCode(ErrorCode.LEASE_LOST));
-    assert.equal(seen?.aborted, true);
-  });
-
-  it('gives a signal that is already aborted when the function first asks for it after losing the lease', async () => {
-    const store = new MemoryStore();
-    let aborted: boolean | undefined;
-    let reason: unknown;
-    const work = idempotent(
-      async (_id: string) => {
-        await sleep(150); // the lease is taken over meanwhile; only then does the function look
-        const signal = idempotencyContext()?.signal;
-        aborted = signal?.aborted;
-        reason = signal?.reason;
-        return 'late';
-      },
-      { store, name: 'work', key: (id) => id, leaseMs: 100, heartbeatMs: 30 },
-    );
-    const running = work('k');
-    await sleep(10);
+  /** An operator frees the only key in `store` and someone else claims it: its holder must notice. */
+  async function takeOver(store: MemoryStore): Promise<void> {
     const key = (await store.list()).records[0]?.key ?? '';
     await store.delete(key);
     await store.claim({
@@ -257,10 +214,30 @@ describe('idempotent(fn)', () => {
       leaseExpiresAtMs: Date.now() + 10_000,
       expiresAtMs: Date.now() + 60_000,
     });
-    await assert.rejects(running, withCode(ErrorCode.LEASE_LOST));
-    assert.equal(aborted, true);
-    assert.ok(isIdempotencyError(reason, ErrorCode.LEASE_LOST), String(reason));
-  });
+  }
+
+  for (const when of ['before', 'after'] as const) {
+    it(`aborts the context signal with LEASE_LOST when the heartbeat finds the lease taken over (signal asked for ${when})`, async () => {
+      const store = new MemoryStore();
+      let signal: AbortSignal | undefined;
+      const work = idempotent(
+        async (_id: string) => {
+          // Asked for after, the signal is made only then and must come already aborted.
+          if (when === 'before') signal = idempotencyContext()?.signal;
+          await sleep(150);
+          if (when === 'after') signal = idempotencyContext()?.signal;
+          return 'late';
+        },
+        { store, name: 'work', key: (id) => id, leaseMs: 100, heartbeatMs: 30 },
+      );
+      const running = work('k');
+      await sleep(10);
+      await takeOver(store);
+      await assert.rejects(running, withCode(ErrorCode.LEASE_LOST));
+      assert.equal(signal?.aborted, true);
+      assert.ok(isIdempotencyError(signal?.reason, ErrorCode.LEASE_LOST), String(signal?.reason));
+    });
+  }
 
   it('tells the function its key and attempt through idempotencyContext()', async () => {
     const work = idempotent(async (_id: string) => idempotencyContext(), {
