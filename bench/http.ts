@@ -44,6 +44,8 @@ export interface HttpRow extends LoadResult {
 export interface HttpReport {
   connections: number;
   durationS: number;
+  /** Each variant ran this many times, the rounds interleaved; each row is its median run. */
+  rounds: number;
   rows: HttpRow[];
   /** What the pre-run check found for each library: did a repeated key replay? */
   verified: { variant: Variant['id']; ok: boolean; note: string }[];
@@ -68,9 +70,21 @@ const REDIS_PREFIX = 'idem_bench_http:';
  */
 export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> {
   const { log } = options;
-  const durationS = options.quick ? 1 : 5;
+  const durationS = options.quick ? 1 : 3;
   const warmupS = options.quick ? 0.3 : 1;
-  const report: HttpReport = { connections: CONNECTIONS, durationS, rows: [], verified: [], skipped: [], notes: [] };
+  // Rounds of every variant in turn, so that a slow minute on this shared machine lands on
+  // all of them alike rather than on whichever ran then; each row is the variant's median run.
+  const rounds = options.quick ? 1 : 3;
+  const report: HttpReport = {
+    connections: CONNECTIONS,
+    durationS,
+    rounds,
+    rows: [],
+    verified: [],
+    skipped: [],
+    notes: [],
+  };
+  const runs: HttpRow[] = [];
   const directory = mkdtempSync(join(tmpdir(), 'idem-bench-http-'));
   const config: Omit<ServerConfig, 'variant'> = {
     sqlitePath: join(directory, 'idem.db'),
@@ -83,29 +97,38 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> 
   for (const name of ['postgres', 'redis'] as const) reachable[name] = await answers(servers[name]);
   await cleanUp(reachable);
 
+  const variants: Variant[] = [];
+  for (const variant of VARIANTS) {
+    const store: StoreName | undefined = variant.store;
+    // The peer libraries run on memory whatever --stores says; only their Redis run follows it.
+    const wanted =
+      store === undefined ||
+      options.stores.includes(store) ||
+      variant.id === 'express-idempotency' ||
+      variant.id === 'node-idempotency-memory';
+    if (!wanted) continue;
+    const up = store === undefined ? true : reachable[store];
+    if (up !== true) {
+      report.skipped.push({ variant: variant.id, reason: up ?? 'not checked' });
+      log(`  ${variant.id}: skipped (${up})`);
+      continue;
+    }
+    variants.push(variant);
+  }
   try {
-    for (const variant of VARIANTS) {
-      const store: StoreName | undefined = variant.store;
-      // The peer libraries run on memory whatever --stores says; only their Redis run follows it.
-      const wanted =
-        store === undefined ||
-        options.stores.includes(store) ||
-        variant.id === 'express-idempotency' ||
-        variant.id === 'node-idempotency-memory';
-      if (!wanted) continue;
-      const up = store === undefined ? true : reachable[store];
-      if (up !== true) {
-        report.skipped.push({ variant: variant.id, reason: up ?? 'not checked' });
-        log(`  ${variant.id}: skipped (${up})`);
-        continue;
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) log(`  round ${round} of ${rounds}`);
+      for (const variant of variants) {
+        const run = { ...config, variant: variant.id };
+        runs.push(...(await runVariant(variant, run, durationS, warmupS, round === 1 ? report : undefined, log)));
       }
-      await runVariant(variant, { ...config, variant: variant.id }, durationS, warmupS, report, log);
     }
   } finally {
     await cleanUp(reachable).catch((error: unknown) => log(`  cleanup failed: ${describe(error)}`));
     rmSync(directory, { recursive: true, force: true });
   }
 
+  report.rows = medianRuns(runs);
   for (const row of report.rows) {
     const bare = report.rows.find((other) => other.variant === 'bare' && other.mode === row.mode);
     if (bare === undefined) continue;
@@ -120,17 +143,35 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> 
   return report;
 }
 
+/** For each variant and mode, in the order first run, the run with the median throughput. */
+function medianRuns(runs: HttpRow[]): HttpRow[] {
+  const groups = new Map<string, HttpRow[]>();
+  for (const run of runs) {
+    const id = `${run.variant} ${run.mode}`;
+    groups.set(id, [...(groups.get(id) ?? []), run]);
+  }
+  return [...groups.values()].map((group) => {
+    const sorted = [...group].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+    return sorted[Math.floor((sorted.length - 1) / 2)] as HttpRow;
+  });
+}
+
+/**
+ * Runs one variant in both modes on a fresh server and returns its rows; with `report` (the first
+ * round), first checks that a repeated key really replays and notes what the server printed.
+ */
 async function runVariant(
   variant: Variant,
   config: ServerConfig,
   durationS: number,
   warmupS: number,
-  report: HttpReport,
+  report: HttpReport | undefined,
   log: (line: string) => void,
-): Promise<void> {
+): Promise<HttpRow[]> {
+  const rows: HttpRow[] = [];
   const server = await startServer(config);
   try {
-    if (variant.id !== 'bare') {
+    if (variant.id !== 'bare' && report !== undefined) {
       const check = await verifyReplay(server.url, variant.id.startsWith('idem-'));
       report.verified.push({ variant: variant.id, ...check });
       log(`  ${variant.id}: ${check.ok ? 'replay verified' : 'REPLAY NOT VERIFIED'} (${check.note})`);
@@ -141,12 +182,11 @@ async function runVariant(
         // The one key every request repeats is completed first, so every measured request replays.
         const key = `replay-${randomUUID()}`;
         await post(server.url, key);
-        const result = await load(server.url, mode, durationS, key);
-        report.rows.push(row(variant, mode, result));
+        rows.push(row(variant, mode, await load(server.url, mode, durationS, key)));
       } else {
-        report.rows.push(row(variant, mode, await load(server.url, mode, durationS)));
+        rows.push(row(variant, mode, await load(server.url, mode, durationS)));
       }
-      const last = report.rows.at(-1) as HttpRow;
+      const last = rows.at(-1) as HttpRow;
       const bad = last.non2xx + last.errors > 0 ? `, ${last.non2xx} non-2xx, ${last.errors} errors` : '';
       log(
         `  ${variant.id.padEnd(24)} ${mode.padEnd(8)}: ${Math.round(last.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${last.p99Ms.toFixed(2)} ms${bad}`,
@@ -155,12 +195,13 @@ async function runVariant(
   } finally {
     await server.stop();
   }
-  if (server.output().trim() !== '') {
+  if (report !== undefined && server.output().trim() !== '') {
     const lines = server.output().trim().split('\n');
     report.notes.push(
       `${variant.id}: the server printed ${lines.length} line(s), first: ${JSON.stringify(lines[0]?.slice(0, 160))}`,
     );
   }
+  return rows;
 }
 
 function row(variant: Variant, mode: KeyMode, result: LoadResult): HttpRow {

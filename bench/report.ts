@@ -94,6 +94,11 @@ export function httpSection(report: HttpReport): string {
   out.push(
     `HTTP: Express 5, POST /orders with a JSON body, server in its own process; autocannon, ${report.connections} connections, ${report.durationS} s per run`,
   );
+  if (report.rounds > 1) {
+    out.push(
+      `${report.rounds} rounds of every variant in turn; each row is the variant's median run (by req/s), so drift on this shared machine weighs on all alike.`,
+    );
+  }
   out.push('new keys = a fresh Idempotency-Key on every request; replays = one completed key repeated.');
   out.push('x bare = against the bare handler in the same mode. Latency is per 2xx response.');
   out.push('');
