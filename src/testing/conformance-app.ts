@@ -90,7 +90,8 @@ export class ConformanceApp {
         return {
           status: 201,
           headers: { 'content-type': 'application/octet-stream' },
-          body: new Uint8Array(Number(input.size ?? 1024)).fill(7),
+          // Every byte value in turn: a body that is not text, and not valid UTF-8.
+          body: Uint8Array.from({ length: Number(input.size ?? 1024) }, (_, i) => (i * 7 + n) % 256),
         };
       case 'throw':
         throw new Error(`handler failed on run ${n}`);

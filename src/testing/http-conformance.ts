@@ -315,6 +315,20 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       assert.equal(app.count('stream'), 1);
     });
 
+    scenario('replays a binary body byte for byte, every byte value included', {}, async ({ url, app }) => {
+      const k = key();
+      const first = await post(url, '/big', k, { body: { size: 3000 } });
+      assert.equal(first.status, 201);
+      assert.equal(first.body.length, 3000);
+      assert.equal(new Set(first.body).size, 256, 'the body holds every byte value');
+      const again = await post(url, '/big', k, { body: { size: 3000 } });
+      assert.equal(again.status, 201);
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      assert.equal(again.headers['content-length'], '3000');
+      assert.ok(Buffer.from(again.body).equals(Buffer.from(first.body)), 'the replay differs from the first body');
+      assert.equal(app.count('big'), 1);
+    });
+
     scenario(
       'sends a response over maxResultBytes in full, then answers 410 to retries without running again',
       { maxResultBytes: 10_000 },

@@ -6,9 +6,18 @@ import type { ResponseRecording } from '../../http/response-recording.js';
 export function sendResponse(res: ServerResponse, response: HttpResponseData): void {
   res.statusCode = response.status;
   for (const [name, value] of response.headers) res.appendHeader(name, value);
-  res.setHeader('content-length', response.body.length);
-  res.end(response.body);
+  const { body } = response;
+  res.setHeader('content-length', body.length);
+  // Node writes its head and a string body as one string, but a Buffer body as a second chunk.
+  // Latin-1 maps each byte to one character and back, so a small body goes out as a string,
+  // byte for byte, in one write with the head.
+  if (body.length <= ONE_WRITE_BYTES)
+    res.end(Buffer.from(body.buffer, body.byteOffset, body.length).toString('latin1'), 'latin1');
+  else res.end(body);
 }
+
+/** Largest body `sendResponse` sends in one string with the head. */
+const ONE_WRITE_BYTES = 16 * 1024;
 
 /**
  * Records everything the handler writes on `res`, as it streams out, and stores it when the
