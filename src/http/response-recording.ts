@@ -73,9 +73,9 @@ export class ResponseRecording {
     else this.#headers.push([name, String(value)]);
   }
 
-  /** A chunk of the body as it was sent. */
+  /** A chunk of the body as it was sent; ignored once the recording is finished. */
   write(chunk: Uint8Array | string): void {
-    if (this.#overflow) return;
+    if (this.#overflow || this.#done) return;
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.#size += bytes.length;
     if (this.#size > this.#limit) {

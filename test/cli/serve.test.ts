@@ -48,6 +48,9 @@ for (const [name, storeUrl, drop] of stores) {
       const first = await charge(key);
       assert.equal(first.status, 201);
       assert.deepEqual(first.headers['set-cookie'], ['a=1', 'b=2'], 'the first answer carries the upstream cookies');
+      // A small response comes whole, with its length, once it is stored: not chunked.
+      assert.equal(first.headers['content-length'], String(Buffer.byteLength(first.text)));
+      assert.equal(first.headers['transfer-encoding'], undefined);
       const again = await charge(key);
       assert.equal(again.status, 201);
       assert.equal(again.text, first.text);

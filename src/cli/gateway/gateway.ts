@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   declaredLength,
+  endWithBody,
   hasBody,
   nodeHeader,
   parsedBody,
@@ -33,6 +34,8 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 export const DEFAULT_GRACE_MS = 10_000;
 /** Paths under this prefix are the gateway's own and never forwarded. */
 export const ADMIN_PREFIX = '/__idem/';
+/** Most of an upstream response held back to go out in one write with its head, in bytes. */
+const HOLD_BYTES = 64 * 1024;
 
 export interface GatewayOptions extends HttpIdempotencyOptions {
   /**
@@ -335,23 +338,55 @@ export class Gateway {
       upstreamReq.on('error', (error) => void fail(error, timedOut));
       upstreamReq.on('response', (upstreamRes) => {
         copyResponseHead(upstreamRes, res);
-        // Chunked, not Content-Length, while recording: the client must not see the response as
-        // complete before the key is stored or released (see the 'end' handler).
-        if (recording !== undefined) res.removeHeader('content-length');
-        upstreamRes.on('data', (chunk: Buffer) => {
+        // A response that arrives whole within one turn of the event loop (most do) is held and
+        // sent in one write with its head; one still arriving after that turn, or larger than
+        // HOLD_BYTES, streams from then on.
+        let held: Buffer[] | undefined = [];
+        let heldBytes = 0;
+        let holding: NodeJS.Immediate | undefined;
+        const send = (chunk: Buffer) => {
           if (!res.write(chunk) && !res.destroyed) {
             upstreamRes.pause();
             res.once('drain', () => upstreamRes.resume());
           }
+        };
+        const stream = () => {
+          if (held === undefined || failing) return; // after a failure the client gets a problem instead
+          clearImmediate(holding);
+          const chunks = held;
+          held = undefined;
+          // Chunked, not Content-Length, while recording: the client must not see the response as
+          // complete before the key is stored or released (see the 'end' handler).
+          if (recording !== undefined) res.removeHeader('content-length');
+          for (const chunk of chunks) send(chunk);
+        };
+        upstreamRes.on('data', (chunk: Buffer) => {
+          if (held !== undefined && heldBytes + chunk.length <= HOLD_BYTES) {
+            held.push(chunk);
+            heldBytes += chunk.length;
+            holding ??= setImmediate(stream);
+            return;
+          }
+          stream();
+          send(chunk);
         });
         upstreamRes.on('end', async () => {
+          clearImmediate(holding);
+          const whole = held === undefined ? undefined : held.length === 1 ? held[0] : Buffer.concat(held);
           if (recording !== undefined) {
-            // Store (or release) before the final chunk goes out: a client that retries the moment
-            // it has the answer must find the replay or a free key, not its own request in progress.
+            // Store (or release) before the body or its final chunk goes out: a client that retries
+            // the moment it has the answer must find the replay or a free key, not its own request
+            // in progress. A held body is recorded here, as it has not been written yet.
+            if (whole !== undefined) recording.write(whole);
             recording.headFrom(res.statusCode, (name) => res.getHeader(name));
             await recording.finish();
           }
-          res.end();
+          if (whole !== undefined && whole.length > 0) {
+            res.setHeader('content-length', whole.length);
+            endWithBody(res, whole);
+          } else {
+            res.end();
+          }
           finish(false);
         });
         upstreamRes.on('error', (error) => void fail(error, timedOut));
@@ -364,7 +399,7 @@ export class Gateway {
           if (!res.writableFinished && !over) upstreamReq.destroy();
         });
       }
-      if (Buffer.isBuffer(body)) upstreamReq.end(body);
+      if (Buffer.isBuffer(body)) endWithBody(upstreamReq, body);
       else body.pipe(upstreamReq);
     });
   }
