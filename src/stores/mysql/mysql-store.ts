@@ -12,7 +12,7 @@ import type {
   Store,
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
-import { invalidOptions, storeClosed } from '../shared/errors.js';
+import { checkOneConnection, invalidOptions, storeClosed } from '../shared/errors.js';
 import { checkIdentifier } from '../shared/identifier.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { pageOf, toRecord } from '../shared/sql-record.js';
@@ -114,9 +114,7 @@ export class MysqlStore implements Store {
   #pool: LazyClient<MysqlPoolLike>;
 
   constructor(options: MysqlStoreOptions) {
-    if ((options.pool === undefined) === (options.url === undefined)) {
-      throw invalidOptions(STORE_NAME, 'give either `pool` or `url`, not both and not neither.');
-    }
+    checkOneConnection(STORE_NAME, 'pool', options.pool, options.url);
     const table = options.table ?? 'idem_records';
     checkIdentifier(STORE_NAME, 'table', table, MAX_TABLE_LENGTH);
     for (const option of ['connectTimeoutMs', 'queryTimeoutMs', 'maxConnections'] as const) {

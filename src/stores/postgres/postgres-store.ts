@@ -12,7 +12,7 @@ import type {
   Store,
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
-import { invalidOptions, storeClosed } from '../shared/errors.js';
+import { checkOneConnection, storeClosed } from '../shared/errors.js';
 import { checkIdentifier } from '../shared/identifier.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { pageOf, type SqlRecordRow, toRecord } from '../shared/sql-record.js';
@@ -107,9 +107,7 @@ export class PostgresStore implements Store {
   #pool: LazyClient<PgPoolLike>;
 
   constructor(options: PostgresStoreOptions) {
-    if ((options.pool === undefined) === (options.url === undefined)) {
-      throw invalidOptions(STORE_NAME, 'give either `pool` or `url`, not both and not neither.');
-    }
+    checkOneConnection(STORE_NAME, 'pool', options.pool, options.url);
     const table = options.table ?? 'idem_records';
     checkIdentifier(STORE_NAME, 'table', table, MAX_TABLE_LENGTH);
     if (options.schema !== undefined) checkIdentifier(STORE_NAME, 'schema', options.schema, MAX_SCHEMA_LENGTH);

@@ -11,7 +11,7 @@ import type {
   Store,
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
-import { invalidOptions, storeClosed } from '../shared/errors.js';
+import { checkOneConnection, invalidOptions, storeClosed } from '../shared/errors.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { decodeCursor, decodeRecord, encodeCursor, LIST_START } from './codec.js';
 import { CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, SWEEP_ONE } from './scripts.js';
@@ -88,12 +88,7 @@ export class RedisStore implements Store {
         `prefix ${JSON.stringify(prefix)} is not allowed: use 1 to 100 letters, digits, '_', ':', '-' or '.'.`,
       );
     }
-    if ((options.client === undefined) === (options.url === undefined)) {
-      throw invalidOptions(
-        STORE_NAME,
-        'give either `client` (a client you manage) or `url` (the store opens its own), exactly one.',
-      );
-    }
+    checkOneConnection(STORE_NAME, 'client', options.client, options.url);
     for (const name of ['connectTimeoutMs', 'commandTimeoutMs'] as const) {
       const value = options[name];
       if (value !== undefined && !(Number.isFinite(value) && value > 0)) {

@@ -7,6 +7,19 @@ export function invalidOptions(store: string, message: string): IdempotencyError
 }
 
 /**
+ * Refuses with `INVALID_OPTIONS` unless exactly one of the caller's own connection (`given`,
+ * named `name`: `pool`, `client`) and a `url` is set.
+ */
+export function checkOneConnection(store: string, name: string, given: unknown, url: string | undefined): void {
+  if ((given === undefined) === (url === undefined)) {
+    throw invalidOptions(
+      store,
+      `give either \`${name}\` (one you manage) or \`url\` (the store opens its own), exactly one.`,
+    );
+  }
+}
+
+/**
  * `STORE_CLOSED`: the store was used after `close()`. `className` names what to create instead;
  * `operation`, when given, opens the message (`claim after close(): ...`).
  */
