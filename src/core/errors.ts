@@ -28,6 +28,8 @@ export const ErrorCode = {
   REQUEST_TOO_LARGE: 'REQUEST_TOO_LARGE',
   /** The store was used after `close()`. */
   STORE_CLOSED: 'STORE_CLOSED',
+  /** A keyed request carries no credential to scope its key by, and anonymous callers are not allowed to share keys. */
+  SCOPE_MISSING: 'SCOPE_MISSING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

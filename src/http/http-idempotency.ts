@@ -3,6 +3,7 @@ import { Engine, type EngineOptions } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
 import { MAX_KEY_LENGTH, storeKeyOf } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
+import { type AnonymousPolicy, callerScope } from './caller-scope.js';
 import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 import { parseIdempotencyKey } from './key-header.js';
 import { problemResponse, requestTooLargeError } from './problem.js';
@@ -51,11 +52,26 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   /** Longest key in characters. Default 255. */
   maxKeyLength?: number;
   /**
-   * Whose keys these are. Two scopes never share a record. Default: a hash of the
-   * `Authorization` header, so two clients that pick the same key never see each other's
-   * responses. Method and route are always part of the scope too.
+   * Whose keys these are: two scopes never share a record. Return `undefined` when the request's
+   * caller is unknown (see `anonymous`). Default `callerScope()`: a hash of the credentials the
+   * request carries (`Authorization`, the usual API-key headers, else the `Cookie` header), so two
+   * clients that pick the same key never see each other's responses. `callerScope({ headers,
+   * cookies })` names your own; a tenant or user id from your auth layer is best.
    */
   scope?: (request: HttpRequestInfo) => string | undefined;
+  /**
+   * A keyed request whose scope is `undefined` (no credential Idem recognises): `refuse` it with
+   * 400 `caller-unknown`, `pass` it through unprotected, or put it in one `shared` scope with every
+   * other unknown caller (only for APIs where any caller may see any other's response). Default
+   * `refuse`: Idem never mixes callers it cannot tell apart.
+   */
+  anonymous?: AnonymousPolicy;
+  /**
+   * A key belongs to one method and route: the same key on another route is a new operation.
+   * Default false: as at Stripe, a key is the caller's for every route, and reusing it on another
+   * method or route is refused with 422.
+   */
+  keyPerRoute?: boolean;
   /** What the fingerprint covers besides method and route; or a function that computes it. Default: the whole body. */
   fingerprint?: FingerprintOptions | ((request: HttpRequestInfo) => string);
   /**
@@ -109,6 +125,10 @@ export class HttpIdempotency {
   readonly #waitMs: number;
   readonly #maxBodyBytes: number;
   readonly #namespace: string;
+  readonly #scope: (request: HttpRequestInfo) => string | undefined;
+  readonly #anonymous: AnonymousPolicy;
+  readonly #keyPerRoute: boolean;
+  readonly #fingerprint: (request: HttpRequestInfo) => string;
 
   constructor(options: HttpIdempotencyOptions) {
     this.engine = new Engine(options);
@@ -132,6 +152,11 @@ export class HttpIdempotency {
     this.#waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#namespace = options.namespace ?? 'http';
+    this.#anonymous = anonymousPolicyOf(options.anonymous ?? 'shared');
+    const scope = options.scope ?? callerScope();
+    this.#scope = this.#anonymous === 'shared' ? (request) => scope(request) ?? 'anonymous' : scope;
+    this.#keyPerRoute = options.keyPerRoute !== false;
+    this.#fingerprint = fingerprintOf(options.fingerprint);
   }
 
   /** True when this request's method is protected; adapters may skip reading bodies otherwise. */
@@ -168,13 +193,17 @@ export class HttpIdempotency {
       if (request.bodyBytes !== undefined && request.bodyBytes > this.#maxBodyBytes) {
         throw requestTooLargeError(this.#maxBodyBytes, request.bodyBytes);
       }
-      const fingerprintOption = this.options.fingerprint;
-      fingerprint =
-        typeof fingerprintOption === 'function'
-          ? fingerprintOption(request)
-          : requestFingerprint(request, fingerprintOption);
-      const scope = this.options.scope ? (this.options.scope(request) ?? '') : credentialScope(request);
-      storeKey = storeKeyOf(this.#namespace, `${request.method.toUpperCase()} ${request.route} ${scope}`, key);
+      const scope = this.#scope(request);
+      if (scope === undefined) {
+        if (this.#anonymous === 'pass') return this.#pass();
+        throw new IdempotencyError(
+          ErrorCode.SCOPE_MISSING,
+          '[idem] this request carries no credential to scope its Idempotency-Key by (Authorization, an API-key header or a cookie), and Idem never shares keys between callers it cannot tell apart. Send your credentials with the request; API owners can set `scope` (or `anonymous`).',
+        );
+      }
+      fingerprint = this.#fingerprint(request);
+      const method = request.method.toUpperCase();
+      storeKey = storeKeyOf(this.#namespace, this.#keyPerRoute ? `${method} ${request.route} ${scope}` : scope, key);
     } catch (error) {
       if (!isIdempotencyError(error)) throw error;
       this.options.observe?.({ type: 'refused', error });
@@ -259,9 +288,20 @@ function policyOf(policy: CachePolicy): (status: number) => boolean {
   );
 }
 
-/** Default scope: a hash of the Authorization header, so clients never share keys. */
-function credentialScope(request: HttpRequestInfo): string {
-  const authorization = request.header('authorization');
-  if (authorization === undefined) return 'anonymous';
-  return hashText(Array.isArray(authorization) ? authorization.join('\n') : authorization);
+function anonymousPolicyOf(policy: AnonymousPolicy): AnonymousPolicy {
+  if (policy === 'refuse' || policy === 'pass' || policy === 'shared') return policy;
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] anonymous must be 'refuse', 'pass' or 'shared', got ${String(policy)}.`,
+  );
+}
+
+/**
+ * The request's fingerprint. Method and route always count, also under a fingerprint function of
+ * your own: a key reused on another route must read as another request (422), never replay the
+ * first route's response.
+ */
+function fingerprintOf(option: HttpIdempotencyOptions['fingerprint']): (request: HttpRequestInfo) => string {
+  if (typeof option !== 'function') return (request) => requestFingerprint(request, option);
+  return (request) => hashText(`${request.method.toUpperCase()}\n${request.route}\n${option(request)}`);
 }

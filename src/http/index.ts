@@ -1,3 +1,4 @@
+export { type AnonymousPolicy, type CallerScopeOptions, callerScope, DEFAULT_SCOPE_HEADERS } from './caller-scope.js';
 export {
   type CachePolicy,
   DEFAULT_MAX_BODY_BYTES,

@@ -61,6 +61,11 @@ export const Problems = {
     type: 'urn:idem:problem:lease-lost',
     title: 'The request took too long and was taken over by a retry',
   },
+  [ErrorCode.SCOPE_MISSING]: {
+    status: 400,
+    type: 'urn:idem:problem:caller-unknown',
+    title: 'The request carries no credential to scope its Idempotency-Key by',
+  },
   [ErrorCode.INVALID_OPTIONS]: {
     status: 500,
     type: 'urn:idem:problem:misconfigured',

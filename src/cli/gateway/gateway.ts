@@ -20,8 +20,8 @@ import {
   recordServerResponse,
   sendResponse,
 } from '../../adapters/node-http/server-response.js';
-import { hashText } from '../../core/canonical.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
+import { callerScope } from '../../http/caller-scope.js';
 import { type HttpEvent, HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
@@ -475,15 +475,7 @@ export function parseUpstream(upstream: string | URL): URL {
 }
 
 function scopeOf(headers: string[] | undefined): HttpIdempotencyOptions['scope'] {
-  if (headers === undefined) return undefined;
-  const names = headers.map((name) => name.toLowerCase());
-  return function credentialScope(request) {
-    const parts = names.map((name) => {
-      const value = request.header(name);
-      return `${name}:${Array.isArray(value) ? value.join('\n') : (value ?? '')}`;
-    });
-    return hashText(parts.join('\n'));
-  };
+  return headers === undefined ? undefined : callerScope({ headers });
 }
 
 /**
