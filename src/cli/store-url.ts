@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Store } from '../core/store.js';
 import { CliError, ExitCode, reasonOf, usageError } from './cli-error.js';
+import { missingDriverError } from './missing-driver.js';
 import { probeTcp } from './tcp-probe.js';
 
 /** A store named by a `--store` URL, before it is opened. */
@@ -128,10 +129,13 @@ export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {})
     await withTimeout(store.get('idem-cli-ping', Date.now()), timeoutMs);
   } catch (error) {
     await store.close().catch(() => {});
-    throw new CliError(
-      `cannot reach the ${spec.kind} store at ${describeStore(spec)}: ${reasonOf(error)}. Check --store and that the server is running.`,
-      ExitCode.failure,
-      { cause: error },
+    throw (
+      missingDriverError(spec.kind, error) ??
+      new CliError(
+        `cannot reach the ${spec.kind} store at ${describeStore(spec)}: ${reasonOf(error)}. Check --store and that the server is running.`,
+        ExitCode.failure,
+        { cause: error },
+      )
     );
   }
   return store;

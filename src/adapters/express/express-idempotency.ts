@@ -4,9 +4,12 @@ import type { HttpRequestInfo } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
 import { nodeHeader, readUnparsedBody, recordServerResponse, sendResponse } from '../node-http/server-response.js';
 
-/** The parts of an Express request the middleware reads; Express 4 and 5 both fit. */
+/**
+ * The parts of an Express request the middleware reads; Express 4 and 5 both fit. It names no
+ * `body` and no `params` on purpose: Express infers a route's request types from every handler
+ * on it, so a `body?: unknown` here would turn `req.body` into `unknown` in the handler after ours.
+ */
 export interface ExpressRequestLike extends IncomingMessage {
-  body?: unknown;
   path: string;
   originalUrl?: string;
   baseUrl?: string;
@@ -14,6 +17,16 @@ export interface ExpressRequestLike extends IncomingMessage {
 }
 
 export type ExpressIdempotencyOptions = HttpIdempotencyOptions;
+
+/**
+ * The middleware `idempotency()` returns. It fits `app.use` and any route, and leaves the
+ * route's own `req.params` and `req.body` types as Express infers them.
+ */
+export type ExpressIdempotencyMiddleware = (
+  req: ExpressRequestLike,
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => Promise<void>;
 
 /**
  * Express middleware (Express 4 and 5) for the `Idempotency-Key` header. Mount it after your
@@ -32,13 +45,9 @@ export type ExpressIdempotencyOptions = HttpIdempotencyOptions;
  * });
  * ```
  */
-export function idempotency(options: ExpressIdempotencyOptions) {
+export function idempotency(options: ExpressIdempotencyOptions): ExpressIdempotencyMiddleware {
   const http = new HttpIdempotency(options);
-  return async function idempotency(
-    req: ExpressRequestLike,
-    res: ServerResponse,
-    next: (error?: unknown) => void,
-  ): Promise<void> {
+  return async function idempotency(req, res, next) {
     try {
       if (!http.applies(req.method ?? 'GET', nodeHeader(req))) return next();
       const bodyBytes = await readUnparsedBody(req, http.maxBodyBytes);
@@ -56,7 +65,7 @@ export function idempotency(options: ExpressIdempotencyOptions) {
         route: routeOf(req),
         url: req.originalUrl ?? req.url,
         header: nodeHeader(req),
-        body: req.body,
+        body: parsedBodyOf(req),
         bodyBytes,
       };
       const decision = await http.begin(info);
@@ -70,6 +79,11 @@ export function idempotency(options: ExpressIdempotencyOptions) {
       next(error);
     }
   };
+}
+
+/** What the body parser mounted before us left on the request, if any. */
+function parsedBodyOf(req: ExpressRequestLike): unknown {
+  return (req as ExpressRequestLike & { body?: unknown }).body;
 }
 
 function routeOf(req: ExpressRequestLike): string {

@@ -1,1 +1,6 @@
-export { type ExpressIdempotencyOptions, type ExpressRequestLike, idempotency } from './express-idempotency.js';
+export {
+  type ExpressIdempotencyMiddleware,
+  type ExpressIdempotencyOptions,
+  type ExpressRequestLike,
+  idempotency,
+} from './express-idempotency.js';

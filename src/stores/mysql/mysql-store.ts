@@ -12,6 +12,7 @@ import type {
   Store,
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
+import { importDriver } from '../shared/driver.js';
 import { checkOneConnection, invalidOptions, storeClosed } from '../shared/errors.js';
 import { checkIdentifier } from '../shared/identifier.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
@@ -307,7 +308,12 @@ export class MysqlStore implements Store {
   }
 
   async #openOwnPool(): Promise<OwnClient<MysqlPoolLike>> {
-    const { default: mysql } = await import('mysql2/promise');
+    const { default: mysql } = await importDriver(
+      STORE_NAME,
+      'mysql2',
+      'your own `pool`',
+      () => import('mysql2/promise'),
+    );
     const config: PoolOptions = {
       uri: this.#options.url,
       connectionLimit: this.#options.maxConnections ?? 10,

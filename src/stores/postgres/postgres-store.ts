@@ -12,6 +12,7 @@ import type {
   Store,
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
+import { importDriver } from '../shared/driver.js';
 import { checkOneConnection, storeClosed } from '../shared/errors.js';
 import { checkIdentifier } from '../shared/identifier.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
@@ -247,7 +248,7 @@ export class PostgresStore implements Store {
   }
 
   async #openOwnPool(): Promise<OwnClient<PgPoolLike>> {
-    const { default: pg } = await import('pg');
+    const { default: pg } = await importDriver(STORE_NAME, 'pg', 'your own `pool`', () => import('pg'));
     const queryTimeoutMs = this.#options.queryTimeoutMs ?? 5000;
     const config: PoolConfig = {
       connectionString: this.#options.url,

@@ -11,6 +11,7 @@ import type {
   Store,
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
+import { importDriver } from '../shared/driver.js';
 import { checkOneConnection, invalidOptions, storeClosed } from '../shared/errors.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { decodeCursor, decodeRecord, encodeCursor, LIST_START } from './codec.js';
@@ -281,7 +282,7 @@ export class RedisStore implements Store {
 
   async #openOwnClient(): Promise<OwnClient<RedisLike>> {
     // Imported here so that `idem/redis` loads without ioredis when a client is passed in.
-    const { Redis } = await import('ioredis');
+    const { Redis } = await importDriver(STORE_NAME, 'ioredis', 'your own `client`', () => import('ioredis'));
     const redis = new Redis(this.#options.url ?? '', {
       connectTimeout: this.#options.connectTimeoutMs ?? 3000,
       commandTimeout: this.#options.commandTimeoutMs ?? 3000,

@@ -11,6 +11,7 @@ import type {
   ListPage,
   Store,
 } from '../../core/store.js';
+import { importDriver } from '../shared/driver.js';
 import { invalidOptions, storeClosed } from '../shared/errors.js';
 import { resolveGiven } from '../shared/lazy-client.js';
 import { pageOf, type SqlRecordRow, toRecord } from '../shared/sql-record.js';
@@ -333,16 +334,12 @@ export class SqliteStore implements Store {
     const given = this.#database;
     if (given !== undefined) return resolveGiven(given);
 
-    let Database: typeof BetterSqlite3;
-    try {
-      ({ default: Database } = await import('better-sqlite3'));
-    } catch (error) {
-      throw new IdempotencyError(
-        ErrorCode.STORE_UNAVAILABLE,
-        '[idem] [sqlite] could not load better-sqlite3; install it (npm install better-sqlite3@12) or pass your own connection as `database`.',
-        { cause: error },
-      );
-    }
+    const { default: Database } = await importDriver(
+      STORE_NAME,
+      'better-sqlite3@12',
+      'your own connection as `database`',
+      () => import('better-sqlite3'),
+    );
     // The constructor's timeout is SQLite's busy_timeout: set before the first pragma, so even
     // switching the file to WAL waits for other processes instead of failing at once.
     const db = new Database(this.#path, { timeout: this.#busyTimeoutMs });

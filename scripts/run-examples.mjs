@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Runs every example in examples/ (npm run examples; CI runs it after the build, which
+// examples/gateway.ts needs): each must exit 0, and each prints what it shows. The stores example
+// runs on memory, SQLite and each server store that answers (IDEM_POSTGRES_URL, IDEM_REDIS_URL,
+// IDEM_MYSQL_URL, or the test suite's loopback servers); one that does not is skipped, saying so.
+// A new file in examples/ without a run here fails the script, so no example goes unrun.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const servers = [
+  { env: 'IDEM_POSTGRES_URL', url: 'postgres://postgres@127.0.0.1:5432/test' },
+  { env: 'IDEM_REDIS_URL', url: 'redis://127.0.0.1:6379' },
+  { env: 'IDEM_MYSQL_URL', url: 'mysql://root@127.0.0.1:3306/test' },
+];
+
+function reachable(url) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.setTimeout(1000);
+    socket.once('connect', () => resolve(socket.end() && true));
+    socket.once('timeout', () => resolve(socket.destroy() && false));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const runs = [
+  ['retry-once.ts'],
+  ['express-charges.ts'],
+  ['scoped-encrypted.ts'],
+  ['gateway.ts'],
+  ['stores.ts', 'memory:'],
+  ['stores.ts'],
+];
+for (const server of servers) {
+  const url = process.env[server.env] ?? server.url;
+  if (await reachable(url)) runs.push(['stores.ts', url]);
+  else console.log(`[examples] skipped stores.ts on ${new URL(url).protocol} nothing answers at ${new URL(url).host}`);
+}
+
+const unrun = readdirSync(join(root, 'examples')).filter(
+  (name) => name.endsWith('.ts') && !runs.some(([file]) => file === name),
+);
+if (unrun.length > 0) {
+  console.error(`[examples] not run by scripts/run-examples.mjs: ${unrun.join(', ')}; add them to its list.`);
+  process.exit(1);
+}
+if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) {
+  console.error('[examples] dist/ is missing: run `npm run build` first (examples/gateway.ts runs the built idem).');
+  process.exit(2);
+}
+
+const failed = [];
+for (const [file, ...args] of runs) {
+  const label = [file, ...args].join(' ');
+  console.log(`\n[examples] ${label}`);
+  const started = performance.now();
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join('examples', file), ...args], {
+    cwd: root,
+    stdio: 'inherit',
+    timeout: 60_000,
+  });
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (result.status === 0) console.log(`[examples] ok in ${seconds} s`);
+  else {
+    console.error(`[examples] FAILED (${result.error?.message ?? `exit ${result.status ?? result.signal}`})`);
+    failed.push(label);
+  }
+}
+if (failed.length > 0) {
+  console.error(`\n[examples] ${failed.length} of ${runs.length} failed: ${failed.join('; ')}`);
+  process.exit(1);
+}
+console.log(`\n[examples] all ${runs.length} runs passed`);
