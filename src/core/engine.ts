@@ -230,7 +230,7 @@ export class Lease {
         expiresAtMs: nowMs + engine.retentionMs,
       }),
     );
-    if (!stored) throw this.#lost('the result was not stored');
+    if (!stored) throw this.#lose('the result was not stored');
     return whole;
   }
 
@@ -245,14 +245,17 @@ export class Lease {
     const engine = this.#engine;
     const nowMs = engine.now();
     const ok = await engine.call('extend', () =>
-      engine.store.extend({ key: this.key, token: this.token, nowMs, leaseExpiresAtMs: nowMs + engine.leaseMs }),
+      engine.store.extend({
+        key: this.key,
+        token: this.token,
+        nowMs,
+        leaseExpiresAtMs: nowMs + engine.leaseMs,
+        // Retention counts from the last sign of life, as it did from the claim: a record whose
+        // holder is alive never expires under it (retentionMs > leaseMs keeps it past the lease).
+        expiresAtMs: nowMs + engine.retentionMs,
+      }),
     );
-    if (!ok) {
-      const error = this.#lost('stop the work: its result will not be stored');
-      this.#lostWith = error;
-      this.#controller?.abort(error);
-      throw error;
-    }
+    if (!ok) throw this.#lose('stop the work: its result will not be stored');
   }
 
   /** Stops extending the lease without giving it up: it runs out after `leaseMs` unless completed. */
@@ -275,12 +278,19 @@ export class Lease {
     clearInterval(this.#heartbeat);
   }
 
-  #lost(what: string): IdempotencyError {
-    return new IdempotencyError(
+  /**
+   * Marks the lease lost and aborts `signal`, whichever call found out (an extension, or a refused
+   * completion when the heartbeat is off), so work still running for the key can stop.
+   */
+  #lose(what: string): IdempotencyError {
+    const error = new IdempotencyError(
       ErrorCode.LEASE_LOST,
       `[idem] [${this.#engine.store.name}] lease lost for key ${this.key}: another worker took it over after ${this.#engine.leaseMs} ms; ${what}. Raise leaseMs above the work's longest run or keep the heartbeat on.`,
       { key: this.key },
     );
+    this.#lostWith ??= error;
+    this.#controller?.abort(this.#lostWith);
+    return error;
   }
 }
 

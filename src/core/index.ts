@@ -1,5 +1,13 @@
 export { canonicalize, compareCodePoints, fingerprintOf, hashText } from './canonical.js';
-export { canTakeOver, decideClaim, freshRecord, isClaimable, isExpired, takenOverRecord } from './claim-rules.js';
+export {
+  canTakeOver,
+  decideClaim,
+  extendedRecord,
+  freshRecord,
+  isClaimable,
+  isExpired,
+  takenOverRecord,
+} from './claim-rules.js';
 export {
   type BeginInput,
   DEFAULT_LEASE_MS,

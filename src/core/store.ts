@@ -68,6 +68,13 @@ export interface ExtendInput {
   nowMs: number;
   /** The new lease end (ms since epoch). */
   leaseExpiresAtMs: number;
+  /**
+   * The retention end the record must reach at least (ms since epoch). The store keeps the later
+   * of this and the record's own `expiresAtMs`: an extension never shortens retention. The engine
+   * passes `nowMs + retentionMs`, so a record whose holder keeps its lease alive (the heartbeat)
+   * never expires under it, however long the work runs.
+   */
+  expiresAtMs: number;
 }
 
 export interface ListOptions {
@@ -110,7 +117,12 @@ export interface Store {
   /** Deletes the record only if it is `in_progress` with `token`. False when the token no longer holds. */
   release(key: string, token: string): Promise<boolean>;
 
-  /** Moves the lease end only if the record is `in_progress` with `token`. False otherwise. */
+  /**
+   * Only if the record is `in_progress` with `token`: moves the lease end to `leaseExpiresAtMs`
+   * and raises the retention end to `expiresAtMs` when that is later (see `extendedRecord`).
+   * False, and nothing changed, otherwise. Without the retention part, work kept alive past
+   * retention would lose its record: the key would count as absent and a second caller would run it.
+   */
   extend(input: ExtendInput): Promise<boolean>;
 
   /** The record, or `null` if there is none or (when `nowMs` is given) it has expired. */

@@ -206,6 +206,7 @@ export class MysqlStore implements Store {
       token: bytesOf(input.token),
       nowMs: input.nowMs,
       leaseExpiresAtMs: input.leaseExpiresAtMs,
+      expiresAtMs: input.expiresAtMs,
     });
   }
 

@@ -168,7 +168,7 @@ export class PostgresStore implements Store {
   }
 
   async extend(input: ExtendInput): Promise<boolean> {
-    return this.#changed('extend', [input.key, input.token, input.nowMs, input.leaseExpiresAtMs]);
+    return this.#changed('extend', [input.key, input.token, input.nowMs, input.leaseExpiresAtMs, input.expiresAtMs]);
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {

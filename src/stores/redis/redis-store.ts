@@ -151,6 +151,8 @@ export class RedisStore implements Store {
         input.token,
         String(input.nowMs),
         String(input.leaseExpiresAtMs),
+        String(input.expiresAtMs),
+        retentionLeftMs(input.expiresAtMs, input.nowMs),
       ]);
       return reply === 1;
     });

@@ -184,7 +184,13 @@ export class SqliteStore implements Store {
   async extend(input: ExtendInput): Promise<boolean> {
     const prepared = this.#prepared ?? (await this.#ready());
     try {
-      const { changes } = prepared.extend.run(input.leaseExpiresAtMs, input.nowMs, input.key, input.token);
+      const { changes } = prepared.extend.run(
+        input.leaseExpiresAtMs,
+        input.expiresAtMs,
+        input.nowMs,
+        input.key,
+        input.token,
+      );
       return changes === 1;
     } catch (error) {
       throw this.#failure('extend', error);
