@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Deadlines } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
+import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import type { IdempotencyRecord, Store } from './store.js';
 
@@ -22,8 +23,13 @@ export interface EngineOptions {
   storeTimeoutMs?: number;
   /** Largest stored outcome in bytes; a larger one is recorded as "too large" instead. Default 1 MiB. */
   maxResultBytes?: number;
-  /** Seals stored outcomes with AES-256-GCM: 32 bytes, or a secret string hashed to 32 bytes. Default: not encrypted. */
-  encryptionKey?: string | Uint8Array;
+  /**
+   * Seals stored outcomes with AES-256-GCM, each bound to its record. One key (32 bytes, or a
+   * secret string that HKDF-SHA-256 turns into 32 bytes), or a list to rotate keys: the first
+   * seals, every one opens what it sealed. Default: not encrypted.
+   * @example `encryptionKey: process.env.IDEM_KEY` or, rotating, `[newKey, oldKey]`
+   */
+  encryptionKey?: EncryptionKeys;
   /** The clock, in ms since the epoch. Default `Date.now`. */
   now?: () => number;
 }
@@ -142,7 +148,7 @@ export class Engine {
     if (result.claimed) return { kind: 'run', lease: new Lease(this, record) };
     if (record.fingerprint !== input.fingerprint) return { kind: 'mismatch', record };
     if (record.state === 'completed' && record.result !== null) {
-      return { kind: 'replay', outcome: this.codec.decode(record.result), record };
+      return { kind: 'replay', outcome: this.codec.decode(record.result, input.key), record };
     }
     return { kind: 'in_progress', retryAfterMs: Math.max(0, record.leaseExpiresAtMs - nowMs), record };
   }
@@ -213,12 +219,12 @@ export class Lease {
   async complete(outcome: Outcome): Promise<boolean> {
     this.#stop();
     const engine = this.#engine;
-    let encoded = engine.codec.encode(outcome);
+    let encoded = engine.codec.encode(outcome, this.key);
     let whole = true;
     if (encoded.length > engine.maxResultBytes) {
       whole = false;
       const size = new TextEncoder().encode(String(outcome.payload.length));
-      encoded = engine.codec.encode({ kind: OutcomeKind.tooLarge, payload: size });
+      encoded = engine.codec.encode({ kind: OutcomeKind.tooLarge, payload: size }, this.key);
     }
     const nowMs = engine.now();
     const stored = await engine.call('complete', () =>

@@ -32,8 +32,9 @@ export {
   idempotencyContext,
   idempotent,
 } from './idempotent.js';
+export type { EncryptionKey, EncryptionKeys } from './keyring.js';
 export { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
-export { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
+export { isSealed, type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 export type {
   ClaimInput,
   ClaimResult,
