@@ -46,4 +46,5 @@ export type {
   RecordState,
   Store,
 } from './store.js';
+export type { ErrorClass, ErrorRevivalOptions, StoredError } from './stored-error.js';
 export { defaultSerializer, type ValueSerializer } from './value-codec.js';
