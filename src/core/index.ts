@@ -24,6 +24,7 @@ export {
   IdempotencyError,
   type IdempotencyErrorOptions,
   isIdempotencyError,
+  storeMisconfigured,
   storeUnavailable,
 } from './errors.js';
 export {

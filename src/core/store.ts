@@ -141,6 +141,15 @@ export interface Store {
   /** Deletes up to `limit` (default 1000) records with `expiresAtMs <= nowMs`; returns how many. */
   sweep(nowMs: number, limit?: number): Promise<number>;
 
+  /**
+   * Readiness check, optional: connects if needed (creating the table on stores that do so on
+   * first use) and runs one trivial command. Resolves when the store can serve; rejects with
+   * `STORE_UNAVAILABLE` (the server cannot be reached), `STORE_MISCONFIGURED` (it refused the
+   * configuration: user, password, database, permissions) or `STORE_CLOSED`. Call it at start-up
+   * to fail early with the real reason, or from a readiness probe.
+   */
+  ping?(): Promise<void>;
+
   /** Releases connections the store opened itself. Safe to call more than once. */
   close(): Promise<void>;
 }

@@ -24,6 +24,7 @@ export const StoreScenario = {
   concurrent: 'concurrent claims in one process',
   processes: 'claims racing across processes',
   crash: 'a holder killed with SIGKILL',
+  ping: 'ping',
   close: 'close',
 } as const;
 export type StoreScenario = keyof typeof StoreScenario;
@@ -401,6 +402,21 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       'a holder killed mid-lease blocks the key until its lease ends, then one caller takes over',
       async (store, namespace) => {
         await killHolderMidLease(store, jobBase(options, namespace));
+      },
+    );
+
+    scenario(
+      'ping',
+      'ping, when the store has one, resolves on a working store and refuses after close',
+      async (store) => {
+        if (store.ping === undefined) return;
+        await store.ping();
+        await store.ping();
+        await store.close();
+        await assert.rejects(store.ping(), (error: unknown) => {
+          assert.ok(isIdempotencyError(error, ErrorCode.STORE_CLOSED), `expected STORE_CLOSED, got ${String(error)}`);
+          return true;
+        });
       },
     );
 

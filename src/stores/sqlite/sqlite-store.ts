@@ -153,6 +153,16 @@ export class SqliteStore implements Store {
     await this.#ready();
   }
 
+  /** Readiness check: opens the file, creates the table if it is missing, and reads from it. */
+  async ping(): Promise<void> {
+    const prepared = this.#prepared ?? (await this.#ready());
+    try {
+      prepared.select.get('');
+    } catch (error) {
+      throw this.#failure('ping', error);
+    }
+  }
+
   async claim(input: ClaimInput): Promise<ClaimResult> {
     const prepared = this.#prepared ?? (await this.#ready());
     try {
