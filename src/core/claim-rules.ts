@@ -1,11 +1,12 @@
 /**
- * The claim rule of the store contract (see `Store.claim`), written once. Stores that decide a
- * claim in JavaScript inside their own atomic section (memory, SQLite) use `decideClaim`; stores
- * whose claim runs on the server as one statement or script (PostgreSQL, MySQL, Redis) carry the
- * same rule in their SQL or Lua, and use `isClaimable` to judge a record they read beforehand.
+ * The claim and extension rules of the store contract (see `Store.claim`, `Store.extend`), written
+ * once. Stores that decide in JavaScript inside their own atomic section (memory, SQLite) use
+ * `decideClaim` and `extendedRecord`; stores whose operations run on the server as one statement
+ * or script (PostgreSQL, MySQL, Redis) carry the same rules in their SQL or Lua, and use
+ * `isClaimable` to judge a record they read beforehand.
  * Writing a store of your own? These are the answers it must give.
  */
-import type { ClaimInput, ClaimResult, IdempotencyRecord } from './store.js';
+import type { ClaimInput, ClaimResult, ExtendInput, IdempotencyRecord } from './store.js';
 
 /** Whether `record`'s retention has ended at `nowMs` (`expiresAtMs <= nowMs`); an expired record counts as absent. */
 export function isExpired(record: Pick<IdempotencyRecord, 'expiresAtMs'>, nowMs: number): boolean {
@@ -73,4 +74,20 @@ export function decideClaim(current: IdempotencyRecord | undefined, input: Claim
   }
   if (canTakeOver(current, input)) return { claimed: true, takeover: true, record: takenOverRecord(current, input) };
   return { claimed: false, record: current };
+}
+
+/**
+ * `record` after its holder extended the lease with `input` (the store has checked that the record
+ * is `in_progress` with `input.token`): the new lease end, the retention end raised to
+ * `input.expiresAtMs` when that is later (never lowered), updated now. A new object; `record` is
+ * not changed. Raising retention is what keeps a long run's record: otherwise a holder kept alive
+ * by its heartbeat past `expiresAtMs` would find its key counted as absent and claimed by another.
+ */
+export function extendedRecord(record: IdempotencyRecord, input: ExtendInput): IdempotencyRecord {
+  return {
+    ...record,
+    leaseExpiresAtMs: input.leaseExpiresAtMs,
+    expiresAtMs: Math.max(record.expiresAtMs, input.expiresAtMs),
+    updatedAtMs: input.nowMs,
+  };
 }

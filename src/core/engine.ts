@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Deadlines } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
+import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import type { IdempotencyRecord, Store } from './store.js';
 
@@ -22,8 +23,13 @@ export interface EngineOptions {
   storeTimeoutMs?: number;
   /** Largest stored outcome in bytes; a larger one is recorded as "too large" instead. Default 1 MiB. */
   maxResultBytes?: number;
-  /** Seals stored outcomes with AES-256-GCM: 32 bytes, or a secret string hashed to 32 bytes. Default: not encrypted. */
-  encryptionKey?: string | Uint8Array;
+  /**
+   * Seals stored outcomes with AES-256-GCM, each bound to its record. One key (32 bytes, or a
+   * secret string that HKDF-SHA-256 turns into 32 bytes), or a list to rotate keys: the first
+   * seals, every one opens what it sealed. Default: not encrypted.
+   * @example `encryptionKey: process.env.IDEM_KEY` or, rotating, `[newKey, oldKey]`
+   */
+  encryptionKey?: EncryptionKeys;
   /** The clock, in ms since the epoch. Default `Date.now`. */
   now?: () => number;
 }
@@ -142,7 +148,7 @@ export class Engine {
     if (result.claimed) return { kind: 'run', lease: new Lease(this, record) };
     if (record.fingerprint !== input.fingerprint) return { kind: 'mismatch', record };
     if (record.state === 'completed' && record.result !== null) {
-      return { kind: 'replay', outcome: this.codec.decode(record.result), record };
+      return { kind: 'replay', outcome: this.codec.decode(record.result, input.key), record };
     }
     return { kind: 'in_progress', retryAfterMs: Math.max(0, record.leaseExpiresAtMs - nowMs), record };
   }
@@ -213,12 +219,12 @@ export class Lease {
   async complete(outcome: Outcome): Promise<boolean> {
     this.#stop();
     const engine = this.#engine;
-    let encoded = engine.codec.encode(outcome);
+    let encoded = engine.codec.encode(outcome, this.key);
     let whole = true;
     if (encoded.length > engine.maxResultBytes) {
       whole = false;
       const size = new TextEncoder().encode(String(outcome.payload.length));
-      encoded = engine.codec.encode({ kind: OutcomeKind.tooLarge, payload: size });
+      encoded = engine.codec.encode({ kind: OutcomeKind.tooLarge, payload: size }, this.key);
     }
     const nowMs = engine.now();
     const stored = await engine.call('complete', () =>
@@ -230,7 +236,7 @@ export class Lease {
         expiresAtMs: nowMs + engine.retentionMs,
       }),
     );
-    if (!stored) throw this.#lost('the result was not stored');
+    if (!stored) throw this.#lose('the result was not stored');
     return whole;
   }
 
@@ -245,14 +251,17 @@ export class Lease {
     const engine = this.#engine;
     const nowMs = engine.now();
     const ok = await engine.call('extend', () =>
-      engine.store.extend({ key: this.key, token: this.token, nowMs, leaseExpiresAtMs: nowMs + engine.leaseMs }),
+      engine.store.extend({
+        key: this.key,
+        token: this.token,
+        nowMs,
+        leaseExpiresAtMs: nowMs + engine.leaseMs,
+        // Retention counts from the last sign of life, as it did from the claim: a record whose
+        // holder is alive never expires under it (retentionMs > leaseMs keeps it past the lease).
+        expiresAtMs: nowMs + engine.retentionMs,
+      }),
     );
-    if (!ok) {
-      const error = this.#lost('stop the work: its result will not be stored');
-      this.#lostWith = error;
-      this.#controller?.abort(error);
-      throw error;
-    }
+    if (!ok) throw this.#lose('stop the work: its result will not be stored');
   }
 
   /** Stops extending the lease without giving it up: it runs out after `leaseMs` unless completed. */
@@ -275,12 +284,19 @@ export class Lease {
     clearInterval(this.#heartbeat);
   }
 
-  #lost(what: string): IdempotencyError {
-    return new IdempotencyError(
+  /**
+   * Marks the lease lost and aborts `signal`, whichever call found out (an extension, or a refused
+   * completion when the heartbeat is off), so work still running for the key can stop.
+   */
+  #lose(what: string): IdempotencyError {
+    const error = new IdempotencyError(
       ErrorCode.LEASE_LOST,
       `[idem] [${this.#engine.store.name}] lease lost for key ${this.key}: another worker took it over after ${this.#engine.leaseMs} ms; ${what}. Raise leaseMs above the work's longest run or keep the heartbeat on.`,
       { key: this.key },
     );
+    this.#lostWith ??= error;
+    this.#controller?.abort(this.#lostWith);
+    return error;
   }
 }
 

@@ -16,6 +16,12 @@ export const ErrorCode = {
   LEASE_LOST: 'LEASE_LOST',
   /** The store could not be reached or did not answer in time. Nothing ran. */
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /**
+   * The store's server refused the store's configuration: wrong user or password, unknown
+   * database, missing permission. Nothing ran; retrying will not help until the configuration
+   * (the store URL, the grants) is fixed.
+   */
+  STORE_MISCONFIGURED: 'STORE_MISCONFIGURED',
   /** The outcome is larger than the store is allowed to keep. */
   RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   /** A value cannot be put in canonical form (functions, symbols, class instances, cycles...). */
@@ -68,10 +74,28 @@ export function isIdempotencyError(e: unknown, code?: ErrorCode): e is Idempoten
 /** Wraps a driver error as `STORE_UNAVAILABLE`, leaving Idem's own errors as they are. */
 export function storeUnavailable(storeName: string, operation: string, cause: unknown): IdempotencyError {
   if (isIdempotencyError(cause)) return cause;
-  const reason = cause instanceof Error ? cause.message : String(cause);
+  const reason = (cause instanceof Error ? cause.message : String(cause)).replace(/[.\s]+$/, '');
   return new IdempotencyError(
     ErrorCode.STORE_UNAVAILABLE,
     `[idem] [${storeName}] ${operation} failed: ${reason}. Nothing was run; check that the store is reachable and retry.`,
+    { cause },
+  );
+}
+
+/**
+ * `STORE_MISCONFIGURED`: the store's server refused the configuration (`cause`, the driver's
+ * error, says how); `advice` says what to fix, e.g. `check the user and password in the store URL`.
+ */
+export function storeMisconfigured(
+  storeName: string,
+  operation: string,
+  cause: unknown,
+  advice: string,
+): IdempotencyError {
+  const reason = (cause instanceof Error ? cause.message : String(cause)).replace(/[.\s]+$/, '');
+  return new IdempotencyError(
+    ErrorCode.STORE_MISCONFIGURED,
+    `[idem] [${storeName}] ${operation} refused: ${reason}: ${advice}. Nothing was run; this is a configuration mistake, not an outage, so retrying will not help.`,
     { cause },
   );
 }

@@ -5,9 +5,10 @@ import { Engine, type EngineOptions } from './engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from './errors.js';
 import { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
 import { type Outcome, OutcomeKind } from './outcome.js';
+import { describeError, type ErrorRevivalOptions, reviveError, type StoredError } from './stored-error.js';
 import { defaultSerializer, type ValueSerializer } from './value-codec.js';
 
-export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions {
+export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions, ErrorRevivalOptions {
   /**
    * Namespace of this operation's keys, so two functions given the same key never share a
    * record. Default: the function's `name`; required when the function has none.
@@ -36,7 +37,10 @@ export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions
   waitTimeoutMs?: number;
   /**
    * Which thrown errors are the operation's outcome, stored and thrown again to every retry
-   * (for example a declined card). Default: none; any error releases the key so a retry runs.
+   * (for example a declined card). What is stored: the error's name, message, own fields whose
+   * values are strings, numbers, booleans or null (`code`, `status`...) and its cause chain. A retry
+   * gets an `Error` with those and `idempotentReplay: true`; pass `errors` (or `reviveError`) to get
+   * your own classes back. Default: none; any error releases the key so a retry runs.
    */
   storeErrors?: (error: unknown) => boolean;
   /** How return values are stored. Default: JSON when it carries the value exactly, else a `node:v8` structured clone. */
@@ -104,6 +108,7 @@ export function idempotent<A extends unknown[], R>(
   const maxKeyLength = options.maxKeyLength ?? MAX_KEY_LENGTH;
   const waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? engine.leaseMs) : 0;
   const { key: keyOf, scope: scopeOf, fingerprint: fingerprintSource, storeErrors } = options;
+  const revival = revivalOptions(options);
 
   return async function idempotentCall(...args: A): Promise<Awaited<R>> {
     const fingerprint = fingerprintOf(fingerprintSource ? fingerprintSource(...args) : args);
@@ -113,7 +118,7 @@ export function idempotent<A extends unknown[], R>(
 
     switch (decision.kind) {
       case 'replay':
-        return replay(decision.outcome, serializer, key);
+        return replay(decision.outcome, serializer, key, revival);
       case 'mismatch':
         throw new IdempotencyError(
           ErrorCode.FINGERPRINT_MISMATCH,
@@ -168,26 +173,29 @@ export function idempotent<A extends unknown[], R>(
   };
 }
 
-function replay<R>(outcome: Outcome, serializer: ValueSerializer<R>, key: string): R {
+function replay<R>(outcome: Outcome, serializer: ValueSerializer<R>, key: string, revival: ErrorRevivalOptions): R {
   if (outcome.kind === OutcomeKind.value) return serializer.decode(outcome.payload);
-  if (outcome.kind === OutcomeKind.error) {
-    const stored = deserialize(outcome.payload) as Record<string, unknown>;
-    const error = new Error(String(stored.message));
-    Object.assign(error, stored, { idempotentReplay: true });
-    throw error;
-  }
+  if (outcome.kind === OutcomeKind.error) throw reviveError(deserialize(outcome.payload) as StoredError, revival);
   throw new IdempotencyError(
     ErrorCode.RESULT_TOO_LARGE,
     `[idem] key "${key}" already ran and succeeded, but its result (${new TextDecoder().decode(outcome.payload)} bytes) was over maxResultBytes and was not stored. The operation will not run again for this key; raise maxResultBytes or return less.`,
   );
 }
 
-/** The parts of an error worth storing: name, message and its own plain fields (code, status...). */
-function describeError(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
-  const fields: Record<string, unknown> = { name: error.name, message: error.message };
-  for (const [field, value] of Object.entries(error)) {
-    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) fields[field] = value;
+/** `errors` and `reviveError` checked once, when the function is wrapped. */
+function revivalOptions(options: ErrorRevivalOptions): ErrorRevivalOptions {
+  const { errors, reviveError: revive } = options;
+  if (errors !== undefined && !(Array.isArray(errors) && errors.every((entry) => typeof entry === 'function'))) {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      '[idem] `errors` must be a list of error classes, such as [DeclinedError, FraudError].',
+    );
   }
-  return fields;
+  if (revive !== undefined && typeof revive !== 'function') {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      '[idem] `reviveError` must be a function that takes the stored error and returns the error to throw.',
+    );
+  }
+  return { ...(errors === undefined ? {} : { errors }), ...(revive === undefined ? {} : { reviveError: revive }) };
 }

@@ -1,5 +1,13 @@
 export { canonicalize, compareCodePoints, fingerprintOf, hashText } from './canonical.js';
-export { canTakeOver, decideClaim, freshRecord, isClaimable, isExpired, takenOverRecord } from './claim-rules.js';
+export {
+  canTakeOver,
+  decideClaim,
+  extendedRecord,
+  freshRecord,
+  isClaimable,
+  isExpired,
+  takenOverRecord,
+} from './claim-rules.js';
 export {
   type BeginInput,
   DEFAULT_LEASE_MS,
@@ -16,6 +24,7 @@ export {
   IdempotencyError,
   type IdempotencyErrorOptions,
   isIdempotencyError,
+  storeMisconfigured,
   storeUnavailable,
 } from './errors.js';
 export {
@@ -24,8 +33,9 @@ export {
   idempotencyContext,
   idempotent,
 } from './idempotent.js';
+export type { EncryptionKey, EncryptionKeys } from './keyring.js';
 export { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
-export { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
+export { isSealed, type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 export type {
   ClaimInput,
   ClaimResult,
@@ -37,4 +47,5 @@ export type {
   RecordState,
   Store,
 } from './store.js';
+export type { ErrorClass, ErrorRevivalOptions, StoredError } from './stored-error.js';
 export { defaultSerializer, type ValueSerializer } from './value-codec.js';

@@ -1,10 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { ErrorCode, IdempotencyError } from './errors.js';
+import { type EncryptionKeys, Keyring, SEAL_OVERHEAD_BYTES, unreadable } from './keyring.js';
 
 /**
  * What the engine stores in `record.result`: one byte of format, then either the plain outcome
- * (one byte of kind, then the payload) or, with an encryption key, the outcome sealed with
- * AES-256-GCM (12-byte IV, 16-byte tag, ciphertext).
+ * (one byte of kind, then the payload) or, with an encryption key, the outcome (kind, payload)
+ * sealed with AES-256-GCM: key id (4 bytes), IV (12), tag (16), ciphertext. The format byte, the
+ * key id and the record's store key are the seal's associated data, so sealed bytes moved into
+ * another record do not open.
  */
 export const OutcomeKind = {
   /** The work succeeded; the payload is its encoded result. */
@@ -22,76 +23,67 @@ export interface Outcome {
 }
 
 const PLAIN = 1;
-const SEALED = 2;
+/** Sealed before sealed results were bound to their record: no longer opened. */
+const SEALED_UNBOUND = 2;
+const SEALED = 3;
 
-/** Encodes and decodes outcomes, sealing them when an encryption key is set. */
+/** True when `bytes` (a stored result) is sealed: it opens only with the encryption key. */
+export function isSealed(bytes: Uint8Array): boolean {
+  return bytes[0] === SEALED || bytes[0] === SEALED_UNBOUND;
+}
+
+/**
+ * Encodes and decodes outcomes, sealing them when encryption keys are set. Every call names the
+ * record the bytes belong to (its store key): a sealed outcome opens only in that record.
+ */
 export class OutcomeCodec {
-  readonly #key: Buffer | undefined;
+  readonly #keyring: Keyring | undefined;
 
   /**
-   * @param encryptionKey 32 bytes, or any string (hashed with SHA-256 to 32 bytes). Rotate by
-   *   letting old records expire: a record sealed with another key reads as `RESULT_UNREADABLE`.
+   * @param encryptionKey one key (32 bytes, or a secret string that HKDF-SHA-256 turns into 32
+   *   bytes), or a list whose first key seals and whose every key opens (see `EncryptionKeys`).
+   *   Default: results are stored in the clear.
    */
-  constructor(encryptionKey?: string | Uint8Array) {
-    if (encryptionKey === undefined) this.#key = undefined;
-    else if (typeof encryptionKey === 'string') {
-      if (encryptionKey.length === 0) {
-        throw new IdempotencyError(
-          ErrorCode.INVALID_OPTIONS,
-          '[idem] encryptionKey is empty: give 32 random bytes or a long secret string.',
-        );
-      }
-      this.#key = createHash('sha256').update(encryptionKey).digest();
-    } else if (encryptionKey.length === 32) this.#key = Buffer.from(encryptionKey);
-    else {
-      throw new IdempotencyError(
-        ErrorCode.INVALID_OPTIONS,
-        `[idem] encryptionKey has ${encryptionKey.length} bytes; AES-256 needs exactly 32 (or pass a string secret).`,
-      );
-    }
+  constructor(encryptionKey?: EncryptionKeys) {
+    this.#keyring = encryptionKey === undefined ? undefined : new Keyring(encryptionKey);
   }
 
-  encode(outcome: Outcome): Uint8Array {
+  /** The bytes to store for `outcome` in the record whose store key is `recordKey`. */
+  encode(outcome: Outcome, recordKey: string): Uint8Array {
     const plain = Buffer.allocUnsafe(outcome.payload.length + 2);
     plain[0] = PLAIN;
     plain[1] = outcome.kind;
     plain.set(outcome.payload, 2);
-    if (this.#key === undefined) return plain;
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
-    const body = Buffer.concat([cipher.update(plain.subarray(1)), cipher.final()]);
-    return Buffer.concat([Buffer.from([SEALED]), iv, cipher.getAuthTag(), body]);
+    if (this.#keyring === undefined) return plain;
+    return this.#keyring.seal(SEALED_HEADER, plain.subarray(1), recordKey);
   }
 
-  decode(bytes: Uint8Array): Outcome {
+  /**
+   * The outcome stored as `bytes` in the record whose store key is `recordKey`. Throws
+   * `RESULT_UNREADABLE` when the bytes cannot be read: sealed without a key configured, with a key
+   * not configured, for another record, altered, or in an unknown format.
+   */
+  decode(bytes: Uint8Array, recordKey: string): Outcome {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buffer[0] === PLAIN && buffer.length >= 2) {
       return { kind: toKind(buffer[1]), payload: buffer.subarray(2) };
     }
-    if (buffer[0] === SEALED && buffer.length >= 29) {
-      if (this.#key === undefined) unreadable('it is encrypted and no encryptionKey is configured');
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', this.#key, buffer.subarray(1, 13));
-        decipher.setAuthTag(buffer.subarray(13, 29));
-        const plain = Buffer.concat([decipher.update(buffer.subarray(29)), decipher.final()]);
-        return { kind: toKind(plain[0]), payload: plain.subarray(1) };
-      } catch (cause) {
-        unreadable('it was encrypted with another key or has been altered', cause);
-      }
+    if (buffer[0] === SEALED && buffer.length > SEALED_HEADER.length + SEAL_OVERHEAD_BYTES) {
+      if (this.#keyring === undefined) throw unreadable('it is encrypted and no encryptionKey is configured');
+      const plain = this.#keyring.open(buffer, SEALED_HEADER.length, recordKey);
+      return { kind: toKind(plain[0]), payload: plain.subarray(1) };
     }
-    unreadable('its format byte is unknown (written by another program?)');
+    if (buffer[0] === SEALED_UNBOUND) {
+      throw unreadable('it was sealed by an earlier version of Idem, whose sealed results this version does not open');
+    }
+    throw unreadable('its format byte is unknown (written by another program?)');
   }
 }
 
+/** The header of a sealed outcome: its format byte, bound into the seal with the record key. */
+const SEALED_HEADER = Uint8Array.of(SEALED);
+
 function toKind(byte: number | undefined): OutcomeKind {
   if (byte === 0 || byte === 1 || byte === 2) return byte;
-  unreadable(`its kind byte ${byte} is unknown`);
-}
-
-function unreadable(why: string, cause?: unknown): never {
-  throw new IdempotencyError(
-    ErrorCode.RESULT_UNREADABLE,
-    `[idem] the stored result cannot be read: ${why}. Check encryptionKey; delete the key with \`idem keys delete\` to let the operation run again.`,
-    { cause },
-  );
+  throw unreadable(`its kind byte ${byte} is unknown`);
 }

@@ -68,6 +68,13 @@ export interface ExtendInput {
   nowMs: number;
   /** The new lease end (ms since epoch). */
   leaseExpiresAtMs: number;
+  /**
+   * The retention end the record must reach at least (ms since epoch). The store keeps the later
+   * of this and the record's own `expiresAtMs`: an extension never shortens retention. The engine
+   * passes `nowMs + retentionMs`, so a record whose holder keeps its lease alive (the heartbeat)
+   * never expires under it, however long the work runs.
+   */
+  expiresAtMs: number;
 }
 
 export interface ListOptions {
@@ -110,7 +117,12 @@ export interface Store {
   /** Deletes the record only if it is `in_progress` with `token`. False when the token no longer holds. */
   release(key: string, token: string): Promise<boolean>;
 
-  /** Moves the lease end only if the record is `in_progress` with `token`. False otherwise. */
+  /**
+   * Only if the record is `in_progress` with `token`: moves the lease end to `leaseExpiresAtMs`
+   * and raises the retention end to `expiresAtMs` when that is later (see `extendedRecord`).
+   * False, and nothing changed, otherwise. Without the retention part, work kept alive past
+   * retention would lose its record: the key would count as absent and a second caller would run it.
+   */
   extend(input: ExtendInput): Promise<boolean>;
 
   /** The record, or `null` if there is none or (when `nowMs` is given) it has expired. */
@@ -128,6 +140,15 @@ export interface Store {
 
   /** Deletes up to `limit` (default 1000) records with `expiresAtMs <= nowMs`; returns how many. */
   sweep(nowMs: number, limit?: number): Promise<number>;
+
+  /**
+   * Readiness check, optional: connects if needed (creating the table on stores that do so on
+   * first use) and runs one trivial command. Resolves when the store can serve; rejects with
+   * `STORE_UNAVAILABLE` (the server cannot be reached), `STORE_MISCONFIGURED` (it refused the
+   * configuration: user, password, database, permissions) or `STORE_CLOSED`. Call it at start-up
+   * to fail early with the real reason, or from a readiness probe.
+   */
+  ping?(): Promise<void>;
 
   /** Releases connections the store opened itself. Safe to call more than once. */
   close(): Promise<void>;

@@ -41,6 +41,11 @@ export const Problems = {
     type: 'urn:idem:problem:store-unavailable',
     title: 'Idempotency store unavailable',
   },
+  [ErrorCode.STORE_MISCONFIGURED]: {
+    status: 503,
+    type: 'urn:idem:problem:store-unavailable',
+    title: 'Idempotency store unavailable',
+  },
   [ErrorCode.STORE_CLOSED]: {
     status: 503,
     type: 'urn:idem:problem:store-unavailable',

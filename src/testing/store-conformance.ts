@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import * as nodeTest from 'node:test';
 import { ErrorCode, isIdempotencyError } from '../core/errors.js';
-import type { ClaimInput, Store } from '../core/store.js';
-import type { WorkerJob } from './claim-worker.js';
+import type { Store } from '../core/store.js';
+import { bytes, claimInput, HOUR_MS, listAll } from './conformance-inputs.js';
+import { extendKeepsRetention, lostCompletionAbortsSignal } from './lease-scenarios.js';
+import { jobBase, killHolderMidLease, raceAcrossProcesses } from './process-scenarios.js';
 
 /** The scenarios of the suite; name one in `skip` with a reason to skip it. */
 export const StoreScenario = {
@@ -15,6 +15,8 @@ export const StoreScenario = {
   isolation: 'key isolation',
   takeover: 'lease expiry and takeover',
   staleToken: 'stale tokens',
+  extendRetention: 'lease extension and retention',
+  lostSignal: 'a refused completion',
   retention: 'retention expiry and sweep',
   binary: 'binary and large results',
   list: 'listing',
@@ -22,6 +24,7 @@ export const StoreScenario = {
   concurrent: 'concurrent claims in one process',
   processes: 'claims racing across processes',
   crash: 'a holder killed with SIGKILL',
+  ping: 'ping',
   close: 'close',
 } as const;
 export type StoreScenario = keyof typeof StoreScenario;
@@ -61,9 +64,6 @@ type Factory = {
   create: (namespace: string) => Promise<Store>;
   drop: ((namespace: string) => Promise<void>) | undefined;
 };
-
-const HOUR_MS = 3_600_000;
-const workerUrl = new URL(`./claim-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /**
  * Registers the store conformance suite with the test runner: the same scenarios every Idem
@@ -234,7 +234,13 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         await store.claim(claimInput('k', { nowMs: t, token: 'old', leaseMs: 100 }));
         await store.claim(claimInput('k', { nowMs: t + 100, token: 'new', leaseMs: 1000 }));
         assert.equal(
-          await store.extend({ key: 'k', token: 'old', nowMs: t + 101, leaseExpiresAtMs: t + 99_999 }),
+          await store.extend({
+            key: 'k',
+            token: 'old',
+            nowMs: t + 101,
+            leaseExpiresAtMs: t + 99_999,
+            expiresAtMs: t + HOUR_MS,
+          }),
           false,
         );
         assert.equal(await store.release('k', 'old'), false);
@@ -253,7 +259,16 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         assert.equal(record?.state, 'in_progress');
         assert.equal(record?.leaseExpiresAtMs, t + 1100);
 
-        assert.equal(await store.extend({ key: 'k', token: 'new', nowMs: t + 200, leaseExpiresAtMs: t + 5000 }), true);
+        assert.equal(
+          await store.extend({
+            key: 'k',
+            token: 'new',
+            nowMs: t + 200,
+            leaseExpiresAtMs: t + 5000,
+            expiresAtMs: t + HOUR_MS,
+          }),
+          true,
+        );
         assert.equal((await store.get('k'))?.leaseExpiresAtMs, t + 5000);
         await store.complete({
           key: 'k',
@@ -263,10 +278,31 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           expiresAtMs: t + HOUR_MS,
         });
         // A completed record is final: even its own token can no longer extend or release it.
-        assert.equal(await store.extend({ key: 'k', token: 'new', nowMs: t + 301, leaseExpiresAtMs: t + 9000 }), false);
+        assert.equal(
+          await store.extend({
+            key: 'k',
+            token: 'new',
+            nowMs: t + 301,
+            leaseExpiresAtMs: t + 9000,
+            expiresAtMs: t + HOUR_MS,
+          }),
+          false,
+        );
         assert.equal(await store.release('k', 'new'), false);
         assert.equal((await store.get('k'))?.state, 'completed');
       },
+    );
+
+    scenario(
+      'extendRetention',
+      'an extended lease keeps its record past the retention it was claimed with; no rival claims it',
+      extendKeepsRetention,
+    );
+
+    scenario(
+      'lostSignal',
+      'a holder whose completion is refused (heartbeat off) sees LEASE_LOST and its signal aborted',
+      lostCompletionAbortsSignal,
     );
 
     scenario('retention', 'an expired record is hidden, replaced by a fresh claim, and swept', async (store) => {
@@ -357,25 +393,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       'processes',
       `${processes} processes racing for ${perProcess} keys: each key has exactly one winner`,
       async (store, namespace) => {
-        const keys = Array.from({ length: perProcess }, (_, i) => `race-${i}`);
-        const nowMs = Date.now();
-        const children = await Promise.all(
-          Array.from({ length: processes }, () =>
-            startWorker({ ...jobBase(options, namespace), mode: 'race', keys, nowMs, leaseMs: 30_000 }),
-          ),
-        );
-        for (const child of children) child.process.stdin?.write('go\n');
-        const reports = (await Promise.all(children.map((c) => c.nextLine()))).map(
-          (line) => JSON.parse(line) as { won: string[]; seen: Record<string, string> },
-        );
-        await Promise.all(children.map((c) => c.exited));
-        for (const key of keys) {
-          const winners = reports.filter((r) => r.won.includes(key)).length;
-          assert.equal(winners, 1, `${key} had ${winners} winners`);
-          const record = await store.get(key);
-          for (const report of reports)
-            assert.equal(report.seen[key], record?.token, `${key} token seen by every process`);
-        }
+        await raceAcrossProcesses(store, jobBase(options, namespace), processes, perProcess);
       },
     );
 
@@ -383,36 +401,22 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       'crash',
       'a holder killed mid-lease blocks the key until its lease ends, then one caller takes over',
       async (store, namespace) => {
-        const nowMs = Date.now();
-        const child = await startWorker({
-          ...jobBase(options, namespace),
-          mode: 'hold',
-          keys: ['held'],
-          nowMs,
-          leaseMs: 2000,
+        await killHolderMidLease(store, jobBase(options, namespace));
+      },
+    );
+
+    scenario(
+      'ping',
+      'ping, when the store has one, resolves on a working store and refuses after close',
+      async (store) => {
+        if (store.ping === undefined) return;
+        await store.ping();
+        await store.ping();
+        await store.close();
+        await assert.rejects(store.ping(), (error: unknown) => {
+          assert.ok(isIdempotencyError(error, ErrorCode.STORE_CLOSED), `expected STORE_CLOSED, got ${String(error)}`);
+          return true;
         });
-        child.process.stdin?.write('go\n');
-        const line = await child.nextLine();
-        assert.match(line, /^claimed /);
-        const heldToken = line.slice('claimed '.length);
-        child.process.kill('SIGKILL');
-        await child.exited;
-        const blocked = await store.claim(claimInput('held', { nowMs: nowMs + 1999, token: 'next' }));
-        assert.equal(blocked.claimed, false);
-        assert.equal(blocked.record.token, heldToken);
-        const takeover = await store.claim(claimInput('held', { nowMs: nowMs + 2000, token: 'next' }));
-        assert.equal(takeover.claimed, true);
-        assert.equal(takeover.record.attempts, 2);
-        assert.equal(
-          await store.complete({
-            key: 'held',
-            token: heldToken,
-            result: new Uint8Array([1]),
-            nowMs: nowMs + 2001,
-            expiresAtMs: nowMs + HOUR_MS,
-          }),
-          false,
-        );
       },
     );
 
@@ -425,71 +429,4 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       });
     });
   });
-}
-
-function claimInput(
-  key: string,
-  over: { nowMs: number; token: string; fingerprint?: string; leaseMs?: number; expiresAtMs?: number },
-): ClaimInput {
-  return {
-    key,
-    fingerprint: over.fingerprint ?? 'fp',
-    token: over.token,
-    nowMs: over.nowMs,
-    leaseExpiresAtMs: over.nowMs + (over.leaseMs ?? 30_000),
-    expiresAtMs: over.expiresAtMs ?? over.nowMs + HOUR_MS,
-  };
-}
-
-function bytes(value: Uint8Array | null | undefined): number[] | null {
-  return value == null ? null : [...value];
-}
-
-async function listAll(
-  store: Store,
-  options: { state?: 'completed' | 'in_progress'; limit?: number } = {},
-): Promise<string[]> {
-  const keys = new Set<string>();
-  let cursor: string | undefined;
-  for (let page = 0; page < 1000; page++) {
-    const result = await store.list({ ...options, ...(cursor === undefined ? {} : { cursor }) });
-    for (const record of result.records) keys.add(record.key);
-    cursor = result.nextCursor;
-    if (cursor === undefined) return [...keys];
-  }
-  throw new Error('list() did not finish within 1000 pages');
-}
-
-function jobBase(
-  options: StoreConformanceOptions,
-  namespace: string,
-): Pick<WorkerJob, 'factoryModule' | 'createExport' | 'namespace'> {
-  return { factoryModule: options.factoryModule, createExport: options.createExport ?? 'createStore', namespace };
-}
-
-interface Worker {
-  process: ChildProcess;
-  nextLine(): Promise<string>;
-  exited: Promise<number | null>;
-}
-
-/** Spawns a worker with this process's loader flags and resolves once it says `ready`. */
-async function startWorker(job: WorkerJob): Promise<Worker> {
-  const child = spawn(process.execPath, [...process.execArgv, workerUrl.pathname, JSON.stringify(job)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-  const nextLine = async (): Promise<string> => {
-    const next = await Promise.race([lines.next(), exited.then(() => null)]);
-    if (next === null || next.done) throw new Error(`worker exited early: ${stderr || '(no output)'}`);
-    return next.value;
-  };
-  const first = await nextLine();
-  if (first !== 'ready') throw new Error(`worker said ${first} instead of ready: ${stderr}`);
-  return { process: child, nextLine, exited };
 }

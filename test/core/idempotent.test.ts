@@ -312,7 +312,7 @@ describe('idempotent(fn)', () => {
       key: (id) => id,
       encryptionKey: 'another',
     });
-    await assert.rejects(wrong('k'), withCode(ErrorCode.RESULT_UNREADABLE, /another key/));
+    await assert.rejects(wrong('k'), withCode(ErrorCode.RESULT_UNREADABLE, /a key that is not configured/));
   });
 
   it('refuses missing, non-string and over-long keys before running anything', async () => {

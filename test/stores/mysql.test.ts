@@ -185,7 +185,7 @@ describe('MysqlStore', () => {
     try {
       const t = Date.now();
       await store.claim(claimInput('k', t, { token: 'a' }));
-      const extension = { key: 'k', token: 'a', nowMs: t + 5, leaseExpiresAtMs: t + 60_000 };
+      const extension = { key: 'k', token: 'a', nowMs: t + 5, leaseExpiresAtMs: t + 60_000, expiresAtMs: t + HOUR_MS };
       assert.equal(await store.extend(extension), true);
       assert.equal(await store.extend(extension), true);
       assert.equal(await store.extend({ ...extension, token: 'b' }), false);

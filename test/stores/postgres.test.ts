@@ -127,8 +127,8 @@ describe('postgres store', () => {
     const store = new PostgresStore({ url: postgresUrl, schema, table: 'Records' });
     try {
       await assert.rejects(store.migrate(), (error: unknown) => {
-        assert.ok(isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE));
-        assert.match(error.message, /schema .* does not exist/);
+        assert.ok(isIdempotencyError(error, ErrorCode.STORE_MISCONFIGURED));
+        assert.match(error.message, /schema .* does not exist: create the schema, or fix the `schema` option/);
         return true;
       });
       await admin.query(`CREATE SCHEMA "${schema}"`);

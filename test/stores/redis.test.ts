@@ -94,6 +94,21 @@ describe('redis store', () => {
     assert.equal(await admin.exists(`${prefix}{short}`), 0);
   });
 
+  it('raises the TTL with the retention when a lease is extended, and never lowers it', async () => {
+    const prefix = freshPrefix();
+    const store = new RedisStore({ client: admin, prefix });
+    const t = Date.now();
+    await store.claim(claimInput('long-run', 'a', t, { expiresAtMs: t + 60_000, leaseExpiresAtMs: t + 1000 }));
+    const extension = { key: 'long-run', token: 'a', nowMs: t, leaseExpiresAtMs: t + 2000 };
+    assert.equal(await store.extend({ ...extension, expiresAtMs: t + HOUR_MS }), true);
+    const raisedTtlMs = await admin.pttl(`${prefix}{long-run}`);
+    assert.ok(raisedTtlMs > HOUR_MS - 5000 && raisedTtlMs <= HOUR_MS, `TTL after extend ${raisedTtlMs}`);
+    assert.equal(await store.extend({ ...extension, expiresAtMs: t + 60_000 }), true);
+    const keptTtlMs = await admin.pttl(`${prefix}{long-run}`);
+    assert.ok(keptTtlMs > HOUR_MS - 5000, `TTL after an extension asking for less ${keptTtlMs}`);
+    assert.equal((await store.get('long-run'))?.expiresAtMs, t + HOUR_MS);
+  });
+
   it('keeps keys with braces and non-ASCII characters apart and returns them exactly', async () => {
     const store = new RedisStore({ client: admin, prefix: freshPrefix() });
     const t = Date.now();

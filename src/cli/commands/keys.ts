@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { hashText } from '../../core/canonical.js';
 import { storeKeyOf } from '../../core/keys.js';
-import { OutcomeCodec, OutcomeKind } from '../../core/outcome.js';
+import { isSealed, OutcomeCodec, OutcomeKind } from '../../core/outcome.js';
 import type { IdempotencyRecord, RecordState, Store } from '../../core/store.js';
 import { CliError, ExitCode, reasonOf, usageError } from '../cli-error.js';
 import { DEFAULT_STORE_URL, describeStore, openStore, parseStoreUrl } from '../store-url.js';
@@ -260,12 +260,12 @@ interface ResultSummary {
   body?: string;
 }
 
-function summarize(result: Uint8Array): ResultSummary {
+function summarize(result: Uint8Array, key: string): ResultSummary {
   let outcome: ReturnType<OutcomeCodec['decode']>;
   try {
-    outcome = new OutcomeCodec(process.env.IDEM_ENCRYPTION_KEY || undefined).decode(result);
+    outcome = new OutcomeCodec(process.env.IDEM_ENCRYPTION_KEY || undefined).decode(result, key);
   } catch (error) {
-    const sealed = result[0] === 2 && !process.env.IDEM_ENCRYPTION_KEY;
+    const sealed = isSealed(result) && !process.env.IDEM_ENCRYPTION_KEY;
     return {
       kind: sealed ? 'sealed' : 'unreadable',
       bytes: result.length,
@@ -305,7 +305,7 @@ function preview(bytes: Buffer): string {
 
 function shortResult(record: IdempotencyRecord): string {
   if (record.result === null) return '-';
-  const summary = summarize(record.result);
+  const summary = summarize(record.result, record.key);
   switch (summary.kind) {
     case 'http': {
       const type = summary.headers?.find(([name]) => name === 'content-type')?.[1]?.split(';')[0];
@@ -370,7 +370,7 @@ function details(record: IdempotencyRecord): string {
     );
   }
   if (record.result !== null) {
-    const summary = summarize(record.result);
+    const summary = summarize(record.result, record.key);
     if (summary.kind === 'http') {
       lines.push(`response    HTTP ${summary.status}, ${summary.bytes} bytes`);
       for (const [name, value] of summary.headers ?? []) lines.push(`            ${name}: ${value}`);
@@ -394,6 +394,6 @@ function recordJson(record: IdempotencyRecord, withResult = false): Record<strin
     leaseExpiresAt: new Date(record.leaseExpiresAtMs).toISOString(),
     fingerprint: record.fingerprint,
   };
-  if (record.result !== null) json.result = withResult ? summarize(record.result) : shortResult(record);
+  if (record.result !== null) json.result = withResult ? summarize(record.result, record.key) : shortResult(record);
   return json;
 }

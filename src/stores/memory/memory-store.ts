@@ -1,4 +1,4 @@
-import { decideClaim, isExpired } from '../../core/claim-rules.js';
+import { decideClaim, extendedRecord, isExpired } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
   ClaimInput,
@@ -79,8 +79,7 @@ export class MemoryStore implements Store {
     this.#open();
     const current = this.#records.get(input.key);
     if (current?.state !== 'in_progress' || current.token !== input.token) return false;
-    current.leaseExpiresAtMs = input.leaseExpiresAtMs;
-    current.updatedAtMs = input.nowMs;
+    this.#records.set(input.key, extendedRecord(current, input));
     return true;
   }
 

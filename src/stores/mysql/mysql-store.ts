@@ -1,6 +1,6 @@
 import type { PoolOptions } from 'mysql2/promise';
 import { isClaimable } from '../../core/claim-rules.js';
-import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
+import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
   ClaimInput,
   ClaimResult,
@@ -13,10 +13,11 @@ import type {
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
 import { importDriver } from '../shared/driver.js';
-import { checkOneConnection, invalidOptions, storeClosed } from '../shared/errors.js';
+import { checkOneConnection, invalidOptions, storeClosed, storeFailure } from '../shared/errors.js';
 import { checkIdentifier } from '../shared/identifier.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { pageOf, toRecord } from '../shared/sql-record.js';
+import { mysqlMisconfiguration } from './errors.js';
 import { existsSql, MAX_TEXT_BYTES, migrateSql } from './migrations.js';
 import { type MysqlRecordRow, type MysqlStatements, mysqlStatements } from './sql.js';
 
@@ -143,7 +144,21 @@ export class MysqlStore implements Store {
     try {
       await this.#ready();
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'migrate', error);
+      throw failure('migrate', error);
+    }
+  }
+
+  /**
+   * Readiness check: connects, creates the table if it is missing, and runs `SELECT 1`. Rejects
+   * with `STORE_MISCONFIGURED` when the server refuses the configuration (user, password,
+   * database, permissions), `STORE_UNAVAILABLE` when it cannot be reached.
+   */
+  async ping(): Promise<void> {
+    try {
+      const pool = await this.#ready();
+      await pool.query(this.#query('SELECT 1', {}));
+    } catch (error) {
+      throw failure('ping', error);
     }
   }
 
@@ -183,7 +198,7 @@ export class MysqlStore implements Store {
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'claim', error);
+      throw failure('claim', error);
     }
   }
 
@@ -207,6 +222,7 @@ export class MysqlStore implements Store {
       token: bytesOf(input.token),
       nowMs: input.nowMs,
       leaseExpiresAtMs: input.leaseExpiresAtMs,
+      expiresAtMs: input.expiresAtMs,
     });
   }
 
@@ -216,7 +232,7 @@ export class MysqlStore implements Store {
       const row = await this.#selectOne(pool, bytesOf(key), nowMs ?? null);
       return row === undefined ? null : decodeRow(row);
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'get', error);
+      throw failure('get', error);
     }
   }
 
@@ -240,7 +256,7 @@ export class MysqlStore implements Store {
       );
       return pageOf(rows as MysqlRecordRow[], limit, decodeRow);
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'list', error);
+      throw failure('list', error);
     }
   }
 
@@ -252,7 +268,7 @@ export class MysqlStore implements Store {
       const [header] = await pool.query(this.#query(this.#sql.sweep, { nowMs, limit }));
       return affectedRows(header);
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'sweep', error);
+      throw failure('sweep', error);
     }
   }
 
@@ -286,7 +302,7 @@ export class MysqlStore implements Store {
       const [header] = await pool.query(this.#query(sql, values));
       return matchedRows(header) === 1;
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, operation, error);
+      throw failure(operation, error);
     }
   }
 
@@ -394,4 +410,9 @@ function checkLimit(operation: 'list' | 'sweep', limit: number): void {
   if (!Number.isInteger(limit) || limit < 0) {
     throw invalidOptions(STORE_NAME, `${operation} \`limit\` must be a whole number >= 0, got ${limit}.`);
   }
+}
+
+/** The error for a driver failure in `operation`: STORE_MISCONFIGURED or STORE_UNAVAILABLE, the driver's error as cause. */
+function failure(operation: string, error: unknown) {
+  return storeFailure(STORE_NAME, operation, error, mysqlMisconfiguration);
 }

@@ -97,15 +97,17 @@ export function mysqlStatements(table: string) {
     release: `DELETE FROM ${t} WHERE idem_key = :key AND token = :token AND state = 'in_progress'`,
 
     /*
-     * extend: moves the lease end if the record is in progress with the caller's token.
-     * :key, :token, :nowMs, :leaseExpiresAtMs (ms since epoch).
+     * extend: moves the lease end and raises the retention end (never lowers it) if the record
+     * is in progress with the caller's token (the rule of `extendedRecord`).
+     * :key, :token, :nowMs, :leaseExpiresAtMs, :expiresAtMs (least retention end; ms since epoch).
      * Returns affected rows and the info line `Rows matched: n  Changed: m`: without
      * CLIENT_FOUND_ROWS, an extension to the lease end already stored changes no row, so
      * matched rows, not affected rows, say whether the token holds.
      */
     extend: `
       UPDATE ${t}
-      SET lease_expires_at_ms = :leaseExpiresAtMs, updated_at_ms = :nowMs
+      SET lease_expires_at_ms = :leaseExpiresAtMs, expires_at_ms = GREATEST(expires_at_ms, :expiresAtMs),
+        updated_at_ms = :nowMs
       WHERE idem_key = :key AND token = :token AND state = 'in_progress'`,
 
     /*

@@ -1,6 +1,5 @@
 import type { PoolConfig } from 'pg';
 import { isClaimable } from '../../core/claim-rules.js';
-import { storeUnavailable } from '../../core/errors.js';
 import type {
   ClaimInput,
   ClaimResult,
@@ -13,10 +12,11 @@ import type {
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
 import { importDriver } from '../shared/driver.js';
-import { checkOneConnection, storeClosed } from '../shared/errors.js';
+import { checkOneConnection, storeClosed, storeFailure } from '../shared/errors.js';
 import { checkIdentifier } from '../shared/identifier.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { pageOf, type SqlRecordRow, toRecord } from '../shared/sql-record.js';
+import { postgresMisconfiguration } from './errors.js';
 import { existsSql, migrateSql, type PostgresTableNames, tableNames } from './migrations.js';
 import { type PostgresStatements, postgresStatements } from './sql.js';
 
@@ -130,7 +130,21 @@ export class PostgresStore implements Store {
     try {
       await this.#ready();
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'migrate', error);
+      throw failure('migrate', error);
+    }
+  }
+
+  /**
+   * Readiness check: connects, creates the table if it is missing, and runs `SELECT 1`. Rejects
+   * with `STORE_MISCONFIGURED` when the server refuses the configuration (user, password,
+   * database, permissions), `STORE_UNAVAILABLE` when it cannot be reached.
+   */
+  async ping(): Promise<void> {
+    try {
+      const pool = await this.#ready();
+      await pool.query('SELECT 1');
+    } catch (error) {
+      throw failure('ping', error);
     }
   }
 
@@ -156,7 +170,7 @@ export class PostgresStore implements Store {
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'claim', error);
+      throw failure('claim', error);
     }
   }
 
@@ -169,7 +183,7 @@ export class PostgresStore implements Store {
   }
 
   async extend(input: ExtendInput): Promise<boolean> {
-    return this.#changed('extend', [input.key, input.token, input.nowMs, input.leaseExpiresAtMs]);
+    return this.#changed('extend', [input.key, input.token, input.nowMs, input.leaseExpiresAtMs, input.expiresAtMs]);
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
@@ -182,7 +196,7 @@ export class PostgresStore implements Store {
       const row = rows[0] as SqlRecordRow | undefined;
       return row === undefined ? null : toRecord(row);
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'get', error);
+      throw failure('get', error);
     }
   }
 
@@ -202,7 +216,7 @@ export class PostgresStore implements Store {
       ]);
       return pageOf(rows as SqlRecordRow[], limit, toRecord);
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'list', error);
+      throw failure('list', error);
     }
   }
 
@@ -212,7 +226,7 @@ export class PostgresStore implements Store {
       const { rowCount } = await pool.query(this.#sql.sweep, [nowMs, limit]);
       return rowCount ?? 0;
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, 'sweep', error);
+      throw failure('sweep', error);
     }
   }
 
@@ -228,7 +242,7 @@ export class PostgresStore implements Store {
       const { rowCount } = await this.#prepared(pool, statement, values);
       return rowCount === 1;
     } catch (error) {
-      throw storeUnavailable(STORE_NAME, statement === 'remove' ? 'delete' : statement, error);
+      throw failure(statement === 'remove' ? 'delete' : statement, error);
     }
   }
 
@@ -270,4 +284,9 @@ export class PostgresStore implements Store {
     if ((rows[0] as { ready: boolean } | undefined)?.ready === true) return;
     await pool.query(migrateSql(this.#names));
   }
+}
+
+/** The error for a driver failure in `operation`: STORE_MISCONFIGURED or STORE_UNAVAILABLE, the driver's error as cause. */
+function failure(operation: string, error: unknown) {
+  return storeFailure(STORE_NAME, operation, error, postgresMisconfiguration);
 }

@@ -82,12 +82,14 @@ export function postgresStatements(table: string) {
     release: `DELETE FROM ${table} WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
 
     /*
-     * extend: moves the lease end of an in-progress record, if the token still holds.
-     * $1 key, $2 token, $3 now ms, $4 new lease end ms. Returns the row count: 1 or 0.
+     * extend: moves the lease end of an in-progress record and raises its retention end (never
+     * lowers it), if the token still holds (the rule of `extendedRecord`).
+     * $1 key, $2 token, $3 now ms, $4 new lease end ms, $5 least retention end ms.
+     * Returns the row count: 1 or 0.
      */
     extend: `
       UPDATE ${table}
-      SET lease_expires_at_ms = $4, updated_at_ms = $3
+      SET lease_expires_at_ms = $4, expires_at_ms = GREATEST(expires_at_ms, $5::bigint), updated_at_ms = $3
       WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
 
     /*

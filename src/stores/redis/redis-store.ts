@@ -1,5 +1,4 @@
 import { freshRecord, isExpired } from '../../core/claim-rules.js';
-import { storeUnavailable } from '../../core/errors.js';
 import type {
   ClaimInput,
   ClaimResult,
@@ -12,9 +11,10 @@ import type {
 } from '../../core/store.js';
 import { asBuffer } from '../shared/as-buffer.js';
 import { importDriver } from '../shared/driver.js';
-import { checkOneConnection, invalidOptions, storeClosed } from '../shared/errors.js';
+import { checkOneConnection, invalidOptions, storeClosed, storeFailure } from '../shared/errors.js';
 import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
 import { decodeCursor, decodeRecord, encodeCursor, LIST_START } from './codec.js';
+import { redisMisconfiguration } from './errors.js';
 import { CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, SWEEP_ONE } from './scripts.js';
 
 /**
@@ -101,6 +101,15 @@ export class RedisStore implements Store {
     this.#client = new LazyClient({ given: options.client, openOwn: () => this.#openOwnClient() });
   }
 
+  /**
+   * Readiness check: connects and sends `PING`. Rejects with `STORE_MISCONFIGURED` when the server
+   * refuses the configuration (password, user, permissions, database number), `STORE_UNAVAILABLE`
+   * when it cannot be reached.
+   */
+  async ping(): Promise<void> {
+    await this.#run('ping', (client) => client.callBuffer('PING'));
+  }
+
   async claim(input: ClaimInput): Promise<ClaimResult> {
     return this.#run('claim', async (client) => {
       const reply = await this.#eval(client, CLAIM, input.key, [
@@ -152,6 +161,8 @@ export class RedisStore implements Store {
         input.token,
         String(input.nowMs),
         String(input.leaseExpiresAtMs),
+        String(input.expiresAtMs),
+        retentionLeftMs(input.expiresAtMs, input.nowMs),
       ]);
       return reply === 1;
     });
@@ -276,7 +287,7 @@ export class RedisStore implements Store {
     try {
       return await body(await this.#client.get());
     } catch (error) {
-      throw storeUnavailable(this.name, operation, error);
+      throw storeFailure(STORE_NAME, operation, error, redisMisconfiguration);
     }
   }
 
@@ -293,6 +304,15 @@ export class RedisStore implements Store {
     });
     // Errors reach the caller through the command that failed; without a listener ioredis logs each one.
     redis.on('error', () => {});
+    // Wait for the connection's handshake before the first command. A SELECT of a database the
+    // server does not have only raises an 'error' event, and ioredis then runs every command on
+    // database 0: records would land where no one looks for them. Refused credentials are caught
+    // here too, before ioredis starts reconnecting with them again and again.
+    const refused = await handshake(redis);
+    if (refused !== undefined) {
+      redis.disconnect();
+      throw refused;
+    }
     const end = async (): Promise<void> => {
       try {
         await redis.quit();
@@ -307,4 +327,21 @@ export class RedisStore implements Store {
 /** Time left until `expiresAtMs` by the caller's clock, as PEXPIRE's argument: whole ms, at least 1. */
 function retentionLeftMs(expiresAtMs: number, nowMs: number): string {
   return String(Math.max(1, Math.ceil(expiresAtMs - nowMs)));
+}
+
+/**
+ * Resolves once `redis` is ready or reports its first error: with that error when it is a
+ * configuration mistake (see `redisMisconfiguration`), else with nothing (an outage is left to the
+ * commands, which fail or wait for the reconnection as configured).
+ */
+function handshake(redis: import('ioredis').Redis): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    const settle = (error?: Error): void => {
+      redis.off('ready', settle);
+      redis.off('error', settle);
+      resolve(error !== undefined && redisMisconfiguration(error) !== undefined ? error : undefined);
+    };
+    redis.once('ready', settle);
+    redis.once('error', settle);
+  });
 }

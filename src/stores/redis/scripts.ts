@@ -98,18 +98,26 @@ return 1
 );
 
 /**
- * extend: moves the lease end, only if the record is in progress with the token. Retention is unchanged.
+ * extend: moves the lease end and raises the retention end (never lowers it; the rule of
+ * `extendedRecord`), only if the record is in progress with the token. When retention is raised,
+ * so is the key's TTL, or Redis would drop the record under a holder whose work outlives it.
  * KEYS[1] the record's hash
- * ARGV[1] token, ARGV[2] nowMs, ARGV[3] leaseExpiresAtMs
+ * ARGV[1] token, ARGV[2] nowMs, ARGV[3] leaseExpiresAtMs, ARGV[4] expiresAtMs (least retention
+ * end), ARGV[5] retention left in ms until ARGV[4] (for PEXPIRE)
  * Returns: 1 when moved, 0 when the token no longer holds (nothing changed).
  */
 export const EXTEND = script(
   'extend',
-  `local current = redis.call('HMGET', KEYS[1], 'state', 'token')
+  `local current = redis.call('HMGET', KEYS[1], 'state', 'token', 'expiresAtMs')
 if current[1] ~= 'in_progress' or current[2] ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'leaseExpiresAtMs', ARGV[3], 'updatedAtMs', ARGV[2])
+local expiresAtMs = tonumber(current[3])
+if expiresAtMs == nil or tonumber(ARGV[4]) > expiresAtMs then
+  redis.call('HSET', KEYS[1], 'expiresAtMs', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+end
 return 1
 `,
 );

@@ -75,13 +75,15 @@ export function releaseRecord(table: string): string {
 }
 
 /**
- * Moves the lease end of an in-progress record, only while the caller's token holds.
- * ?1 lease_expires_at_ms, ?2 now (updated), ?3 key, ?4 token
+ * Moves the lease end of an in-progress record and raises its retention end (never lowers it),
+ * only while the caller's token holds (the rule of `extendedRecord`).
+ * ?1 lease_expires_at_ms, ?2 expires_at_ms (the least retention end), ?3 now (updated), ?4 key,
+ * ?5 token
  * Returns: changes = 1 if extended, 0 if the token no longer holds.
  */
 export function extendLease(table: string): string {
   return `UPDATE ${table}
-SET lease_expires_at_ms = ?, updated_at_ms = ?
+SET lease_expires_at_ms = ?, expires_at_ms = MAX(expires_at_ms, ?), updated_at_ms = ?
 WHERE key = ? AND state = 'in_progress' AND token = ?`;
 }
 

@@ -154,6 +154,16 @@ export class SqliteStore implements Store {
     await this.#ready();
   }
 
+  /** Readiness check: opens the file, creates the table if it is missing, and reads from it. */
+  async ping(): Promise<void> {
+    const prepared = this.#prepared ?? (await this.#ready());
+    try {
+      prepared.select.get('');
+    } catch (error) {
+      throw this.#failure('ping', error);
+    }
+  }
+
   async claim(input: ClaimInput): Promise<ClaimResult> {
     const prepared = this.#prepared ?? (await this.#ready());
     try {
@@ -185,7 +195,13 @@ export class SqliteStore implements Store {
   async extend(input: ExtendInput): Promise<boolean> {
     const prepared = this.#prepared ?? (await this.#ready());
     try {
-      const { changes } = prepared.extend.run(input.leaseExpiresAtMs, input.nowMs, input.key, input.token);
+      const { changes } = prepared.extend.run(
+        input.leaseExpiresAtMs,
+        input.expiresAtMs,
+        input.nowMs,
+        input.key,
+        input.token,
+      );
       return changes === 1;
     } catch (error) {
       throw this.#failure('extend', error);

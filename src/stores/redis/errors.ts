@@ -1,0 +1,28 @@
+/**
+ * Which Redis replies are configuration mistakes rather than outages, by the error prefix of the
+ * reply, and what to fix for each.
+ */
+import type { MisconfigurationAdvice } from '../shared/errors.js';
+
+const ADVICE: [RegExp, string][] = [
+  [/^NOAUTH\b/, 'the server requires a password: put it in the store URL (redis://:password@host:6379)'],
+  [/^WRONGPASS\b/, 'check the user and password in the store URL'],
+  [
+    /^NOPERM\b/,
+    "grant the store's user the commands it runs (EVALSHA, EVAL, HGETALL, DEL, SCAN, PING) and its key prefix, with ACL SETUSER",
+  ],
+  [
+    /^ERR (DB index is out of range|invalid DB index)/,
+    'the database number in the store URL does not exist on this server: use one below its `databases` setting (16 by default)',
+  ],
+  [
+    /^ERR SELECT is not allowed in cluster mode/,
+    'Redis Cluster has only database 0: remove the database number from the store URL',
+  ],
+];
+
+/** What to fix when `error` is a configuration mistake, `undefined` when it is not. */
+export const redisMisconfiguration: MisconfigurationAdvice = (error) => {
+  if (!(error instanceof Error)) return undefined;
+  return ADVICE.find(([pattern]) => pattern.test(error.message))?.[1];
+};
