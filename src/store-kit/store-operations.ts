@@ -1,0 +1,71 @@
+import { ErrorCode, IdempotencyError } from '../core/errors.js';
+import { type MisconfigurationAdvice, storeClosed, storeFailure } from '../stores/shared/errors.js';
+import { LazyClient, type LazyClientOptions } from '../stores/shared/lazy-client.js';
+
+export interface StoreOperationsOptions<C> extends LazyClientOptions<C> {
+  /** The store's short name, as in its `name` (`postgres`, `dynamodb`): it opens every message. */
+  store: string;
+  /** The class to create anew after `close()`, named in the `STORE_CLOSED` message (`PostgresStore`). */
+  className: string;
+  /**
+   * Recognises a driver error that is a configuration mistake (wrong password, unknown table) and
+   * says what to fix; `undefined` for anything else, which becomes `STORE_UNAVAILABLE`. Default:
+   * every driver error is `STORE_UNAVAILABLE`.
+   */
+  misconfiguration?: MisconfigurationAdvice;
+}
+
+/**
+ * The one wrapper around every operation of a store: refuse after `close()` (`STORE_CLOSED`), get
+ * the client ready (opened on first use, prepared once), run the operation, and map whatever the
+ * driver throws to `STORE_UNAVAILABLE` or `STORE_MISCONFIGURED` with the driver's error as `cause`.
+ * Idem's own errors pass through unchanged.
+ *
+ * @example
+ * ```ts
+ * class MyStore implements Store {
+ *   readonly name = 'mine';
+ *   #ops = new StoreOperations<MyClient>({ store: 'mine', className: 'MyStore', given: options.client, openOwn });
+ *   claim(input: ClaimInput) {
+ *     return this.#ops.run('claim', async (client) => decideOnServer(client, input));
+ *   }
+ *   close() { return this.#ops.close(); }
+ * }
+ * ```
+ */
+export class StoreOperations<C> {
+  readonly #client: LazyClient<C>;
+  readonly #store: string;
+  readonly #className: string;
+  readonly #misconfiguration: MisconfigurationAdvice;
+
+  constructor(options: StoreOperationsOptions<C>) {
+    if (typeof options?.store !== 'string' || typeof options.className !== 'string') {
+      throw new IdempotencyError(ErrorCode.INVALID_OPTIONS, '[idem] StoreOperations needs `store` and `className`.');
+    }
+    this.#client = new LazyClient(options);
+    this.#store = options.store;
+    this.#className = options.className;
+    this.#misconfiguration = options.misconfiguration ?? (() => undefined);
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#client.closed;
+  }
+
+  /** Runs `operation` with the ready client: refused after close, driver errors mapped. */
+  async run<T>(operation: string, body: (client: C) => Promise<T>): Promise<T> {
+    if (this.#client.closed) throw storeClosed(this.#store, this.#className, operation);
+    try {
+      return await body(await this.#client.get());
+    } catch (error) {
+      throw storeFailure(this.#store, operation, error, this.#misconfiguration);
+    }
+  }
+
+  /** Ends the client the store opened itself (a given one stays open). Safe to call more than once. */
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+}
