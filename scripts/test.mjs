@@ -1,44 +1,34 @@
 #!/usr/bin/env node
-// Runs the whole test suite with Node's own runner: every test/**/*.test.ts file, TypeScript
-// through tsx. Checks first that the servers the suite needs answer, and says how to start them.
+// Runs the test suite with Node's own runner: every test/**/*.test.ts file, TypeScript through
+// tsx, or only those whose path contains one of the filters. Checks first that the servers the
+// selected files need answer (a unit run needs none), and says how to start those that do not.
 // Usage: npm test [-- <file or folder filter>...]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+const testRoot = join(root, 'test');
+
+/**
+ * The servers the suite talks to, and which test files need each. A file needs a service when it,
+ * or a test module it loads (an import, or a `new URL('./x.ts', import.meta.url)`: the store
+ * factories, fixtures run as child processes), mentions the service's variable, as every store
+ * factory does; or when its path matches `paths`: a file that builds a factory's path at run time
+ * (`${name}.factory.ts`) or that uses the server's address without the variable. The variable,
+ * when set, says where the server is (a URL, or host:port); else it is 127.0.0.1:`port`. An
+ * `optional` service is looked for only: when it answers, its variable is set to `optional` for
+ * the run and the tests that need it run instead of skipping.
+ */
 const services = [
-  { name: 'PostgreSQL', port: 5432, env: 'IDEM_POSTGRES_URL' },
-  { name: 'Redis', port: 6379, env: 'IDEM_REDIS_URL' },
+  { name: 'PostgreSQL', port: 5432, env: 'IDEM_POSTGRES_URL', paths: /^test\/(core\/crash|cli\/errors)\./ },
+  { name: 'Redis', port: 6379, env: 'IDEM_REDIS_URL', paths: /^test\/core\/crash\./ },
   { name: 'MariaDB/MySQL', port: 3306, env: 'IDEM_MYSQL_URL' },
+  { name: 'DynamoDB (dynalite)', port: 4567, env: 'IDEM_DYNAMODB_URL', paths: /^test\/(stores\/dynamodb|lambda\/)/ },
+  { name: 'Redis Cluster', port: 7101, env: 'IDEM_REDIS_CLUSTER', optional: '127.0.0.1:7101' },
 ];
-
-function reachable(port) {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setTimeout(1000);
-    socket.once('connect', () => resolve(socket.end() && true));
-    socket.once('timeout', () => resolve(socket.destroy() && false));
-    socket.once('error', () => resolve(false));
-  });
-}
-
-const down = [];
-for (const service of services) {
-  if (!process.env[service.env] && !(await reachable(service.port))) down.push(service);
-}
-if (down.length > 0) {
-  for (const s of down) console.error(`[idem] ${s.name} does not answer on 127.0.0.1:${s.port}.`);
-  console.error(
-    '[idem] The suite runs against real servers: start them (bash .ci/services starts all of them), or point the IDEM_*_URL variables at yours.',
-  );
-  process.exit(2);
-}
-
-// The Redis Cluster that .ci/services starts; without it the store suite's Cluster run is skipped, saying why.
-if (!process.env.IDEM_REDIS_CLUSTER && (await reachable(7101))) process.env.IDEM_REDIS_CLUSTER = '127.0.0.1:7101';
 
 function testFiles(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -49,7 +39,7 @@ function testFiles(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = testFiles(join(root, 'test'))
+const files = testFiles(testRoot)
   .map((f) => relative(root, f))
   .filter((f) => filters.length === 0 || filters.some((filter) => f.includes(filter)))
   .sort();
@@ -57,6 +47,86 @@ if (files.length === 0) {
   console.error(`[idem] no test file matches ${filters.join(' ')}`);
   process.exit(2);
 }
+
+const localSpecifier = /(?:from|import\(|new URL\()\s*['"](\.{1,2}\/[^'"]+)['"]/g;
+
+/** The text of `file` and of every module under test/ it loads, directly or through another. */
+function sourcesOf(file) {
+  const seen = new Set();
+  const texts = [];
+  const visit = (path) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    const text = readFileSync(path, 'utf8');
+    texts.push(text);
+    for (const [, specifier] of text.matchAll(localSpecifier)) {
+      const target = resolve(dirname(path), specifier);
+      const candidate = [target, target.replace(/\.js$/, '.ts')].find((p) => existsSync(p) && statSync(p).isFile());
+      if (candidate !== undefined && !relative(testRoot, candidate).startsWith('..')) visit(candidate);
+    }
+  };
+  visit(join(root, file));
+  return texts.join('\n');
+}
+
+function needs(service, file, text) {
+  return service.paths?.test(file) === true || text.includes(service.env);
+}
+
+/** Where `service` should answer: its variable's host and port, or loopback and its usual port. */
+function addressOf(service) {
+  const given = process.env[service.env];
+  if (!given) return { host: '127.0.0.1', port: service.port };
+  try {
+    const url = new URL(given.includes('://') ? given : `tcp://${given}`);
+    return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || service.port), from: service.env };
+  } catch {
+    console.error(`[idem] ${service.env}=${given} is not a URL or host:port; fix it or unset it.`);
+    process.exit(2);
+  }
+}
+
+function reachable({ host, port }) {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => resolve(socket.end() && true));
+    socket.once('timeout', () => resolve(socket.destroy() && false));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const sources = files.map((file) => ({ file, text: sourcesOf(file) }));
+const needed = services.filter((service) => sources.some(({ file, text }) => needs(service, file, text)));
+const down = [];
+for (const service of needed) {
+  const address = addressOf(service);
+  const up = await reachable(address);
+  if (service.optional !== undefined) {
+    if (up && !process.env[service.env]) process.env[service.env] = service.optional;
+  } else if (!up) {
+    down.push({ service, address, by: sources.filter(({ file, text }) => needs(service, file, text)) });
+  }
+}
+if (down.length > 0) {
+  for (const { service, address, by } of down) {
+    const names = by.map(({ file }) => file);
+    const users = `${names.slice(0, 3).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''}`;
+    const where = address.from
+      ? `${address.host}:${address.port}, where ${address.from} points`
+      : `${address.host}:${address.port} (set ${service.env} to use another server)`;
+    console.error(`[idem] ${service.name} does not answer on ${where}; needed by ${users}.`);
+  }
+  console.error(
+    '[idem] These tests run against real servers: start them with `bash .ci/services` (it starts any that is down), or select other files with npm test -- <filter>.',
+  );
+  process.exit(2);
+}
+const checked = needed.filter((service) => service.optional === undefined);
+if (checked.length > 0) {
+  console.log(`[idem] servers the selected files need: ${checked.map((s) => s.name).join(', ')} (all answer)`);
+}
+
 // The spec reporter for people; a TAP copy to a file, to print one plain closing line for machines.
 const tapFile = join(tmpdir(), `idem-test-${process.pid}.tap`);
 const result = spawnSync(
