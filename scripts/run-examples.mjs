@@ -32,6 +32,7 @@ const runs = [
   ['express-charges.ts'],
   ['scoped-encrypted.ts'],
   ['gateway.ts'],
+  ['custom-store.ts'],
   ['stores.ts', 'memory:'],
   ['stores.ts'],
 ];
