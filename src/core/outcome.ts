@@ -61,11 +61,20 @@ export class OutcomeCodec {
   /**
    * The outcome stored as `bytes` in the record whose store key is `recordKey`. Throws
    * `RESULT_UNREADABLE` when the bytes cannot be read: sealed without a key configured, with a key
-   * not configured, for another record, altered, or in an unknown format.
+   * not configured, for another record, altered, cut short, in the clear while keys are configured
+   * (not trusted: anyone who can write to the store could have put it there), or in an unknown format.
    */
   decode(bytes: Uint8Array, recordKey: string): Outcome {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buffer[0] === PLAIN && buffer.length >= 2) {
+      // With keys configured, every result Idem writes is sealed: a plain one was written by
+      // someone else (or before encryption was turned on) and is not trusted, or anyone who can
+      // write to the store could plant a result for any record.
+      if (this.#keyring !== undefined) {
+        throw unreadable(
+          'it is stored in the clear while an encryptionKey is configured (written before encryption was turned on, or by someone else)',
+        );
+      }
       return { kind: toKind(buffer[1]), payload: buffer.subarray(2) };
     }
     if (buffer[0] === SEALED && buffer.length > SEALED_HEADER.length + SEAL_OVERHEAD_BYTES) {
@@ -73,6 +82,7 @@ export class OutcomeCodec {
       const plain = this.#keyring.open(buffer, SEALED_HEADER.length, recordKey);
       return { kind: toKind(plain[0]), payload: plain.subarray(1) };
     }
+    if (buffer[0] === SEALED) throw unreadable('it is sealed but cut short');
     if (buffer[0] === SEALED_UNBOUND) {
       throw unreadable('it was sealed by an earlier version of Idem, whose sealed results this version does not open');
     }

@@ -98,7 +98,7 @@ describe('outcome codec: sealed', () => {
 
   it('refuses a sealed result cut short, or with its format byte changed', () => {
     const bytes = sealing.encode(outcomes[0]?.[1] as Outcome, 'r');
-    assert.throws(() => sealing.decode(bytes.subarray(0, 33), 'r'), unreadable(/format byte is unknown/));
+    assert.throws(() => sealing.decode(bytes.subarray(0, 33), 'r'), unreadable(/sealed but cut short/));
     const earlier = Uint8Array.from(bytes);
     earlier[0] = 2; // the format of sealed results from before they were bound to their record
     assert.throws(() => sealing.decode(earlier, 'r'), unreadable(/earlier version of Idem/));
@@ -108,5 +108,10 @@ describe('outcome codec: sealed', () => {
     const plain = new OutcomeCodec().encode(outcomes[0]?.[1] as Outcome, 'r');
     assert.equal(isSealed(plain), false);
     assert.equal(isSealed(sealing.encode(outcomes[0]?.[1] as Outcome, 'r')), true);
+  });
+
+  it('refuses a result stored in the clear while a key is configured, so nobody can plant one', () => {
+    const planted = new OutcomeCodec().encode(outcomes[0]?.[1] as Outcome, 'r');
+    assert.throws(() => sealing.decode(planted, 'r'), unreadable(/in the clear while an encryptionKey is configured/));
   });
 });
