@@ -226,8 +226,10 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
       `--retention must be longer than --lease (${leaseMs}ms): a record must outlive the lease that protects it.`,
     );
   }
-  const headersTimeoutMs = duration('headersTimeout', DEFAULT_HEADERS_TIMEOUT_MS);
-  const requestTimeoutMs = duration('requestTimeout', Math.max(DEFAULT_REQUEST_TIMEOUT_MS, headersTimeoutMs));
+  // A default gives way to the other one given: a head never has longer than its whole request.
+  const requestGiven = pick('requestTimeout') === undefined ? undefined : duration('requestTimeout', 0);
+  const headersTimeoutMs = duration('headersTimeout', Math.min(DEFAULT_HEADERS_TIMEOUT_MS, requestGiven ?? Infinity));
+  const requestTimeoutMs = requestGiven ?? Math.max(DEFAULT_REQUEST_TIMEOUT_MS, headersTimeoutMs);
   if (headersTimeoutMs > requestTimeoutMs) {
     throw usageError(
       `--headers-timeout (${headersTimeoutMs}ms) must not be longer than --request-timeout (${requestTimeoutMs}ms): the head is part of the request.`,

@@ -5,10 +5,9 @@ import {
   type IncomingMessage,
   type Server,
   type ServerResponse,
-  STATUS_CODES,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   declaredLength,
@@ -21,10 +20,10 @@ import { ErrorCode, IdempotencyError, isIdempotencyError } from '../../core/erro
 import { callerScope } from '../../http/caller-scope.js';
 import { type HttpEvent, HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
-import { problemResponse } from '../../http/problem.js';
 import { requestFingerprint } from '../../http/request-fingerprint.js';
 import { ADMIN_PREFIX, type AdminContext, answerAdmin } from './admin-endpoints.js';
-import { answerProblem, requestInvalid, shuttingDown } from './gateway-problems.js';
+import { type ClientLimitOptions, clientLimits, refuseMalformed } from './client-limits.js';
+import { answerProblem, shuttingDown } from './gateway-problems.js';
 import { GatewayMetrics } from './metrics.js';
 import { readBodyUpTo, refuseTooLarge } from './request-body.js';
 import { checkFraming, forwardPath } from './request-target.js';
@@ -34,11 +33,9 @@ export { ADMIN_PREFIX } from './admin-endpoints.js';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 export const DEFAULT_GRACE_MS = 10_000;
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
-export const DEFAULT_MAX_CONNECTIONS = 4096;
+export { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS } from './client-limits.js';
 
-export interface GatewayOptions extends HttpIdempotencyOptions {
+export interface GatewayOptions extends HttpIdempotencyOptions, ClientLimitOptions {
   /**
    * The API behind the gateway: `http://host:port` or `https://...`, optionally with a base path
    * (`http://host:port/api` sends `/charges` to `/api/charges`). The base path is a boundary:
@@ -68,12 +65,6 @@ export interface GatewayOptions extends HttpIdempotencyOptions {
   scopeCookies?: string[];
   /** Most connections open to the upstream at once; more requests queue. Default 512. */
   maxUpstreamSockets?: number;
-  /** Longest time a client may take to send a request's head, in ms; then 408 and the connection closes. Default 10,000. */
-  headersTimeoutMs?: number;
-  /** Longest time a client may take to send a whole request, body included, in ms; then 408. At least `headersTimeoutMs`. Default 60,000. */
-  requestTimeoutMs?: number;
-  /** Most client connections open at once; more are closed as they arrive. Default 4,096. */
-  maxConnections?: number;
   /**
    * Called with an error the gateway did not expect while handling a request (a client that
    * leaves mid-body is expected and not reported). Default: one line on stderr.
@@ -182,8 +173,9 @@ export class Gateway {
       inFlight: () => this.inFlight,
       closing: () => this.closing,
     };
-    this.server = createServer(serverOptions(options), (req, res) => void this.handle(req, res));
-    this.server.maxConnections = positive('maxConnections', options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+    const limits = clientLimits(options);
+    this.server = createServer(limits.server, (req, res) => void this.handle(req, res));
+    this.server.maxConnections = limits.maxConnections;
     // Keep-alive clients must not reuse a socket the upstream's slowness made us close.
     this.server.keepAliveTimeout = 65_000;
     this.server.on('clientError', refuseMalformed);
@@ -362,53 +354,4 @@ function fingerprintOf(option: HttpIdempotencyOptions['fingerprint']): (request:
     const target = (request as Partial<GatewayRequestInfo>).target ?? request.route;
     return requestFingerprint({ ...request, route: target }, option);
   };
-}
-
-/** Node's server options: the slow-client timeouts, checked often enough to hold to them. */
-function serverOptions(options: GatewayOptions) {
-  const headersTimeout = positive('headersTimeoutMs', options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
-  const requestTimeout = positive('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-  if (headersTimeout > requestTimeout) {
-    throw new IdempotencyError(
-      ErrorCode.INVALID_OPTIONS,
-      `[idem] headersTimeoutMs (${headersTimeout}) must not be longer than requestTimeoutMs (${requestTimeout}): the head is part of the request.`,
-    );
-  }
-  const connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4)));
-  return { headersTimeout, requestTimeout, connectionsCheckingInterval };
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new IdempotencyError(
-      ErrorCode.INVALID_OPTIONS,
-      `[idem] ${name} must be a whole number above 0, got ${value}.`,
-    );
-  }
-  return value;
-}
-
-/**
- * A request Node's parser refused (malformed, `Transfer-Encoding` with `Content-Length`, headers
- * too large), or a client too slow to send it: one problem answer, if nothing was sent on the
- * connection yet, then the connection is closed. Nothing reaches the upstream.
- */
-function refuseMalformed(error: Error & { code?: string; reason?: string }, socket: Socket): void {
-  if (error.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
-    const problem = problemResponse(
-      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? new IdempotencyError(
-            ErrorCode.REQUEST_TIMEOUT,
-            '[idem] the request did not arrive in time (--headers-timeout, --request-timeout); nothing was forwarded.',
-          )
-        : requestInvalid(
-            `the request is malformed (${error.reason ?? error.message}); nothing was forwarded. Send one well-formed HTTP/1.1 request, with Content-Length or Transfer-Encoding: chunked, not both.`,
-          ),
-    );
-    const head = [`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`];
-    for (const [name, value] of problem.headers) head.push(`${name}: ${value}`);
-    head.push(`content-length: ${problem.body.length}`, 'connection: close', '', '');
-    socket.write(Buffer.concat([Buffer.from(head.join('\r\n'), 'latin1'), problem.body]));
-  }
-  socket.destroy(error);
 }

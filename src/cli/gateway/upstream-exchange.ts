@@ -123,15 +123,23 @@ export class UpstreamExchange {
   run(): Promise<ExchangeEnd> {
     const { req, res, body } = this.#input;
     const link = this.#link;
-    const upstreamReq = link.request({
-      protocol: link.url.protocol,
-      hostname: link.url.hostname,
-      port: link.url.port,
-      method: req.method,
-      path: this.#input.path,
-      headers: upstreamRequestHeaders(req, link.url.host, body),
-      agent: link.agent,
-    });
+    let upstreamReq: ClientRequest;
+    try {
+      upstreamReq = link.request({
+        protocol: link.url.protocol,
+        hostname: link.url.hostname,
+        port: link.url.port,
+        method: req.method,
+        path: this.#input.path,
+        headers: upstreamRequestHeaders(req, link.url.host, body),
+        agent: link.agent,
+      });
+    } catch (error) {
+      // A request Node will not send (a header it refuses): as if the upstream never answered, so
+      // the key is released rather than held by a heartbeat that nobody stops.
+      void this.#fail(error);
+      return this.#over;
+    }
     this.#upstreamReq = upstreamReq;
     upstreamReq.setTimeout(link.timeoutMs, () => {
       this.#timedOut = true;
@@ -230,8 +238,8 @@ export class UpstreamExchange {
     }
     this.#state = ExchangeState.answered;
     if (!this.#clientGone && !res.destroyed && !res.writableEnded) {
-      if (whole !== undefined && whole.length > 0 && !res.headersSent) {
-        res.setHeader('content-length', whole.length);
+      if (whole !== undefined && whole.length > 0) {
+        if (!res.headersSent) res.setHeader('content-length', whole.length);
         endWithBody(res, whole);
       } else {
         res.end();
