@@ -15,7 +15,13 @@ function createProgram(): Command {
     .exitOverride()
     .configureOutput({
       // One line: commander's message, and where to look next.
-      outputError: (text, write) => write(`idem: ${text.trim().replace(/^error: /, '')} (see idem --help)\n`),
+      outputError: (text, write) => {
+        const message = text
+          .trim()
+          .replace(/^error: /, '')
+          .replace(/\s*\n\s*/g, ' ');
+        write(`idem: ${message} (see idem --help)\n`);
+      },
     });
   registerServe(program);
   registerCheck(program);
@@ -52,6 +58,13 @@ async function run(argv: string[]): Promise<number> {
     return ExitCode.failure;
   }
 }
+
+// A reader that stops early (`idem keys list --json | head -2`) closes stdout under us: stop
+// quietly, as other command-line tools do, instead of dying on an unhandled EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(Number(process.exitCode ?? ExitCode.ok));
+});
 
 process.exitCode = await run(process.argv);
 // Drivers and timers of a finished command must not keep the process alive.

@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { isIdempotencyError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
 import { CliError, ExitCode, reasonOf, usageError } from './cli-error.js';
 import { missingDriverError } from './missing-driver.js';
@@ -125,6 +126,27 @@ export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {})
     }
   }
   const store = await createStore(spec, timeoutMs);
+  // A store may say what is wrong with its set-up (a wrong password, a missing database) through
+  // an optional ping(); a read stands in for it on stores without one.
+  const ping = (store as { ping?: () => Promise<void> }).ping;
+  if (typeof ping === 'function') {
+    try {
+      await withTimeout(ping.call(store), timeoutMs);
+    } catch (error) {
+      await store.close().catch(() => {});
+      throw (
+        missingDriverError(spec.kind, error) ??
+        new CliError(
+          `cannot use the ${spec.kind} store at ${describeStore(spec)}: ${ownReason(error)}.`,
+          ExitCode.failure,
+          {
+            cause: error,
+          },
+        )
+      );
+    }
+    return store;
+  }
   try {
     await withTimeout(store.get('idem-cli-ping', Date.now()), timeoutMs);
   } catch (error) {
@@ -218,6 +240,12 @@ function optionOf(raw: string, params: URLSearchParams, name: string): string | 
   if (value === null) return undefined;
   if (value === '') throw usageError(`--store ${JSON.stringify(raw)}: ?${name}= is empty.`);
   return value;
+}
+
+/** An Idem error's own message (it says what to do), else the innermost reason. */
+function ownReason(error: unknown): string {
+  if (!isIdempotencyError(error)) return reasonOf(error);
+  return error.message.replace(/^(\[[^\]]+\] )+/, '').replace(/\.+$/, '');
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -36,6 +36,18 @@ export const ErrorCode = {
   STORE_CLOSED: 'STORE_CLOSED',
   /** A keyed request carries no credential to scope its key by, and anonymous callers are not allowed to share keys. */
   SCOPE_MISSING: 'SCOPE_MISSING',
+  /** Gateway: the upstream could not be reached, or broke off its response. */
+  UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  /** Gateway: the upstream stayed silent longer than its timeout. */
+  UPSTREAM_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  /** Gateway: shutting down; the request was cut off or not forwarded. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** Gateway: the request cannot be forwarded as sent (request target, path, framing). */
+  REQUEST_INVALID: 'REQUEST_INVALID',
+  /** Gateway: the client did not send its whole request in time. */
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  /** Gateway: no such endpoint of the gateway's own (under `/__idem/`). */
+  NOT_FOUND: 'NOT_FOUND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -71,6 +71,36 @@ export const Problems = {
     type: 'urn:idem:problem:caller-unknown',
     title: 'The request carries no credential to scope its Idempotency-Key by',
   },
+  [ErrorCode.UPSTREAM_UNAVAILABLE]: {
+    status: 502,
+    type: 'urn:idem:problem:upstream-unavailable',
+    title: 'The upstream did not answer',
+  },
+  [ErrorCode.UPSTREAM_TIMEOUT]: {
+    status: 504,
+    type: 'urn:idem:problem:upstream-timeout',
+    title: 'The upstream did not answer in time',
+  },
+  [ErrorCode.SHUTTING_DOWN]: {
+    status: 503,
+    type: 'urn:idem:problem:shutting-down',
+    title: 'The gateway is shutting down',
+  },
+  [ErrorCode.REQUEST_INVALID]: {
+    status: 400,
+    type: 'urn:idem:problem:request-invalid',
+    title: 'The request cannot be forwarded as sent',
+  },
+  [ErrorCode.REQUEST_TIMEOUT]: {
+    status: 408,
+    type: 'urn:idem:problem:request-timeout',
+    title: 'The request did not arrive in time',
+  },
+  [ErrorCode.NOT_FOUND]: {
+    status: 404,
+    type: 'urn:idem:problem:not-found',
+    title: 'No such endpoint',
+  },
   [ErrorCode.INVALID_OPTIONS]: {
     status: 500,
     type: 'urn:idem:problem:misconfigured',

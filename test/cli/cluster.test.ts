@@ -33,7 +33,7 @@ for (const [name, storeUrl, drop] of shared) {
         const post = (i: number) =>
           send(`${gateways[i % 2]?.url}/charges`, {
             body: { amount: 100 + round, ms: 100 },
-            headers: { 'idempotency-key': key },
+            headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
           });
         const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(i)));
         assert.equal(answers.filter((a) => a.status === 201).length, 1, answers.map((a) => a.status).join(','));
@@ -52,12 +52,12 @@ for (const [name, storeUrl, drop] of shared) {
       const key = newKey();
       const first = await send(`${gateways[0]?.url}/charges`, {
         body: { amount: 1 },
-        headers: { 'idempotency-key': key },
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
       });
       assert.equal(first.status, 201);
       const other = await send(`${gateways[1]?.url}/charges`, {
         body: { amount: 2 },
-        headers: { 'idempotency-key': key },
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
       });
       assert.equal(other.status, 422);
     });

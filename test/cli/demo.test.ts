@@ -39,13 +39,17 @@ describe('idem demo', () => {
     const curl = stdout.split('\n').filter((line) => line.trim().startsWith('curl -i -X POST'));
     assert.equal(curl.length, 3);
     const gatewayCharge =
-      /curl -i -X POST (\S+) -H 'Idempotency-Key: (\S+)' -H 'Content-Type: application\/json' -d '(.+)'$/.exec(
+      /curl -i -X POST (\S+) -H 'Authorization: (Bearer \S+)' -H 'Idempotency-Key: (\S+)' -H 'Content-Type: application\/json' -d '(.+)'$/.exec(
         curl[0] as string,
       );
     assert.ok(gatewayCharge);
-    const [, url, key, body] = gatewayCharge as unknown as [string, string, string, string];
+    const [, url, authorization, key, body] = gatewayCharge as unknown as [string, string, string, string, string];
     const post = () =>
-      fetch(url, { method: 'POST', headers: { 'idempotency-key': key, 'content-type': 'application/json' }, body });
+      fetch(url, {
+        method: 'POST',
+        headers: { authorization, 'idempotency-key': key, 'content-type': 'application/json' },
+        body,
+      });
     const first = await post();
     assert.equal(first.status, 201);
     const again = await post();

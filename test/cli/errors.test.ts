@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { MysqlStore } from '../../src/stores/mysql/index.js';
 import { runIdem, TestUpstream, tempDir } from './helpers.js';
+
+/** Stores report a wrong set-up through an optional ping(), which the core branch adds. */
+const storesPing = typeof (MysqlStore.prototype as { ping?: unknown }).ping === 'function';
 
 const directory = tempDir();
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -42,6 +46,29 @@ describe('idem reports every mistake in one line with a non-zero exit', () => {
     assertOneLine(serve('--methods', 'POST,GET'), 2, /GET cannot be protected/));
   it('an unknown --policy exits 2', () =>
     assertOneLine(serve('--policy', 'always'), 2, /"always" is not one of default, stripe/));
+  it('a --scope-header that is not a header name exits 2', () =>
+    assertOneLine(serve('--scope-header', 'x api key'), 2, /--scope-header: "x api key" is not a header name/));
+  it('the old --scope-headers flag exits 2 and points to --scope-header', () =>
+    assertOneLine(serve('--scope-headers', 'x-api-key'), 2, /unknown option '--scope-headers'.*--scope-header/));
+  it('an unknown --anonymous policy exits 2', () =>
+    assertOneLine(serve('--anonymous', 'allow'), 2, /--anonymous: "allow" is not one of refuse, pass, shared/));
+  it('a --headers-timeout longer than --request-timeout exits 2', () =>
+    assertOneLine(
+      serve('--headers-timeout', '20s', '--request-timeout', '10s'),
+      2,
+      /--headers-timeout \(20000ms\) must not be longer than --request-timeout/,
+    ));
+  it('a bad --max-connections exits 2', () =>
+    assertOneLine(serve('--max-connections', 'lots'), 2, /--max-connections: "lots" is not a whole number above 0/));
+  it('scopeCookies in the config file that are not a list of names exit 2', () => {
+    const path = join(directory, 'cookies.json');
+    writeFileSync(path, JSON.stringify({ upstream: upstream.url, scopeCookies: [1] }));
+    return assertOneLine(
+      ['serve', '--config', path],
+      2,
+      /"scopeCookies" in the config file must be a comma-separated list/,
+    );
+  });
   it('a bad --max-body exits 2', () =>
     assertOneLine(serve('--max-body', 'lots'), 2, /--max-body: "lots" is not a size/));
   it('a store URL of an unknown kind exits 2 and lists the kinds', () =>
@@ -80,8 +107,18 @@ describe('idem reports every mistake in one line with a non-zero exit', () => {
     assertOneLine(
       serve('--store', 'postgres://postgres@127.0.0.1:5432/no_such_db_idem'),
       1,
-      /cannot reach the postgres store.*no_such_db_idem/,
+      /cannot (reach|use) the postgres store.*no_such_db_idem/,
     ));
+  it(
+    'a mysql store that refuses the password exits 1 with the reason its ping gives',
+    { skip: !storesPing && 'stores have no ping() yet' },
+    () =>
+      assertOneLine(
+        serve('--store', 'mysql://root:wrong-password@127.0.0.1:3306/test'),
+        1,
+        /^idem: cannot use the mysql store at mysql:\/\/root:\*\*\*@127\.0\.0\.1:3306\/test: /,
+      ),
+  );
   it('an unreachable upstream exits 1', () =>
     assertOneLine(
       ['serve', '--upstream', 'http://127.0.0.1:1', '--store', 'memory:'],
@@ -138,11 +175,11 @@ describe('idem reports every mistake in one line with a non-zero exit', () => {
     assertOneLine(['keys', 'list', '--store', 'memory:'], 2, /memory: lives inside one process/));
   it('keys show without a key exits 2', () =>
     assertOneLine(['keys', 'show', '--store', `sqlite:${join(directory, 'k.db')}`], 2, /name a record/));
-  it('keys show --key without --path or --scope exits 2', () =>
+  it('keys show --key without credentials or --scope exits 2 and says what to give', () =>
     assertOneLine(
       ['keys', 'show', '--key', 'k', '--store', `sqlite:${join(directory, 'k.db')}`],
       2,
-      /--key needs --path/,
+      /--key needs the credentials the client sent: .*--header 'authorization: Bearer \.\.\.' or --cookie name=value.*--anonymous/,
     ));
   it('keys list with a bad --limit exits 2', () =>
     assertOneLine(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -70,28 +70,21 @@ describe('idem keys on sqlite', () => {
     assert.match(run.stdout, /"amount":4200/);
   });
 
-  it('finds the same record from the raw key, path and Authorization header', async () => {
-    const run = await runIdem([
-      'keys',
-      'show',
-      '--store',
-      storeUrl,
-      '--key',
-      key,
-      '--path',
-      '/charges',
-      '--authorization',
-      'Bearer team-a',
-      '--json',
-    ]);
+  it('finds the same record from the raw key and the credentials the client sent', async () => {
+    const show = (...args: string[]) => runIdem(['keys', 'show', '--store', storeUrl, '--key', key, ...args]);
+    const run = await show('--header', 'Authorization: Bearer team-a', '--json');
     assert.equal(run.code, 0, run.stderr);
     const shown = JSON.parse(run.stdout) as { key: string; result: { kind: string; status: number } };
     assert.equal(shown.key, storeKey);
     assert.equal(shown.result.kind, 'http');
     assert.equal(shown.result.status, 201);
-    const otherClient = await runIdem(['keys', 'show', '--store', storeUrl, '--key', key, '--path', '/charges']);
-    assert.equal(otherClient.code, 1, 'without the credentials it is another scope');
+    const short = await show('--authorization', 'Bearer team-a', '--json');
+    assert.equal((JSON.parse(short.stdout) as { key: string }).key, storeKey, '--authorization is short for --header');
+    const otherClient = await show('--header', 'authorization: Bearer team-b');
+    assert.equal(otherClient.code, 1, 'under other credentials it is another scope');
     assert.match(otherClient.stderr, /^idem: no record with store key /);
+    const perRoute = await show('--authorization', 'Bearer team-a', '--path', '/charges');
+    assert.equal(perRoute.code, 1, 'the gateway does not key by route: --path names another record');
   });
 
   it('refuses to release a completed key and points to delete', async () => {
@@ -104,17 +97,32 @@ describe('idem keys on sqlite', () => {
     const stuck = newKey();
     const body = { amount: 9, ms: 800 };
     const killed = await startIdem(['--upstream', upstream.url, '--store', storeUrl, '--lease', '60s']);
-    const lost = send(`${killed.url}/charges`, { body, headers: { 'idempotency-key': stuck } }).catch(() => 'dropped');
+    const lost = send(`${killed.url}/charges`, {
+      body,
+      headers: { authorization: 'Bearer test-client', 'idempotency-key': stuck },
+    }).catch(() => 'dropped');
     await sleep(300);
     assert.equal(await killed.stop('SIGKILL'), null);
     assert.equal(await lost, 'dropped');
 
-    const retry = await send(`${gateway.url}/charges`, { body, headers: { 'idempotency-key': stuck } });
+    const retry = await send(`${gateway.url}/charges`, {
+      body,
+      headers: { authorization: 'Bearer test-client', 'idempotency-key': stuck },
+    });
     assert.equal(retry.status, 409, 'the dead gateway still holds the key');
     const inProgress = await listJson('--state', 'in_progress');
     assert.equal(inProgress.length, 1);
 
-    const release = await runIdem(['keys', 'release', '--key', stuck, '--path', '/charges', '--store', storeUrl]);
+    const release = await runIdem([
+      'keys',
+      'release',
+      '--key',
+      stuck,
+      '--header',
+      'authorization: Bearer test-client',
+      '--store',
+      storeUrl,
+    ]);
     assert.equal(release.code, 0, release.stderr);
     assert.match(
       release.stdout,
@@ -122,7 +130,10 @@ describe('idem keys on sqlite', () => {
     );
 
     const before = upstream.hitCount('/charges');
-    const after = await send(`${gateway.url}/charges`, { body, headers: { 'idempotency-key': stuck } });
+    const after = await send(`${gateway.url}/charges`, {
+      body,
+      headers: { authorization: 'Bearer test-client', 'idempotency-key': stuck },
+    });
     assert.equal(after.status, 201);
     assert.equal(upstream.hitCount('/charges') - before, 1);
   });
@@ -201,5 +212,38 @@ describe('idem keys on sqlite', () => {
     assert.ok(cursor, page.stdout);
     const next = await listJson('--cursor', cursor);
     assert.equal(next.length, all.length - 1);
+  });
+});
+
+describe('idem keys list into a reader that stops early', () => {
+  it('exits 0 without a word on stderr when stdout closes (idem keys list --json | head -2)', async () => {
+    const path = join(directory, 'many.db');
+    const store = new SqliteStore({ path });
+    const now = Date.now();
+    for (let i = 0; i < 3000; i++) {
+      await store.claim({
+        key: `many-${String(i).padStart(5, '0')}`,
+        fingerprint: 'f',
+        token: 't',
+        nowMs: now,
+        leaseExpiresAtMs: now + 60_000,
+        expiresAtMs: now + 3_600_000,
+      });
+    }
+    await store.close();
+    const child = spawn(
+      process.execPath,
+      idemArgs(['keys', 'list', '--json', '--limit', '3000', '--store', `sqlite:${path}`]),
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk;
+    });
+    // As head does: read the first lines, then close the pipe while idem is still writing.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(stderr, '', 'no EPIPE stack trace');
+    assert.equal(code, 0);
   });
 });

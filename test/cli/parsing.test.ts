@@ -106,6 +106,31 @@ describe('resolveServeConfig', () => {
     assert.equal(config.maxBodyBytes, 1024 * 1024);
     assert.equal(config.upstreamCheck, true);
     assert.equal(config.required, false);
+    assert.equal(config.anonymous, 'refuse');
+    assert.equal(config.scopeHeaders, undefined, "the HTTP layer's callerScope() default");
+    assert.equal(config.scopeCookies, undefined);
+    assert.equal(config.headersTimeoutMs, 10_000);
+    assert.equal(config.requestTimeoutMs, 60_000);
+    assert.equal(config.maxConnections, 4096);
+  });
+
+  it('lets one timeout default give way to the other one given', () => {
+    const short = resolveServeConfig({ upstream: 'http://x', requestTimeout: '5s' });
+    assert.deepEqual([short.headersTimeoutMs, short.requestTimeoutMs], [5000, 5000]);
+    const long = resolveServeConfig({ upstream: 'http://x', headersTimeout: '90s' });
+    assert.deepEqual([long.headersTimeoutMs, long.requestTimeoutMs], [90_000, 90_000]);
+  });
+
+  it('reads scope headers and cookies from repeated flags, comma lists or JSON arrays', () => {
+    const flags = resolveServeConfig({ upstream: 'http://x', scopeHeaders: ['X-Tenant', 'x-user,x-org'] });
+    assert.deepEqual(flags.scopeHeaders, ['x-tenant', 'x-user', 'x-org']);
+    const file = resolveServeConfig({}, { upstream: 'http://x', scopeCookies: ['sid'], anonymous: 'shared' });
+    assert.deepEqual(file.scopeCookies, ['sid']);
+    assert.equal(file.anonymous, 'shared');
+    assertUsage(
+      () => resolveServeConfig({ upstream: 'http://x', scopeCookies: ['s id'] }),
+      /--scope-cookie: "s id" is not a cookie name/,
+    );
   });
 
   it('lets flags win over the config file', () => {

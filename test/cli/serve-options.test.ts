@@ -33,8 +33,16 @@ describe('idem serve options', () => {
       assert.equal(missing.status, 400);
       assert.equal((missing.json as { type: string }).type, 'urn:idem:problem:key-missing');
       const key = newKey();
-      await send(`${gateway.url}/echo`, { method: 'PUT', body: {}, headers: { 'idempotency-key': key } });
-      const put = await send(`${gateway.url}/echo`, { method: 'PUT', body: {}, headers: { 'idempotency-key': key } });
+      await send(`${gateway.url}/echo`, {
+        method: 'PUT',
+        body: {},
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+      });
+      const put = await send(`${gateway.url}/echo`, {
+        method: 'PUT',
+        body: {},
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+      });
       assert.equal(put.headers['idempotent-replayed'], 'true', 'PUT is protected, from the file');
     } finally {
       await gateway.stop();
@@ -46,7 +54,11 @@ describe('idem serve options', () => {
     const gateway = await startIdem(['--upstream', fresh.url, '--store', 'memory:', '--policy', 'stripe']);
     try {
       const key = newKey();
-      const post = () => send(`${gateway.url}/fail`, { body: {}, headers: { 'idempotency-key': key } });
+      const post = () =>
+        send(`${gateway.url}/fail`, {
+          body: {},
+          headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+        });
       assert.equal((await post()).status, 500);
       const again = await post();
       assert.equal(again.status, 500);
@@ -64,7 +76,7 @@ describe('idem serve options', () => {
       const before = upstream.hitCount('/charges');
       const big = await send(`${gateway.url}/charges`, {
         body: { amount: 1, pad: 'x'.repeat(4000) },
-        headers: { 'idempotency-key': newKey() },
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': newKey() },
       });
       assert.equal(big.status, 413);
       assert.equal(upstream.hitCount('/charges'), before);
@@ -73,8 +85,8 @@ describe('idem serve options', () => {
     }
   });
 
-  it('scopes keys by the headers named in --scope-headers', async () => {
-    const gateway = await startIdem(['--upstream', upstream.url, '--store', 'memory:', '--scope-headers', 'x-api-key']);
+  it('scopes keys by the headers named in --scope-header', async () => {
+    const gateway = await startIdem(['--upstream', upstream.url, '--store', 'memory:', '--scope-header', 'x-api-key']);
     try {
       const key = newKey();
       const as = (apiKey: string) =>
@@ -98,7 +110,10 @@ describe('idem serve options', () => {
       const before = upstream.hitCount('/charges');
       const answers = await Promise.all(
         Array.from({ length: 5 }, () =>
-          send(`${gateway.url}/charges`, { body: { amount: 8, ms: 200 }, headers: { 'idempotency-key': key } }),
+          send(`${gateway.url}/charges`, {
+            body: { amount: 8, ms: 200 },
+            headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+          }),
         ),
       );
       assert.deepEqual(
@@ -119,7 +134,10 @@ describe('idem serve options', () => {
     try {
       await flaky.close();
       const key = newKey();
-      const down = await send(`${gateway.url}/charges`, { body: { amount: 4 }, headers: { 'idempotency-key': key } });
+      const down = await send(`${gateway.url}/charges`, {
+        body: { amount: 4 },
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+      });
       assert.equal(down.status, 502);
       assert.match(down.text, /did not answer.*the key was released/);
       const back = new TestUpstream();
@@ -127,7 +145,7 @@ describe('idem serve options', () => {
       try {
         const retry = await send(`${gateway.url}/charges`, {
           body: { amount: 4 },
-          headers: { 'idempotency-key': key },
+          headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
         });
         assert.equal(retry.status, 201);
         assert.equal(back.hitCount('/charges'), 1);
@@ -142,15 +160,21 @@ describe('idem serve options', () => {
     }
   });
 
-  it('cuts the client off when the upstream dies mid-response, and releases the key', async () => {
+  it('cuts the client off when the upstream dies mid-response, and answers retries 410 instead of running it again', async () => {
     const gateway = await startIdem(['--upstream', upstream.url, '--store', 'memory:']);
     try {
       const key = newKey();
       const before = upstream.hitCount('/broken');
-      const post = () => send(`${gateway.url}/broken`, { body: {}, headers: { 'idempotency-key': key } });
+      const post = () =>
+        send(`${gateway.url}/broken`, {
+          body: {},
+          headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+        });
       await assert.rejects(post(), 'the client sees the response break, not a complete answer');
-      await assert.rejects(post(), 'the retry runs again: the key was released');
-      assert.equal(upstream.hitCount('/broken') - before, 2);
+      const retry = await post();
+      assert.equal(retry.status, 410, 'the upstream answered 200 before it broke: it may have acted');
+      assert.equal((retry.json as { type: string }).type, 'urn:idem:problem:response-not-stored');
+      assert.equal(upstream.hitCount('/broken') - before, 1, 'the retry did not reach the upstream');
     } finally {
       await gateway.stop();
     }
@@ -161,10 +185,16 @@ describe('idem serve options', () => {
     try {
       const key = newKey();
       const started = Date.now();
-      const answer = await send(`${gateway.url}/hang`, { body: {}, headers: { 'idempotency-key': key } });
+      const answer = await send(`${gateway.url}/hang`, {
+        body: {},
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+      });
       assert.equal(answer.status, 504);
       assert.ok(Date.now() - started < 2000);
-      const again = await send(`${gateway.url}/hang`, { body: {}, headers: { 'idempotency-key': key } });
+      const again = await send(`${gateway.url}/hang`, {
+        body: {},
+        headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+      });
       assert.equal(again.status, 504, 'the key was released: the retry ran (and timed out) again');
     } finally {
       await gateway.stop();

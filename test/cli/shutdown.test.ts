@@ -19,7 +19,10 @@ describe('idem serve shutdown', () => {
     const gateway = await startIdem(['--upstream', upstream.url, '--store', storeUrl]);
     const key = newKey();
     const body = { amount: 77, ms: 700 };
-    const inFlight = send(`${gateway.url}/charges`, { body, headers: { 'idempotency-key': key } });
+    const inFlight = send(`${gateway.url}/charges`, {
+      body,
+      headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+    });
     await sleep(200);
     const stopped = gateway.stop('SIGTERM');
     await sleep(100);
@@ -31,7 +34,10 @@ describe('idem serve shutdown', () => {
     assert.match(gateway.output().stderr, /stopped: 1 request\(s\) finished\./);
 
     const next = await startIdem(['--upstream', upstream.url, '--store', storeUrl]);
-    const replay = await send(`${next.url}/charges`, { body, headers: { 'idempotency-key': key } });
+    const replay = await send(`${next.url}/charges`, {
+      body,
+      headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+    });
     assert.equal(replay.headers['idempotent-replayed'], 'true', 'the answer finished during shutdown was stored');
     assert.equal(replay.text, answer.text);
     await next.stop();
@@ -49,7 +55,10 @@ describe('idem serve shutdown', () => {
       '60s',
     ]);
     const key = newKey();
-    const hung = send(`${gateway.url}/hang`, { body: {}, headers: { 'idempotency-key': key } });
+    const hung = send(`${gateway.url}/hang`, {
+      body: {},
+      headers: { authorization: 'Bearer test-client', 'idempotency-key': key },
+    });
     await sleep(200);
     const started = Date.now();
     assert.equal(await gateway.stop('SIGTERM'), 0);

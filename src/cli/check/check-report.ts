@@ -3,7 +3,8 @@ import type { ScenarioResult } from './scenarios.js';
 
 /** The whole run, as `--json` prints it. */
 export interface CheckReport {
-  target: { method: string; url: string; verify: string | null };
+  /** `credential`: the header the checker sent as the caller's credential when none was given, else null. */
+  target: { method: string; url: string; verify: string | null; credential: string | null };
   passed: boolean;
   /** Ids of the scenarios that failed. */
   failed: string[];
@@ -13,7 +14,12 @@ export interface CheckReport {
 export function checkReport(target: ProbeTarget, verify: URL | undefined, scenarios: ScenarioResult[]): CheckReport {
   const failed = scenarios.filter((scenario) => !scenario.passed).map((scenario) => scenario.id);
   return {
-    target: { method: target.method, url: target.url.href, verify: verify?.href ?? null },
+    target: {
+      method: target.method,
+      url: target.url.href,
+      verify: verify?.href ?? null,
+      credential: target.defaultCredential ?? null,
+    },
     passed: failed.length === 0,
     failed,
     scenarios,
@@ -29,8 +35,11 @@ export function formatReport(report: CheckReport, color: boolean): string {
       (report.target.verify
         ? `  (verify: GET ${report.target.verify})`
         : '  (no --verify: created records are not counted)'),
-    '',
   ];
+  if (report.target.credential !== null) {
+    lines.push(`no credential given (-H): every request carries ${report.target.credential} as the caller's.`);
+  }
+  lines.push('');
   for (const scenario of report.scenarios) {
     const mark = scenario.passed ? paint(32, 'PASS') : paint(31, 'FAIL');
     lines.push(`${mark}  ${scenario.title.padEnd(width)}  ${scenario.summary}`);

@@ -12,6 +12,8 @@ export interface ProbeTarget {
   headers: Record<string, string>;
   /** The request body; `undefined` sends none. */
   body: Buffer | undefined;
+  /** The credential header the checker added (in `headers` too) because none was given, e.g. `cookie: idem-check=1f2e3d4c`. */
+  defaultCredential?: string;
 }
 
 export interface ProbeOptions {

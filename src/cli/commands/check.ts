@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
+import { DEFAULT_SCOPE_HEADERS } from '../../http/caller-scope.js';
 import { checkReport, formatReport } from '../check/check-report.js';
 import { assertReachable, type ProbeTarget, probe } from '../check/http-probe.js';
 import { runScenarios, SCENARIO_IDS, type ScenarioId } from '../check/scenarios.js';
@@ -27,7 +29,10 @@ export function registerCheck(program: Command): void {
       'Send the requests that break endpoints which are not idempotent, each scenario with fresh keys: ' +
         `${SCENARIO_IDS.join(', ')}. Each request creates what the endpoint creates: point it at a test ` +
         'environment. --verify reads a list endpoint (a JSON array, an object with count/total, or with one array) ' +
-        'to count what was really created. Exits 1 when a scenario fails.',
+        'to count what was really created. Requests carry the headers given with -H; when none of them is a ' +
+        'credential (Authorization, an API-key header, Cookie), the checker sends a cookie of its own, ' +
+        'idem-check=<id>, as Idem scopes keys by the caller and refuses keyed requests from unknown ones. ' +
+        'Exits 1 when a scenario fails.',
     )
     .argument('<url>', 'the endpoint, e.g. http://127.0.0.1:8080/payments')
     .option('-X, --method <method>', 'request method', 'POST')
@@ -78,6 +83,9 @@ export function registerCheck(program: Command): void {
     });
 }
 
+/** Headers that identify the caller to Idem's default scope. */
+const CREDENTIAL_HEADERS: readonly string[] = [...DEFAULT_SCOPE_HEADERS, 'cookie'];
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -113,6 +121,13 @@ function targetOf(url: string, flags: CheckFlags): ProbeTarget {
     if (name === 'idempotency-key') throw usageError('--header idempotency-key: the checker sends its own fresh keys.');
     headers[name] = header.slice(at + 1).trim();
   }
+  // Idem scopes keys by the caller's credentials and refuses keyed requests that carry none:
+  // a checker without any would test only that refusal.
+  let defaultCredential: string | undefined;
+  if (!CREDENTIAL_HEADERS.some((name) => headers[name] !== undefined)) {
+    defaultCredential = `idem-check=${randomUUID().slice(0, 8)}`;
+    headers.cookie = defaultCredential;
+  }
   let body: Buffer | undefined;
   const bodyText = flags.body ?? (['POST', 'PUT', 'PATCH'].includes(method) ? '{}' : undefined);
   if (bodyText !== undefined) {
@@ -128,7 +143,13 @@ function targetOf(url: string, flags: CheckFlags): ProbeTarget {
     }
     body = Buffer.from(bodyText);
   }
-  return { url: httpUrl(url, 'the endpoint URL'), method, headers, body };
+  return {
+    url: httpUrl(url, 'the endpoint URL'),
+    method,
+    headers,
+    body,
+    ...(defaultCredential === undefined ? {} : { defaultCredential: `cookie: ${defaultCredential}` }),
+  };
 }
 
 function onlyOf(only: string | undefined): ScenarioId[] {

@@ -26,7 +26,9 @@ export function registerServe(program: Command): void {
     .description(
       'Run a reverse proxy in front of --upstream that applies Idempotency-Key semantics to every request it ' +
         'forwards: the first request with a key runs, a retry replays its response, a duplicate in flight gets 409, ' +
-        'the same key with another body 422. Keys are scoped by the Authorization header. Health: GET ' +
+        'the same key with another body (or on another route) 422. Keys are scoped by the caller: by default the ' +
+        'Authorization, X-API-Key, API-Key, X-Auth-Token or X-Access-Token header, else the Cookie header; a keyed ' +
+        'request with none of them is refused with 400 (see --anonymous). Health: GET ' +
         '/__idem/health; Prometheus metrics: GET /__idem/metrics. SIGTERM or SIGINT drains requests in flight (up ' +
         'to --grace), then exits. Set IDEM_ENCRYPTION_KEY to encrypt stored responses at rest.',
     )
@@ -49,18 +51,39 @@ export function registerServe(program: Command): void {
     .option('--wait-timeout <duration>', 'with --on-in-progress wait, the longest wait (default: the lease)')
     .option('--namespace <name>', 'namespace of the keys in the store (default http)')
     .option('--max-body <size>', 'largest body of a protected request, e.g. 512kb (default 1mb)')
-    .option('--scope-headers <list>', 'headers that scope the keys (default authorization)')
+    .option(
+      '--scope-header <name>',
+      'a header that identifies the caller and scopes its keys (repeat for more); with --scope-cookie, replaces ' +
+        'the default: authorization, x-api-key, api-key, x-auth-token, x-access-token, else the cookie header',
+      collect,
+    )
+    .option('--scope-cookie <name>', 'a cookie that identifies the caller, e.g. sid (repeat for more)', collect)
+    .option(
+      '--anonymous <policy>',
+      'a keyed request with no credential: refuse (400 caller-unknown), pass (forward unprotected) or shared ' +
+        "(one scope for every such caller; only if any caller may see any other one's responses) (default refuse)",
+    )
     .option('--replay-headers <list>', 'more response headers to replay, besides content-type, location, etag, link')
     .option('--upstream-timeout <duration>', 'longest silence from the upstream before 504 (default 60s)')
     .option('--grace <duration>', 'on shutdown, how long requests in flight may finish (default 10s)')
     .option('--store-timeout <duration>', 'longest store call before 503 (default 5s)')
     .option('--fail-open', 'forward requests unprotected while the store is down, instead of 503')
+    .option(
+      '--headers-timeout <duration>',
+      'longest time a client may take to send a request head, then 408 (default 10s)',
+    )
+    .option(
+      '--request-timeout <duration>',
+      'longest time a client may take to send a whole request, then 408 (default 60s)',
+    )
+    .option('--max-connections <n>', 'most client connections open at once; more are closed (default 4096)')
     .option('--no-upstream-check', 'start even if the upstream does not accept connections yet')
     .option('-c, --config <file>', 'JSON file with these settings in camelCase; flags win over it')
     .action(async (_options: Record<string, unknown>, command: Command) => {
       const flags: RawSettings = {};
       for (const [name, value] of Object.entries(command.opts())) {
-        if (name !== 'config' && command.getOptionValueSource(name) === 'cli') flags[name as keyof RawSettings] = value;
+        if (name === 'config' || command.getOptionValueSource(name) !== 'cli') continue;
+        flags[(REPEATED[name] ?? name) as keyof RawSettings] = value;
       }
       const configPath = command.opts().config as string | undefined;
       const config = resolveServeConfig(flags, configPath === undefined ? {} : readConfigFile(configPath));
@@ -69,6 +92,13 @@ export function registerServe(program: Command): void {
       const gateway = await startGateway(config, consoleOutput);
       await untilSignal(gateway, await signal, consoleOutput);
     });
+}
+
+/** Repeatable flags (one item each) and the setting their items make up. */
+const REPEATED: Record<string, string> = { scopeHeader: 'scopeHeaders', scopeCookie: 'scopeCookies' };
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** A gateway listening, with the store it owns. */
@@ -106,11 +136,17 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
       namespace: config.namespace,
       maxBodyBytes: config.maxBodyBytes,
       ...(config.scopeHeaders === undefined ? {} : { scopeHeaders: config.scopeHeaders }),
+      ...(config.scopeCookies === undefined ? {} : { scopeCookies: config.scopeCookies }),
+      anonymous: config.anonymous,
+      keyPerRoute: false,
       replayHeaders: config.replayHeaders,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       graceMs: config.graceMs,
       storeTimeoutMs: config.storeTimeoutMs,
       failOpen: config.failOpen,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections: config.maxConnections,
       ...(process.env.IDEM_ENCRYPTION_KEY ? { encryptionKey: process.env.IDEM_ENCRYPTION_KEY } : {}),
     });
   } catch (error) {
@@ -136,7 +172,13 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
       `keys ${keys} on ${config.methods.join(',')}; retention ${formatDuration(config.retentionMs)}, lease ${formatDuration(config.leaseMs)})`,
   );
   output.out(`idem: health ${url}/__idem/health, metrics ${url}/__idem/metrics`);
-  if (spec.kind === 'memory') output.err('idem: note: memory: keeps keys in this process only; they are lost on exit.');
+  if (spec.kind === 'memory') {
+    output.err(
+      'idem: warning: memory: is for development only: keys live in this process, are lost on exit and are not ' +
+        'shared with other gateways, and a full store refuses new keys (503). Use sqlite:, postgres://, redis:// ' +
+        'or mysql:// in production.',
+    );
+  }
   return { gateway, store, url };
 }
 

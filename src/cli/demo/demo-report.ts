@@ -60,14 +60,15 @@ function told(storm: StormResult): string {
 /** The lines to try by hand once the demo keeps running. */
 export function curlLines(gateway: string, api: string, self: string, storeUrl: string): string {
   const post = (base: string, key: string, amount: number) =>
-    `curl -i -X POST ${base}/payments -H 'Idempotency-Key: ${key}' -H 'Content-Type: application/json' -d '{"amount":${amount},"currency":"usd"}'`;
+    `curl -i -X POST ${base}/payments -H 'Authorization: Bearer demo-client-1' -H 'Idempotency-Key: ${key}' -H 'Content-Type: application/json' -d '{"amount":${amount},"currency":"usd"}'`;
   return [
     `The payments API and the gateway keep running (Ctrl-C stops both):`,
     `  payments API, unprotected   ${api}`,
     `  idem serve gateway          ${gateway}  ->  ${api}   (store ${storeUrl})`,
     '',
     'Try it:',
-    '  # a charge through the gateway; run the same line again: the answer is replayed (Idempotent-Replayed: true)',
+    '  # a charge through the gateway; run the same line again: the answer is replayed (Idempotent-Replayed: true).',
+    '  # Keys belong to the caller: the gateway tells callers apart by their Authorization header (or API key, or cookie).',
     `  ${post(gateway, 'order-42', 1999)}`,
     '  # the same key with another amount: 422, nothing charged',
     `  ${post(gateway, 'order-42', 5000)}`,

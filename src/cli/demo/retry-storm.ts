@@ -38,6 +38,11 @@ function attempts(): Attempt[] {
 export interface LogicalPayment {
   key: string;
   amount: number;
+  /**
+   * The client's credential, sent as `Authorization: Bearer <client>`: the gateway scopes keys by
+   * the caller, and refuses keyed requests from callers it cannot tell apart.
+   */
+  client: string;
 }
 
 export interface StormResult {
@@ -61,6 +66,7 @@ export function logicalPayments(count: number): LogicalPayment[] {
   return Array.from({ length: count }, (_, i) => ({
     key: `order-${1001 + i}-${randomUUID().slice(0, 8)}`,
     amount: amounts[i % amounts.length] as number,
+    client: `demo-client-${i + 1}`,
   }));
 }
 
@@ -126,6 +132,7 @@ function post(agent: Agent, url: string, payment: LogicalPayment, timeoutMs: num
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
           'idempotency-key': `"${payment.key}"`,
+          authorization: `Bearer ${payment.client}`,
         },
       },
       (res) => {

@@ -31,28 +31,52 @@ function endToEnd(raw: string[], leaveOut: Set<string>): Map<string, string[]> {
   return headers;
 }
 
-const NOT_FORWARDED_UP = new Set(['host', 'expect', 'content-length']);
+/**
+ * Request headers never passed on from the client: the ones the gateway sets itself (`Host`, the
+ * framing, and the forwarding headers, which a client could otherwise forge to pose as another
+ * address or host), and `Expect` (the gateway answered it already).
+ */
+const NOT_FORWARDED_UP = new Set([
+  'host',
+  'expect',
+  'content-length',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
+]);
+
+/** How the request body goes to the upstream: read whole (its bytes) or streamed as it arrives. */
+export type ForwardedBody = Buffer | 'stream';
 
 /**
  * The headers sent to the upstream: the client's end-to-end headers, `Host` set to the
- * upstream's, and the `X-Forwarded-*` trio. `bodyLength` is the length of a body read in full
- * (undefined while the body streams through).
+ * upstream's, `X-Forwarded-For`, `-Host` and `-Proto` set by the gateway from the connection
+ * (never taken from the client), and the body's framing, always explicit: a body read whole goes
+ * with its `Content-Length`; a streamed one with the client's `Content-Length`, or chunked when
+ * the client sent it chunked. Left implicit, a body on a GET, HEAD, DELETE or OPTIONS went out
+ * with neither, and the upstream read its bytes as a second request (request smuggling).
  */
-export function upstreamRequestHeaders(req: IncomingMessage, upstreamHost: string, bodyLength: number | undefined) {
+export function upstreamRequestHeaders(req: IncomingMessage, upstreamHost: string, body: ForwardedBody) {
   const headers: OutgoingHttpHeaders = {};
   for (const [name, values] of endToEnd(req.rawHeaders, NOT_FORWARDED_UP)) {
     headers[name] = values.length === 1 ? values[0] : values;
   }
   headers.host = upstreamHost;
   const remote = req.socket.remoteAddress;
-  const forwardedFor = req.headers['x-forwarded-for'];
-  if (remote !== undefined) headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${remote}` : remote;
-  headers['x-forwarded-proto'] ??= 'encrypted' in req.socket ? 'https' : 'http';
-  if (req.headers.host !== undefined) headers['x-forwarded-host'] ??= req.headers.host;
-  if (bodyLength !== undefined) {
-    if (bodyLength > 0 || methodCarriesBody(req.method)) headers['content-length'] = String(bodyLength);
+  if (remote !== undefined) headers['x-forwarded-for'] = remote;
+  headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
+  if (req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
+  if (body !== 'stream') {
+    if (body.length > 0 || methodCarriesBody(req.method)) headers['content-length'] = String(body.length);
+  } else if (req.headers['transfer-encoding'] !== undefined) {
+    headers['transfer-encoding'] = 'chunked';
   } else if (req.headers['content-length'] !== undefined) {
     headers['content-length'] = req.headers['content-length'];
+  } else if (methodCarriesBody(req.method)) {
+    headers['content-length'] = '0';
   }
   return headers;
 }

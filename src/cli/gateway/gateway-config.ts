@@ -1,10 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_LEASE_MS, DEFAULT_RETENTION_MS, DEFAULT_STORE_TIMEOUT_MS } from '../../core/engine.js';
+import type { AnonymousPolicy } from '../../http/caller-scope.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_METHODS } from '../../http/http-idempotency.js';
 import { usageError } from '../cli-error.js';
 import { parseDuration } from '../duration.js';
 import { DEFAULT_STORE_URL } from '../store-url.js';
-import { DEFAULT_GRACE_MS, DEFAULT_UPSTREAM_TIMEOUT_MS } from './gateway.js';
+import {
+  DEFAULT_GRACE_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+} from './gateway.js';
 
 /** Everything `idem serve` runs with, after flags, config file and defaults are merged. */
 export interface ServeConfig {
@@ -34,8 +41,16 @@ export interface ServeConfig {
   namespace: string;
   /** Largest request body of a protected request, in bytes. Default 1 MiB. */
   maxBodyBytes: number;
-  /** Headers that scope the keys. Default: `Authorization` (the HTTP layer's own scope). */
+  /**
+   * Request headers whose values identify the caller (lower case). With `scopeCookies`, replaces
+   * the default: the HTTP layer's `callerScope()`, which reads `Authorization`, `X-API-Key`,
+   * `API-Key`, `X-Auth-Token`, `X-Access-Token`, else the whole `Cookie` header.
+   */
   scopeHeaders: string[] | undefined;
+  /** Cookie names whose values identify the caller; see `scopeHeaders`. */
+  scopeCookies: string[] | undefined;
+  /** A keyed request with none of those credentials: `refuse` (400), `pass` it unprotected, or `shared` scope. Default `refuse`. */
+  anonymous: AnonymousPolicy;
   /** More response headers to replay, besides Content-Type, Location, ETag, Content-Location, Link. */
   replayHeaders: string[];
   /** How long the upstream may stay silent, in ms. Default 60 s. */
@@ -48,6 +63,12 @@ export interface ServeConfig {
   failOpen: boolean;
   /** Refuse to start when the upstream does not accept connections. Default true. */
   upstreamCheck: boolean;
+  /** Longest time a client may take to send a request's head, in ms. Default 10 s. */
+  headersTimeoutMs: number;
+  /** Longest time a client may take to send a whole request, in ms. Default 60 s. */
+  requestTimeoutMs: number;
+  /** Most client connections open at once. Default 4096. */
+  maxConnections: number;
 }
 
 /** A raw setting as a flag (string, boolean) or a JSON config value gives it. */
@@ -69,15 +90,29 @@ const FILE_KEYS = [
   'namespace',
   'maxBody',
   'scopeHeaders',
+  'scopeCookies',
+  'anonymous',
   'replayHeaders',
   'upstreamTimeout',
   'grace',
   'storeTimeout',
   'failOpen',
   'upstreamCheck',
+  'headersTimeout',
+  'requestTimeout',
+  'maxConnections',
 ] as const;
 type SettingName = (typeof FILE_KEYS)[number];
 export type RawSettings = Partial<Record<SettingName, Raw>>;
+
+/** Flags whose name is not the setting's in kebab case: repeatable ones take one item each. */
+const FLAG_NAMES: Partial<Record<SettingName, string>> = {
+  scopeHeaders: '--scope-header',
+  scopeCookies: '--scope-cookie',
+};
+
+/** An HTTP token (RFC 9110): what a header or cookie name may be. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 
 /**
  * Reads a JSON config file whose keys are the long flags in camelCase, e.g.
@@ -113,7 +148,7 @@ export function readConfigFile(path: string): RawSettings {
 /** Merges flags (first), the config file and the defaults, checking every value. */
 export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): ServeConfig {
   const pick = (name: SettingName): { value: Raw; from: string } | undefined => {
-    if (flags[name] !== undefined) return { value: flags[name], from: `--${kebab(name)}` };
+    if (flags[name] !== undefined) return { value: flags[name], from: FLAG_NAMES[name] ?? `--${kebab(name)}` };
     if (file[name] !== undefined) return { value: file[name], from: `"${name}" in the config file` };
     return undefined;
   };
@@ -139,11 +174,14 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
   const list = (name: SettingName): string[] | undefined => {
     const raw = pick(name);
     if (raw === undefined) return undefined;
-    const items = typeof raw.value === 'string' ? raw.value.split(',') : raw.value;
+    const items = typeof raw.value === 'string' ? [raw.value] : raw.value;
     if (!Array.isArray(items) || items.some((item) => typeof item !== 'string')) {
       throw usageError(`${raw.from} must be a comma-separated list (or a JSON array of strings).`);
     }
-    const clean = (items as string[]).map((item) => item.trim()).filter((item) => item !== '');
+    const clean = (items as string[])
+      .flatMap((item) => item.split(','))
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
     if (clean.length === 0) throw usageError(`${raw.from} is empty.`);
     return clean;
   };
@@ -169,6 +207,16 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
       );
     }
   }
+  const names = (name: SettingName, what: string): string[] | undefined => {
+    const items = list(name);
+    const bad = items?.find((item) => !TOKEN.test(item));
+    if (bad !== undefined) {
+      throw usageError(
+        `${pick(name)?.from}: ${JSON.stringify(bad)} is not a ${what} name; give names such as ${what === 'header' ? 'x-api-key' : 'sid'}.`,
+      );
+    }
+    return items;
+  };
   const leaseMs = duration('lease', DEFAULT_LEASE_MS);
   if (leaseMs < 100)
     throw usageError(`--lease must be at least 100ms; a lease shorter than a store round trip cannot be held.`);
@@ -176,6 +224,15 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
   if (retentionMs <= leaseMs) {
     throw usageError(
       `--retention must be longer than --lease (${leaseMs}ms): a record must outlive the lease that protects it.`,
+    );
+  }
+  // A default gives way to the other one given: a head never has longer than its whole request.
+  const requestGiven = pick('requestTimeout') === undefined ? undefined : duration('requestTimeout', 0);
+  const headersTimeoutMs = duration('headersTimeout', Math.min(DEFAULT_HEADERS_TIMEOUT_MS, requestGiven ?? Infinity));
+  const requestTimeoutMs = requestGiven ?? Math.max(DEFAULT_REQUEST_TIMEOUT_MS, headersTimeoutMs);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw usageError(
+      `--headers-timeout (${headersTimeoutMs}ms) must not be longer than --request-timeout (${requestTimeoutMs}ms): the head is part of the request.`,
     );
   }
   return {
@@ -192,14 +249,29 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
     waitTimeoutMs: pick('waitTimeout') === undefined ? undefined : duration('waitTimeout', 0),
     namespace: text('namespace', 'http'),
     maxBodyBytes: bytes(pick('maxBody')),
-    scopeHeaders: list('scopeHeaders')?.map((name) => name.toLowerCase()),
+    scopeHeaders: names('scopeHeaders', 'header')?.map((name) => name.toLowerCase()),
+    scopeCookies: names('scopeCookies', 'cookie'),
+    anonymous: choice('anonymous', ['refuse', 'pass', 'shared'] as const, 'refuse'),
     replayHeaders: (list('replayHeaders') ?? []).map((name) => name.toLowerCase()),
     upstreamTimeoutMs: duration('upstreamTimeout', DEFAULT_UPSTREAM_TIMEOUT_MS),
     graceMs: duration('grace', DEFAULT_GRACE_MS),
     storeTimeoutMs: duration('storeTimeout', DEFAULT_STORE_TIMEOUT_MS),
     failOpen: flag('failOpen', false),
     upstreamCheck: flag('upstreamCheck', true),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    maxConnections: count(pick('maxConnections'), DEFAULT_MAX_CONNECTIONS),
   };
+}
+
+/** A whole number above 0, as a number or digits. */
+function count(raw: { value: Raw; from: string } | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = typeof raw.value === 'string' && /^\d+$/.test(raw.value.trim()) ? Number(raw.value) : raw.value;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw usageError(`${raw.from}: ${JSON.stringify(raw.value)} is not a whole number above 0.`);
+  }
+  return value;
 }
 
 function port(raw: { value: Raw; from: string } | undefined): number {

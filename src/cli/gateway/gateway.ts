@@ -1,5 +1,4 @@
 import {
-  type ClientRequest,
   createServer,
   Agent as HttpAgent,
   request as httpRequest,
@@ -12,52 +11,58 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   declaredLength,
-  endWithBody,
   hasBody,
   nodeHeader,
   parsedBody,
-  readBody,
-  recordServerResponse,
   sendResponse,
 } from '../../adapters/node-http/server-response.js';
-import { ErrorCode, IdempotencyError } from '../../core/errors.js';
+import { ErrorCode, IdempotencyError, isIdempotencyError } from '../../core/errors.js';
 import { callerScope } from '../../http/caller-scope.js';
 import { type HttpEvent, HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
-import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
-import { requestTooLarge } from '../../http/problem.js';
+import type { HttpRequestInfo } from '../../http/http-types.js';
 import { requestFingerprint } from '../../http/request-fingerprint.js';
-import type { ResponseRecording } from '../../http/response-recording.js';
-import { copyResponseHead, upstreamRequestHeaders } from './forward-headers.js';
+import { ADMIN_PREFIX, type AdminContext, answerAdmin } from './admin-endpoints.js';
+import { type ClientLimitOptions, clientLimits, refuseMalformed } from './client-limits.js';
+import { answerProblem, shuttingDown } from './gateway-problems.js';
 import { GatewayMetrics } from './metrics.js';
+import { readBodyUpTo, refuseTooLarge } from './request-body.js';
+import { checkFraming, forwardPath } from './request-target.js';
+import { type ExchangeInput, UpstreamExchange, type UpstreamLink } from './upstream-exchange.js';
+
+export { ADMIN_PREFIX } from './admin-endpoints.js';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 export const DEFAULT_GRACE_MS = 10_000;
-/** Paths under this prefix are the gateway's own and never forwarded. */
-export const ADMIN_PREFIX = '/__idem/';
-/** Most of an upstream response held back to go out in one write with its head, in bytes. */
-const HOLD_BYTES = 64 * 1024;
+export { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS } from './client-limits.js';
 
-export interface GatewayOptions extends HttpIdempotencyOptions {
+export interface GatewayOptions extends HttpIdempotencyOptions, ClientLimitOptions {
   /**
    * The API behind the gateway: `http://host:port` or `https://...`, optionally with a base path
-   * (`http://host:port/api` sends `/charges` to `/api/charges`).
+   * (`http://host:port/api` sends `/charges` to `/api/charges`). The base path is a boundary:
+   * request paths with dot-segments are refused (400), so none can reach above it.
    */
   upstream: string | URL;
   /**
    * How long the upstream may stay silent (before its response starts, or between two chunks of
-   * it) before the gateway answers 504 and releases the key, in ms. Default 60,000.
+   * it), in ms. Before the head: 504, and the key is released. Mid-body: the client is cut off and
+   * the key answers 410 from then on, as for any response that broke off. Default 60,000.
    */
   upstreamTimeoutMs?: number;
   /**
-   * On `close()`, how long requests in flight may take to finish before they are cut off and
-   * their keys released, in ms. Default 10,000.
+   * On `close()`, how long requests in flight may take to finish before they are cut off, in ms.
+   * Keys of requests the upstream had not answered are released; a response being stored is
+   * left to be stored. Default 10,000.
    */
   graceMs?: number;
   /**
-   * Request headers (lower case) whose values scope the keys, so that two clients who pick the
-   * same key never share a record. Default: the HTTP layer's own scope, the `Authorization` header.
+   * Request headers (any case) whose values identify the caller and scope its keys, so that two
+   * clients who pick the same key never share a record. With `scopeCookies`, replaces the default
+   * (`callerScope()`: `Authorization`, `X-API-Key`, `API-Key`, `X-Auth-Token`, `X-Access-Token`,
+   * else the whole `Cookie` header). Ignored when `scope` is given.
    */
   scopeHeaders?: string[];
+  /** Cookie names whose values identify the caller (`sid`); see `scopeHeaders`. */
+  scopeCookies?: string[];
   /** Most connections open to the upstream at once; more requests queue. Default 512. */
   maxUpstreamSockets?: number;
   /**
@@ -71,16 +76,28 @@ export interface GatewayOptions extends HttpIdempotencyOptions {
 export interface ShutdownReport {
   /** Requests in flight when shutdown began that finished within the grace period. */
   finished: number;
-  /** Requests cut off after the grace period; the keys of protected ones were released. */
+  /** Requests cut off after the grace period; the keys of those the upstream had not answered were released. */
   cutOff: number;
 }
 
-/** One request being handled: what to cut off and release if shutdown cannot wait for it. */
-interface Flight {
-  res: ServerResponse;
-  upstream: ClientRequest | undefined;
-  recording: ResponseRecording | undefined;
-  cancelled: boolean;
+/** One request being handled: what shutdown cuts off if it cannot wait for it. */
+class Flight {
+  readonly res: ServerResponse;
+  /** Set once the request is forwarded. */
+  exchange: UpstreamExchange | undefined;
+  /** Shutdown answered the client: whatever the request still does must not answer again. */
+  cancelled = false;
+
+  constructor(res: ServerResponse) {
+    this.res = res;
+  }
+
+  /** Shutdown after the grace period. */
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    if (this.exchange !== undefined) await this.exchange.cancel();
+    else answerProblem(this.res, shuttingDown(false)); // still reading the body or asking the store
+  }
 }
 
 /** The request as the HTTP layer sees it, plus the path with its query, for the fingerprint. */
@@ -92,8 +109,9 @@ interface GatewayRequestInfo extends HttpRequestInfo {
  * A reverse proxy that gives any HTTP API the `Idempotency-Key` semantics of Idem's HTTP layer:
  * the first request with a key is forwarded and its response streamed back while it is recorded;
  * a retry gets the recorded response, a duplicate in flight 409, the same key with another
- * request 422. Keys are scoped by the caller's credentials, the fingerprint covers method, path,
- * query and body. Several gateways on one shared store behave as one.
+ * request 422. Keys are scoped by the caller's credentials (a keyed request without any is
+ * refused, unless `anonymous` says otherwise); the fingerprint covers method, path, query and
+ * body. Several gateways on one shared store behave as one.
  *
  * @example
  * ```ts
@@ -108,9 +126,8 @@ export class Gateway {
   readonly upstream: URL;
   readonly #http: HttpIdempotency;
   readonly #basePath: string;
-  readonly #agent: HttpAgent;
-  readonly #request: typeof httpRequest;
-  readonly #upstreamTimeoutMs: number;
+  readonly #link: UpstreamLink;
+  readonly #admin: AdminContext;
   readonly #graceMs: number;
   readonly #onError: (error: unknown) => void;
   readonly #flights = new Set<Flight>();
@@ -120,11 +137,6 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.upstream = parseUpstream(options.upstream);
     this.#basePath = this.upstream.pathname.replace(/\/+$/, '');
-    const secure = this.upstream.protocol === 'https:';
-    const agentOptions = { keepAlive: true, maxSockets: options.maxUpstreamSockets ?? 512 };
-    this.#agent = secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
-    this.#request = secure ? (httpsRequest as typeof httpRequest) : httpRequest;
-    this.#upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     this.#onError =
       options.onError ??
@@ -134,16 +146,39 @@ export class Gateway {
     const metrics = this.metrics;
     this.#http = new HttpIdempotency({
       ...options,
-      scope: options.scope ?? scopeOf(options.scopeHeaders),
+      scope: options.scope ?? scopeOf(options.scopeHeaders, options.scopeCookies),
+      // Explicit, whatever the HTTP layer's defaults: a caller without credentials is refused, and
+      // a key is the caller's for every route (reused on another route: 422).
+      anonymous: options.anonymous ?? 'refuse',
+      keyPerRoute: options.keyPerRoute ?? false,
       fingerprint: fingerprintOf(options.fingerprint),
       observe(event: HttpEvent) {
         metrics.observe(event);
         userObserve?.(event);
       },
     });
-    this.server = createServer({ requestTimeout: 0 }, (req, res) => void this.handle(req, res));
+    const secure = this.upstream.protocol === 'https:';
+    const agentOptions = { keepAlive: true, maxSockets: options.maxUpstreamSockets ?? 512 };
+    this.#link = {
+      url: this.upstream,
+      agent: secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
+      request: secure ? (httpsRequest as typeof httpRequest) : httpRequest,
+      timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      maxResultBytes: this.#http.engine.maxResultBytes,
+    };
+    this.#admin = {
+      metrics,
+      engine: this.#http.engine,
+      upstream: this.upstream.origin + this.#basePath,
+      inFlight: () => this.inFlight,
+      closing: () => this.closing,
+    };
+    const limits = clientLimits(options);
+    this.server = createServer(limits.server, (req, res) => void this.handle(req, res));
+    this.server.maxConnections = limits.maxConnections;
     // Keep-alive clients must not reuse a socket the upstream's slowness made us close.
     this.server.keepAliveTimeout = 65_000;
+    this.server.on('clientError', refuseMalformed);
   }
 
   /** Requests being handled now. */
@@ -172,78 +207,92 @@ export class Gateway {
 
   /** The request handler; usable on a server of your own. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/';
-    if (url.startsWith(ADMIN_PREFIX)) return this.#admin(url, req, res);
-    // A response the recorder writes after the client left must not crash the process.
+    if ((req.url ?? '/').startsWith(ADMIN_PREFIX)) return answerAdmin(this.#admin, req, res);
+    // A response written after the client left must not crash the process.
     res.on('error', () => {});
-    const flight: Flight = { res, upstream: undefined, recording: undefined, cancelled: false };
+    const flight = new Flight(res);
     this.#flights.add(flight);
     try {
       if (this.#closing !== undefined) res.setHeader('connection', 'close');
-      if (!url.startsWith('/')) {
-        sendResponse(
-          res,
-          plainProblem(400, 'The gateway takes origin-form request targets (a path such as /charges).'),
-        );
-        return;
-      }
-      const method = req.method ?? 'GET';
-      const header = nodeHeader(req);
-      if (!this.#http.applies(method, header)) {
-        this.metrics.observe({ type: 'pass' });
-        await this.#forward(req, res, flight, req);
-        return;
-      }
-      let body: Buffer = Buffer.alloc(0);
-      if (hasBody(req)) {
-        const read = await readBody(req, this.#http.maxBodyBytes);
-        if (read === undefined) {
-          this.metrics.observe({ type: 'refused' });
-          sendResponse(res, requestTooLarge(this.#http.maxBodyBytes));
-          return;
-        }
-        body = read;
-      }
-      const info: GatewayRequestInfo = {
-        method,
-        route: url.split('?')[0] ?? '/',
-        target: url,
-        header,
-        body: body.length === 0 ? undefined : parsedBody(req, body),
-        bodyBytes: declaredLength(req) ?? body.length,
-      };
-      if (flight.cancelled) return;
-      const decision = await this.#http.begin(info);
-      if (flight.cancelled) {
-        // Shutdown already answered this client while the store decided: give the key back.
-        if (decision.action === 'run') await decision.recording.abort();
-        return;
-      }
-      if (decision.action === 'respond') {
-        sendResponse(res, decision.response);
-        return;
-      }
-      if (decision.action === 'run') {
-        flight.recording = decision.recording;
-        recordServerResponse(res, decision.recording);
-      }
-      await this.#forward(req, res, flight, body);
+      await this.#serve(req, res, flight);
     } catch (error) {
-      // The client left while its body was read (nothing was claimed), or a bug: never leave a key held.
-      if (!req.destroyed) this.#onError(error);
-      await flight.recording?.abort();
-      if (!res.headersSent && !res.destroyed) replaceWithProblem(res, plainProblem(502, 'The gateway failed.'));
-      else res.destroy();
+      if (isIdempotencyError(error)) {
+        this.metrics.observe({ type: 'refused', error });
+        answerProblem(res, error);
+      } else {
+        // The client left while its body was read (nothing was claimed yet), or a bug.
+        if (!req.destroyed) this.#onError(error);
+        res.destroy();
+      }
     } finally {
       this.#flights.delete(flight);
       if (this.#flights.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
     }
   }
 
+  /** Checks the request, asks the store when it carries a key, and forwards it unless answered. */
+  async #serve(req: IncomingMessage, res: ServerResponse, flight: Flight): Promise<void> {
+    const url = req.url ?? '/';
+    const path = forwardPath(url, this.#basePath);
+    checkFraming(req);
+    const method = req.method ?? 'GET';
+    const header = nodeHeader(req);
+    if (!this.#http.applies(method, header)) {
+      this.metrics.observe({ type: 'pass' });
+      await this.#exchange(flight, { req, res, path, body: 'stream' });
+      return;
+    }
+    const limit = this.#http.maxBodyBytes;
+    let body: Buffer = Buffer.alloc(0);
+    if ((declaredLength(req) ?? 0) > limit) {
+      this.metrics.observe({ type: 'refused' });
+      refuseTooLarge(req, res, limit);
+      return;
+    }
+    if (hasBody(req)) {
+      const read = await readBodyUpTo(req, limit);
+      if (read === 'too-large') {
+        this.metrics.observe({ type: 'refused' });
+        if (!flight.cancelled) refuseTooLarge(req, res, limit);
+        return;
+      }
+      body = read;
+    }
+    if (flight.cancelled) return;
+    const info: GatewayRequestInfo = {
+      method,
+      route: url.split('?')[0] ?? '/',
+      target: url,
+      header,
+      body: body.length === 0 ? undefined : parsedBody(req, body),
+      bodyBytes: body.length,
+    };
+    const decision = await this.#http.begin(info);
+    if (flight.cancelled) {
+      // Shutdown already answered this client while the store decided: give the key back.
+      if (decision.action === 'run') await decision.recording.abort();
+      return;
+    }
+    if (decision.action === 'respond') {
+      sendResponse(res, decision.response);
+      return;
+    }
+    const recording = decision.action === 'run' ? decision.recording : undefined;
+    await this.#exchange(flight, { req, res, path, body, ...(recording === undefined ? {} : { recording }) });
+  }
+
+  async #exchange(flight: Flight, input: ExchangeInput): Promise<void> {
+    const exchange = new UpstreamExchange(this.#link, input);
+    flight.exchange = exchange;
+    const end = await exchange.run();
+    this.metrics.upstream(end.ms, end.failed);
+  }
+
   /**
    * Stops accepting connections, lets requests in flight finish for up to `graceMs`, then cuts
-   * off the rest and releases their keys, so a retry runs them again instead of waiting for a
-   * lease that nobody will complete. Resolves when the server is closed; the store stays open.
+   * off the rest: keys of requests the upstream had not answered are released, so a retry runs
+   * them again instead of waiting for a lease nobody will complete; responses being stored are
+   * stored first. Resolves when the server is closed; the store stays open.
    */
   close(): Promise<ShutdownReport> {
     this.#closing ??= this.#shutdown();
@@ -256,201 +305,17 @@ export class Gateway {
     const atStart = this.#flights.size;
     await Promise.race([this.#drained(), sleep(this.#graceMs)]);
     const left = [...this.#flights];
-    await Promise.all(left.map((flight) => this.#cancel(flight)));
+    await Promise.all(left.map((flight) => flight.cancel()));
     await Promise.race([this.#drained(), sleep(1000)]);
     this.server.closeAllConnections();
     await closed;
-    this.#agent.destroy();
+    this.#link.agent.destroy();
     return { finished: atStart - left.length, cutOff: left.length };
   }
 
   #drained(): Promise<void> {
     if (this.#flights.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
-  }
-
-  async #cancel(flight: Flight): Promise<void> {
-    flight.cancelled = true;
-    flight.upstream?.destroy();
-    await flight.recording?.abort();
-    if (!flight.res.headersSent && !flight.res.destroyed) {
-      replaceWithProblem(
-        flight.res,
-        plainProblem(
-          503,
-          'The gateway shut down before the upstream answered; the key was released: retry with the same key.',
-        ),
-      );
-    } else {
-      flight.res.destroy();
-    }
-  }
-
-  /**
-   * Sends the request to the upstream and streams its response to the client, through the
-   * recorder when the key was claimed. Resolves when the exchange is over, whatever its end.
-   */
-  #forward(req: IncomingMessage, res: ServerResponse, flight: Flight, body: Buffer | IncomingMessage): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const started = performance.now();
-      const recording = flight.recording;
-      let over = false;
-      let failing = false;
-      const finish = (failed: boolean) => {
-        if (over) return;
-        over = true;
-        this.metrics.upstream(performance.now() - started, failed);
-        resolve();
-      };
-      const fail = async (error: unknown, timedOut: boolean) => {
-        if (over || failing) return;
-        failing = true;
-        // The key is released before the client hears of the failure, so its retry can run.
-        await recording?.abort();
-        if (!flight.cancelled) {
-          if (!res.headersSent && !res.destroyed) {
-            replaceWithProblem(
-              res,
-              timedOut ? upstreamTimeout(this.#upstreamTimeoutMs) : upstreamFailed(this.upstream, error),
-            );
-          } else {
-            res.destroy();
-          }
-        }
-        finish(true);
-      };
-
-      const upstreamReq = this.#request({
-        protocol: this.upstream.protocol,
-        hostname: this.upstream.hostname,
-        port: this.upstream.port,
-        method: req.method,
-        path: `${this.#basePath}${req.url ?? '/'}`,
-        headers: upstreamRequestHeaders(req, this.upstream.host, Buffer.isBuffer(body) ? body.length : undefined),
-        agent: this.#agent,
-      });
-      flight.upstream = upstreamReq;
-      let timedOut = false;
-      upstreamReq.setTimeout(this.#upstreamTimeoutMs, () => {
-        timedOut = true;
-        upstreamReq.destroy(new Error(`no answer within ${this.#upstreamTimeoutMs} ms`));
-      });
-      upstreamReq.on('error', (error) => void fail(error, timedOut));
-      upstreamReq.on('response', (upstreamRes) => {
-        copyResponseHead(upstreamRes, res);
-        // A response that arrives whole within one turn of the event loop (most do) is held and
-        // sent in one write with its head; one still arriving after that turn, or larger than
-        // HOLD_BYTES, streams from then on.
-        let held: Buffer[] | undefined = [];
-        let heldBytes = 0;
-        let holding: NodeJS.Immediate | undefined;
-        const send = (chunk: Buffer) => {
-          if (!res.write(chunk) && !res.destroyed) {
-            upstreamRes.pause();
-            res.once('drain', () => upstreamRes.resume());
-          }
-        };
-        const stream = () => {
-          if (held === undefined || failing) return; // after a failure the client gets a problem instead
-          clearImmediate(holding);
-          const chunks = held;
-          held = undefined;
-          // Chunked, not Content-Length, while recording: the client must not see the response as
-          // complete before the key is stored or released (see the 'end' handler).
-          if (recording !== undefined) res.removeHeader('content-length');
-          for (const chunk of chunks) send(chunk);
-        };
-        upstreamRes.on('data', (chunk: Buffer) => {
-          if (held !== undefined && heldBytes + chunk.length <= HOLD_BYTES) {
-            held.push(chunk);
-            heldBytes += chunk.length;
-            holding ??= setImmediate(stream);
-            return;
-          }
-          stream();
-          send(chunk);
-        });
-        upstreamRes.on('end', async () => {
-          clearImmediate(holding);
-          const whole = held === undefined ? undefined : held.length === 1 ? held[0] : Buffer.concat(held);
-          if (recording !== undefined) {
-            // Store (or release) before the body or its final chunk goes out: a client that retries
-            // the moment it has the answer must find the replay or a free key, not its own request
-            // in progress. A held body is recorded here, as it has not been written yet.
-            if (whole !== undefined) recording.write(whole);
-            recording.headFrom(res.statusCode, (name) => res.getHeader(name));
-            await recording.finish();
-          }
-          if (whole !== undefined && whole.length > 0) {
-            res.setHeader('content-length', whole.length);
-            endWithBody(res, whole);
-          } else {
-            res.end();
-          }
-          finish(false);
-        });
-        upstreamRes.on('error', (error) => void fail(error, timedOut));
-        // A client that left stops draining: keep reading, so the response is still recorded.
-        res.once('close', () => upstreamRes.resume());
-      });
-      if (recording === undefined) {
-        // Unprotected: nobody will replay this response, so a client that leaves cancels it.
-        res.once('close', () => {
-          if (!res.writableFinished && !over) upstreamReq.destroy();
-        });
-      }
-      if (Buffer.isBuffer(body)) endWithBody(upstreamReq, body);
-      else body.pipe(upstreamReq);
-    });
-  }
-
-  async #admin(url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = url.split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendResponse(res, plainProblem(405, `${path} answers GET only.`));
-      return;
-    }
-    if (path === `${ADMIN_PREFIX}metrics`) {
-      const text = this.metrics.render({ inFlight: this.inFlight, shuttingDown: this.closing });
-      sendResponse(res, {
-        status: 200,
-        headers: [['content-type', 'text/plain; version=0.0.4; charset=utf-8']],
-        body: Buffer.from(text),
-      });
-      return;
-    }
-    if (path === `${ADMIN_PREFIX}health`) {
-      const engine = this.#http.engine;
-      const report: Record<string, unknown> = {
-        status: 'ok',
-        store: engine.store.name,
-        upstream: this.upstream.origin + this.#basePath,
-        inFlight: this.inFlight,
-      };
-      let status = 200;
-      if (this.closing) {
-        report.status = 'shutting_down';
-        status = 503;
-      } else {
-        try {
-          await engine.call('health check', () => engine.store.get('idem-health', engine.now()));
-        } catch (error) {
-          report.status = 'store_unavailable';
-          report.error = error instanceof Error ? error.message : String(error);
-          status = 503;
-        }
-      }
-      sendResponse(res, {
-        status,
-        headers: [['content-type', 'application/json']],
-        body: Buffer.from(JSON.stringify(report)),
-      });
-      return;
-    }
-    sendResponse(
-      res,
-      plainProblem(404, `No such gateway endpoint; try ${ADMIN_PREFIX}health or ${ADMIN_PREFIX}metrics.`),
-    );
   }
 }
 
@@ -474,8 +339,9 @@ export function parseUpstream(upstream: string | URL): URL {
   return url;
 }
 
-function scopeOf(headers: string[] | undefined): HttpIdempotencyOptions['scope'] {
-  return headers === undefined ? undefined : callerScope({ headers });
+function scopeOf(headers: string[] | undefined, cookies: string[] | undefined): HttpIdempotencyOptions['scope'] {
+  if (headers === undefined && cookies === undefined) return undefined; // the HTTP layer's default
+  return callerScope({ ...(headers === undefined ? {} : { headers }), ...(cookies === undefined ? {} : { cookies }) });
 }
 
 /**
@@ -488,45 +354,4 @@ function fingerprintOf(option: HttpIdempotencyOptions['fingerprint']): (request:
     const target = (request as Partial<GatewayRequestInfo>).target ?? request.route;
     return requestFingerprint({ ...request, route: target }, option);
   };
-}
-
-function plainProblem(status: number, detail: string): HttpResponseData {
-  const titles: Record<number, string> = {
-    400: 'Bad request target',
-    404: 'Not found',
-    405: 'Method not allowed',
-    502: 'Upstream unavailable',
-    503: 'Gateway shutting down',
-    504: 'Upstream timed out',
-  };
-  const body = {
-    type: `urn:idem:problem:gateway-${status}`,
-    title: titles[status] ?? 'Gateway error',
-    status,
-    detail,
-  };
-  const headers: [string, string][] = [['content-type', 'application/problem+json']];
-  if (status === 503) headers.push(['retry-after', '1']);
-  return { status, headers, body: Buffer.from(JSON.stringify(body)) };
-}
-
-function upstreamFailed(upstream: URL, error: unknown): HttpResponseData {
-  const reason = error instanceof Error ? error.message : String(error);
-  return plainProblem(
-    502,
-    `The upstream ${upstream.origin} did not answer (${reason}); nothing was stored and the key was released: retry with the same key.`,
-  );
-}
-
-function upstreamTimeout(ms: number): HttpResponseData {
-  return plainProblem(
-    504,
-    `The upstream sent nothing for ${ms} ms (--upstream-timeout); the key was released so that a retry with the same key runs again.`,
-  );
-}
-
-/** Sends `response` on a response that may already carry the upstream's headers (not yet sent). */
-function replaceWithProblem(res: ServerResponse, response: HttpResponseData): void {
-  for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
-  sendResponse(res, response);
 }

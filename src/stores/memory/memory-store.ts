@@ -11,14 +11,31 @@ import type {
   Store,
 } from '../../core/store.js';
 import { storeClosed } from '../shared/errors.js';
+import { ExpiryQueue } from './expiry-queue.js';
+
+/** Default `maxRecords`. */
+export const DEFAULT_MAX_RECORDS = 100_000;
+/** Default `maxBytes`: 256 MiB. */
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+/** What a record costs besides its strings and result: the object, its numbers, the map and queue entries, in bytes. */
+const RECORD_OVERHEAD_BYTES = 256;
 
 export interface MemoryStoreOptions {
   /**
-   * Largest number of records kept; past it, a sweep of expired records runs, and if the store
-   * is still full the claim fails with `STORE_UNAVAILABLE` rather than evicting live keys
-   * (evicting would let a duplicate run twice). Default 100,000.
+   * Largest number of records kept. A claim of a new key past it first drops expired records
+   * (soonest first, from a queue ordered by expiry: no scan); if the store is still full, the
+   * claim fails with `STORE_UNAVAILABLE` rather than evict a live key, which would let a
+   * duplicate run twice. Default 100,000.
    */
   maxRecords?: number;
+  /**
+   * Largest memory the records may take, in bytes, counted as their keys, fingerprints, tokens
+   * and stored results plus a fixed 256 bytes per record (an estimate, not the heap's own
+   * count). Enforced as `maxRecords` is, when a new key is claimed. Storing a result is never
+   * refused, as its work has run: the total may pass the cap by the results of the records in
+   * progress (each at most the engine's `maxResultBytes`). Default 256 MiB.
+   */
+  maxBytes?: number;
 }
 
 /**
@@ -35,11 +52,28 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements Store {
   readonly name = 'memory';
   #records = new Map<string, IdempotencyRecord>();
-  #maxRecords: number;
+  /** Each record's size as counted in `#bytes`, so a record changed in place is uncounted exactly. */
+  readonly #sizes = new Map<string, number>();
+  /** Records by retention end, to find expired ones without a scan. */
+  readonly #expiries = new ExpiryQueue();
+  readonly #maxRecords: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#maxRecords = options.maxRecords ?? 100_000;
+    this.#maxRecords = positiveLimit('maxRecords', options.maxRecords ?? DEFAULT_MAX_RECORDS);
+    this.#maxBytes = positiveLimit('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES);
+  }
+
+  /** Records kept, expired ones not yet dropped included. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** Memory the records take, as counted against `maxBytes`, in bytes. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   // Every method is synchronous inside, so each one is atomic on Node's single thread.
@@ -49,8 +83,8 @@ export class MemoryStore implements Store {
     const current = this.#records.get(input.key);
     const answer = decideClaim(current, input);
     if (answer.claimed) {
-      if (current === undefined && this.#records.size >= this.#maxRecords) this.#makeRoom(input.nowMs);
-      this.#records.set(input.key, answer.record);
+      if (current === undefined) this.#makeRoom(input.nowMs, sizeOf(answer.record));
+      this.#put(answer.record);
     }
     // Callers get copies, so nothing they do to a record changes the one kept here.
     return { ...answer, record: { ...answer.record } };
@@ -64,6 +98,7 @@ export class MemoryStore implements Store {
     current.result = Uint8Array.from(input.result);
     current.expiresAtMs = input.expiresAtMs;
     current.updatedAtMs = input.nowMs;
+    this.#put(current);
     return true;
   }
 
@@ -71,7 +106,7 @@ export class MemoryStore implements Store {
     this.#open();
     const current = this.#records.get(key);
     if (current?.state !== 'in_progress' || current.token !== token) return false;
-    this.#records.delete(key);
+    this.#remove(key);
     return true;
   }
 
@@ -93,7 +128,7 @@ export class MemoryStore implements Store {
 
   async delete(key: string): Promise<boolean> {
     this.#open();
-    return this.#records.delete(key);
+    return this.#remove(key);
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
@@ -115,34 +150,90 @@ export class MemoryStore implements Store {
 
   async sweep(nowMs: number, limit = 1000): Promise<number> {
     this.#open();
-    let deleted = 0;
-    for (const [key, record] of this.#records) {
-      if (deleted >= limit) break;
-      if (isExpired(record, nowMs)) {
-        this.#records.delete(key);
-        deleted += 1;
-      }
-    }
-    return deleted;
+    return this.#dropExpired(nowMs, limit);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
   }
 
-  #makeRoom(nowMs: number): void {
-    for (const [key, record] of this.#records) {
-      if (isExpired(record, nowMs)) this.#records.delete(key);
+  /** Keeps `record` (new or changed), counting its size and queueing its retention end. */
+  #put(record: IdempotencyRecord): void {
+    const size = sizeOf(record);
+    this.#bytes += size - (this.#sizes.get(record.key) ?? 0);
+    this.#sizes.set(record.key, size);
+    this.#records.set(record.key, record);
+    this.#expiries.schedule(record.key, record.expiresAtMs);
+  }
+
+  #remove(key: string): boolean {
+    if (!this.#records.delete(key)) return false;
+    this.#bytes -= this.#sizes.get(key) ?? 0;
+    this.#sizes.delete(key);
+    this.#expiries.unschedule(key);
+    return true;
+  }
+
+  /** Drops up to `limit` records expired at `nowMs`, soonest first; returns how many. */
+  #dropExpired(nowMs: number, limit: number): number {
+    let dropped = 0;
+    while (dropped < limit) {
+      const key = this.#expiries.popDue(nowMs);
+      if (key === undefined) break;
+      const record = this.#records.get(key);
+      if (record === undefined) continue;
+      if (isExpired(record, nowMs)) {
+        this.#remove(key);
+        dropped += 1;
+      } else {
+        // Its retention was raised after it was queued (an extension): queue it again.
+        this.#expiries.schedule(key, record.expiresAtMs);
+      }
     }
-    if (this.#records.size >= this.#maxRecords) {
-      throw new IdempotencyError(
-        ErrorCode.STORE_UNAVAILABLE,
-        `[idem] [memory] the store holds ${this.#maxRecords} live records (maxRecords); raise maxRecords, shorten retention, or use a persistent store.`,
-      );
-    }
+    return dropped;
+  }
+
+  /** Before a new key's claim of `bytes`: drops expired records if the store is full, and refuses if it still is. */
+  #makeRoom(nowMs: number, bytes: number): void {
+    if (!this.#full(bytes)) return;
+    this.#dropExpired(nowMs, Number.POSITIVE_INFINITY);
+    if (!this.#full(bytes)) return;
+    const which =
+      this.#records.size >= this.#maxRecords
+        ? `${this.#records.size} live records (maxRecords ${this.#maxRecords})`
+        : `${megabytes(this.#bytes)} of live records (maxBytes ${megabytes(this.#maxBytes)})`;
+    throw new IdempotencyError(
+      ErrorCode.STORE_UNAVAILABLE,
+      `[idem] [memory] the memory store is full: it holds ${which}, none of them expired, and it never evicts a live key (a retry would run twice). Nothing was run. Raise maxRecords or maxBytes, shorten the retention, or use a persistent store (SQLite, PostgreSQL, Redis, MySQL).`,
+    );
+  }
+
+  #full(bytes: number): boolean {
+    return this.#records.size >= this.#maxRecords || this.#bytes + bytes > this.#maxBytes;
   }
 
   #open(): void {
     if (this.#closed) throw storeClosed('memory', 'MemoryStore');
   }
+}
+
+/** What a record counts against `maxBytes`: its strings (two bytes a character at most), its result, and a fixed overhead. */
+function sizeOf(record: IdempotencyRecord): number {
+  const text = record.key.length + record.fingerprint.length + record.token.length;
+  return RECORD_OVERHEAD_BYTES + 2 * text + (record.result?.byteLength ?? 0);
+}
+
+function megabytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+  return bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} bytes`;
+}
+
+function positiveLimit(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      `[idem] [memory] ${name} must be a whole number above 0, got ${value}.`,
+    );
+  }
+  return value;
 }

@@ -1,0 +1,333 @@
+import type { Agent, ClientRequest, request as httpRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { endWithBody } from '../../adapters/node-http/server-response.js';
+import type { IdempotencyError } from '../../core/errors.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
+import { copyResponseHead, type ForwardedBody, upstreamRequestHeaders } from './forward-headers.js';
+import {
+  answerProblem,
+  shuttingDown,
+  upstreamBrokeOff,
+  upstreamTimeout,
+  upstreamUnavailable,
+} from './gateway-problems.js';
+
+/** Most of an upstream response held back to go out in one write with its head, in bytes. */
+const HOLD_BYTES = 64 * 1024;
+
+/**
+ * Where an exchange with the upstream stands. Each rule of the gateway hangs on one of these:
+ * what a failure does to the key, what the client is told, what shutdown does.
+ */
+export const ExchangeState = {
+  /**
+   * The request is on its way; no response head yet. A failure here (refused, reset, timeout,
+   * shutdown) releases the key before the client hears of it: the upstream never answered, so a
+   * retry runs again.
+   */
+  sending: 'sending',
+  /**
+   * The head came; the body is arriving, held back (up to `HOLD_BYTES`, one turn of the event
+   * loop) then streamed to the client. The upstream has acted: a break from here on never
+   * releases a key whose status the policy stores (see `notStored`).
+   */
+  streaming: 'streaming',
+  /**
+   * The body ended; the response is being stored (or its key released, as the policy says)
+   * before the client's last byte goes out, so a client that retries the moment it has the answer
+   * finds the replay. Shutdown waits for this (the store call has its own timeout).
+   */
+  storing: 'storing',
+  /** Over: the client got the whole response (a client that left gets nothing, and it is stored all the same). */
+  answered: 'answered',
+  /** Over: the upstream never answered; the key was released and the client got 502, 504 or 503. */
+  released: 'released',
+  /**
+   * Over: the upstream broke off after its head. Its response cannot be replayed and the work may
+   * have been done, so the key is completed as "not stored": retries get 410
+   * response-not-stored, not a second run. The client is cut off, or gets 502 if nothing went out.
+   */
+  notStored: 'not_stored',
+} as const;
+export type ExchangeState = (typeof ExchangeState)[keyof typeof ExchangeState];
+
+/** How to reach the upstream; one per gateway. */
+export interface UpstreamLink {
+  /** The upstream's URL; its `host` is sent as `Host`. */
+  url: URL;
+  request: typeof httpRequest;
+  agent: Agent;
+  /** Longest silence from the upstream (before its head, or between two chunks), in ms. */
+  timeoutMs: number;
+  /** The engine's `maxResultBytes`: a recording written past it stores "not stored". */
+  maxResultBytes: number;
+}
+
+/** One request to forward. */
+export interface ExchangeInput {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The path and query to send, base path included (see `forwardPath`). */
+  path: string;
+  /** The body read whole, or `'stream'` to pipe `req` through as it arrives. */
+  body: ForwardedBody;
+  /** Present when the key was claimed: the response is recorded and stored or released. */
+  recording?: ResponseRecording;
+}
+
+/** How an exchange ended, for the metrics. */
+export interface ExchangeEnd {
+  /** The upstream failed: refused, reset, timed out, or broke off. */
+  failed: boolean;
+  /** From forwarding to the end of the upstream response (or its failure), in ms. */
+  ms: number;
+}
+
+/**
+ * One request forwarded to the upstream and its response streamed back, through the recording
+ * when the key was claimed. The state (`ExchangeState`) is the one place that says what a
+ * failure, a client that leaves, or shutdown does at each step.
+ */
+export class UpstreamExchange {
+  #state: ExchangeState = ExchangeState.sending;
+  readonly #link: UpstreamLink;
+  readonly #input: ExchangeInput;
+  readonly #recording: ResponseRecording | undefined;
+  readonly #started = performance.now();
+  #upstreamReq: ClientRequest | undefined;
+  #upstreamRes: IncomingMessage | undefined;
+  /** Chunks held back to go out with the head; `undefined` once the body streams. */
+  #held: Buffer[] | undefined = [];
+  #heldBytes = 0;
+  #holding: NodeJS.Immediate | undefined;
+  #timedOut = false;
+  #cancelled = false;
+  /** The client left before its response ended: nothing more is written to it. */
+  #clientGone = false;
+  #end!: (end: ExchangeEnd) => void;
+  readonly #over: Promise<ExchangeEnd>;
+
+  constructor(link: UpstreamLink, input: ExchangeInput) {
+    this.#link = link;
+    this.#input = input;
+    this.#recording = input.recording;
+    this.#over = new Promise((resolve) => {
+      this.#end = resolve;
+    });
+  }
+
+  get state(): ExchangeState {
+    return this.#state;
+  }
+
+  /** Sends the request; resolves when the exchange is over, whatever its end. Never rejects. */
+  run(): Promise<ExchangeEnd> {
+    const { req, res, body } = this.#input;
+    const link = this.#link;
+    let upstreamReq: ClientRequest;
+    try {
+      upstreamReq = link.request({
+        protocol: link.url.protocol,
+        hostname: link.url.hostname,
+        port: link.url.port,
+        method: req.method,
+        path: this.#input.path,
+        headers: upstreamRequestHeaders(req, link.url.host, body),
+        agent: link.agent,
+      });
+    } catch (error) {
+      // A request Node will not send (a header it refuses): as if the upstream never answered, so
+      // the key is released rather than held by a heartbeat that nobody stops.
+      void this.#fail(error);
+      return this.#over;
+    }
+    this.#upstreamReq = upstreamReq;
+    upstreamReq.setTimeout(link.timeoutMs, () => {
+      this.#timedOut = true;
+      upstreamReq.destroy(new Error(`no answer within ${link.timeoutMs} ms`));
+    });
+    upstreamReq.on('error', (error) => void this.#fail(error));
+    upstreamReq.on('response', (upstreamRes) => this.#onHead(upstreamRes));
+    res.once('close', () => this.#onClientClose());
+    if (body === 'stream') req.pipe(upstreamReq);
+    else endWithBody(upstreamReq, body);
+    return this.#over;
+  }
+
+  /**
+   * Shutdown after the grace period: cuts the exchange off where it stands (see `ExchangeState`)
+   * and resolves once it is over. A response being stored is left to finish: cutting it off
+   * would tell the client its key was released when it was stored.
+   */
+  async cancel(): Promise<void> {
+    this.#cancelled = true;
+    if (this.#state === ExchangeState.sending || this.#state === ExchangeState.streaming) {
+      const failing = this.#fail(new Error('the gateway is shutting down'));
+      this.#upstreamReq?.destroy();
+      await failing;
+    }
+    await this.#over;
+  }
+
+  #onHead(upstreamRes: IncomingMessage): void {
+    if (this.#state !== ExchangeState.sending) {
+      upstreamRes.resume(); // cut off before the head came
+      return;
+    }
+    this.#state = ExchangeState.streaming;
+    this.#upstreamRes = upstreamRes;
+    copyResponseHead(upstreamRes, this.#input.res);
+    upstreamRes.on('data', (chunk: Buffer) => this.#onData(chunk));
+    upstreamRes.on('end', () => void this.#onEnd());
+    upstreamRes.on('error', (error) => void this.#fail(error));
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#state !== ExchangeState.streaming) return;
+    // A response that arrives whole within one turn of the event loop (most do) is held and sent
+    // in one write with its head; one still arriving after that turn, or larger than
+    // HOLD_BYTES, streams from then on.
+    if (this.#held !== undefined && this.#heldBytes + chunk.length <= HOLD_BYTES) {
+      this.#held.push(chunk);
+      this.#heldBytes += chunk.length;
+      this.#holding ??= setImmediate(() => this.#flushHeld());
+      return;
+    }
+    this.#flushHeld();
+    this.#forward(chunk);
+  }
+
+  /** Stops holding: sends what was held, and streams from now on. */
+  #flushHeld(): void {
+    if (this.#held === undefined || this.#state !== ExchangeState.streaming) return;
+    clearImmediate(this.#holding);
+    const chunks = this.#held;
+    this.#held = undefined;
+    // Chunked, not Content-Length, while recording: the client must not see the response as
+    // complete before the key is stored or released (see #onEnd).
+    if (this.#recording !== undefined && !this.#input.res.headersSent) this.#input.res.removeHeader('content-length');
+    for (const chunk of chunks) this.#forward(chunk);
+  }
+
+  /** One chunk to the recording and to the client, with backpressure from the client. */
+  #forward(chunk: Buffer): void {
+    this.#recording?.write(chunk);
+    if (this.#clientGone) return;
+    const { res } = this.#input;
+    const upstreamRes = this.#upstreamRes as IncomingMessage;
+    if (!res.write(chunk) && !res.destroyed) {
+      upstreamRes.pause();
+      res.once('drain', () => upstreamRes.resume());
+    }
+  }
+
+  async #onEnd(): Promise<void> {
+    if (this.#state !== ExchangeState.streaming) return;
+    this.#state = ExchangeState.storing;
+    clearImmediate(this.#holding);
+    const held = this.#held;
+    this.#held = undefined;
+    const whole = held === undefined ? undefined : held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held);
+    const { res } = this.#input;
+    const recording = this.#recording;
+    if (recording !== undefined) {
+      // Store (or release) before the body or its final chunk goes out. A held body is recorded
+      // here, as it has not been written yet.
+      if (whole !== undefined) recording.write(whole);
+      recording.headFrom(res.statusCode, (name) => res.getHeader(name));
+      await recording.finish();
+    }
+    this.#state = ExchangeState.answered;
+    if (!this.#clientGone && !res.destroyed && !res.writableEnded) {
+      if (whole !== undefined && whole.length > 0) {
+        if (!res.headersSent) res.setHeader('content-length', whole.length);
+        endWithBody(res, whole);
+      } else {
+        res.end();
+      }
+    }
+    this.#finish(false);
+  }
+
+  /**
+   * The upstream failed, or shutdown cut the exchange off: what happens depends on whether the
+   * head came (see `ExchangeState`). The key is settled before the client hears anything.
+   */
+  async #fail(error: unknown): Promise<void> {
+    const { res } = this.#input;
+    const recording = this.#recording;
+    const keyed = recording !== undefined;
+    if (this.#state === ExchangeState.sending) {
+      this.#state = ExchangeState.released;
+      await recording?.abort();
+      if (!this.#clientGone) {
+        answerProblem(
+          res,
+          this.#cancelled
+            ? shuttingDown(keyed)
+            : this.#timedOut
+              ? upstreamTimeout(this.#link.timeoutMs, keyed)
+              : upstreamUnavailable(this.#link.url, error, keyed),
+        );
+      }
+      this.#finish(this.#upstreamFailed());
+      return;
+    }
+    if (this.#state !== ExchangeState.streaming) return; // over already, or being stored
+    this.#state = ExchangeState.notStored;
+    clearImmediate(this.#holding);
+    this.#upstreamRes?.resume();
+    if (recording !== undefined) await this.#recordNotStored(recording);
+    if (!this.#clientGone) answerProblem(res, this.#brokeOff());
+    this.#finish(this.#upstreamFailed());
+  }
+
+  /** Whether the exchange failed through the upstream's fault, not the client's or shutdown's. */
+  #upstreamFailed(): boolean {
+    return !this.#cancelled && !(this.#clientGone && this.#recording === undefined);
+  }
+
+  #brokeOff(): IdempotencyError {
+    const why = this.#cancelled
+      ? 'the gateway shut down'
+      : this.#timedOut
+        ? `it sent nothing for ${this.#link.timeoutMs} ms`
+        : 'the connection broke';
+    return upstreamBrokeOff(this.#input.res.statusCode, why, this.#recording !== undefined);
+  }
+
+  /**
+   * Completes the key as "not stored". `ResponseRecording` has no such ending of its own, so the
+   * recording is written past its limit, which stores the too-large outcome (retries get 410
+   * response-not-stored) for a status the policy stores, and releases the key for one it does
+   * not. The bytes are zero pages the recording counts and drops, never touched.
+   */
+  async #recordNotStored(recording: ResponseRecording): Promise<void> {
+    const { res } = this.#input;
+    recording.headFrom(res.statusCode, (name) => res.getHeader(name));
+    recording.write(Buffer.alloc(this.#link.maxResultBytes + 1));
+    await recording.finish();
+  }
+
+  /**
+   * The client left before its response ended. A protected exchange goes on (the heartbeat keeps
+   * the lease) so that its response is stored for the retry: letting the lease lapse while the
+   * upstream still works would let a retry run it a second time. An unprotected one is cut off:
+   * nobody will replay it.
+   */
+  #onClientClose(): void {
+    if (this.#input.res.writableFinished) return;
+    this.#clientGone = true;
+    if (this.#recording === undefined) {
+      if (this.#state === ExchangeState.sending || this.#state === ExchangeState.streaming) {
+        void this.#fail(new Error('the client left'));
+        this.#upstreamReq?.destroy();
+      }
+      return;
+    }
+    this.#upstreamRes?.resume(); // no client to wait for: keep reading, so the response is recorded
+  }
+
+  #finish(failed: boolean): void {
+    this.#end({ failed, ms: performance.now() - this.#started });
+  }
+}
