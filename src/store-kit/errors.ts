@@ -5,7 +5,7 @@ import {
   isIdempotencyError,
   storeMisconfigured,
   storeUnavailable,
-} from '../../core/errors.js';
+} from '../core/errors.js';
 
 /** `INVALID_OPTIONS` from `store`'s constructor or a call: `message` says what is wrong and ends with its stop. */
 export function invalidOptions(store: string, message: string): IdempotencyError {

@@ -45,6 +45,7 @@ export class LazyClient<T> {
   #prepared: Promise<void> | undefined;
   #own: OwnClient<T> | undefined;
   #closing: Promise<void> | undefined;
+  #ready: T | undefined;
 
   constructor(options: LazyClientOptions<T>) {
     this.#options = options;
@@ -55,6 +56,14 @@ export class LazyClient<T> {
     return this.#closing !== undefined;
   }
 
+  /**
+   * The client once it is open and prepared, `undefined` before: the hot path takes it without
+   * awaiting `get()`. Not cleared by `close()`; check `closed` first.
+   */
+  get current(): T | undefined {
+    return this.#ready;
+  }
+
   /** The client, opened and prepared on first use. */
   async get(): Promise<T> {
     this.#client ??= this.#open().catch((error: unknown) => {
@@ -62,12 +71,14 @@ export class LazyClient<T> {
       throw error;
     });
     const client = await this.#client;
-    if (this.#options.prepare === undefined) return client;
-    this.#prepared ??= this.#options.prepare(client).catch((error: unknown) => {
-      this.#prepared = undefined;
-      throw error;
-    });
-    await this.#prepared;
+    if (this.#options.prepare !== undefined) {
+      this.#prepared ??= this.#options.prepare(client).catch((error: unknown) => {
+        this.#prepared = undefined;
+        throw error;
+      });
+      await this.#prepared;
+    }
+    this.#ready = client;
     return client;
   }
 
