@@ -32,13 +32,17 @@ export interface StoreOperationsOptions<C> extends LazyClientOptions<C> {
  * ```ts
  * class MyStore implements Store {
  *   readonly name = 'mine';
- *   #ops = new StoreOperations<MyClient>({ store: 'mine', className: 'MyStore', given: options.client, openOwn });
+ *   readonly #ops: StoreOperations<MyClient>;
+ *   constructor(options: { client: MyClient }) {
+ *     this.#ops = new StoreOperations({ store: 'mine', className: 'MyStore', given: options.client });
+ *   }
  *   claim(input: ClaimInput) {
- *     return this.#ops.run('claim', async (client) => decideOnServer(client, input));
+ *     return this.#ops.run('claim', (client) => claimOnServer(client, input));
  *   }
  *   close() { return this.#ops.close(); }
  * }
  * ```
+ * docs/stores.md has the whole of such a store.
  */
 export class StoreOperations<C> {
   readonly #client: LazyClient<C>;

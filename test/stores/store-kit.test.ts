@@ -133,14 +133,16 @@ describe('StoreOperations', () => {
     assert.equal(opened.length, 1, 'a closed store opens nothing again');
   });
 
-  it('gives a client passed in and leaves it open on close', async () => {
+  it('needs a client or a way to open one', () => {
+    assert.throws(
+      () => new StoreOperations({ store: 'fake', className: 'FakeStore', given: undefined }),
+      hasCode(ErrorCode.INVALID_OPTIONS, /`given` client or an `openOwn`/),
+    );
+  });
+
+  it('gives a client passed in, with no openOwn, and leaves it open on close', async () => {
     const given = { ended: false };
-    const ops = new StoreOperations<FakeClient>({
-      store: 'fake',
-      className: 'FakeStore',
-      given: () => given,
-      openOwn: async () => Promise.reject(new Error('not called')),
-    });
+    const ops = new StoreOperations<FakeClient>({ store: 'fake', className: 'FakeStore', given: () => given });
     assert.equal(await ops.run('get', async (client) => client), given);
     await ops.close();
     assert.equal(given.ended, false);
