@@ -6,8 +6,8 @@
  * release, extend, get, close, optional ping); `AdminStore` adds what operators and the `idem`
  * CLI call (delete, list, optional sweep). Every built-in store is an `AdminStore`.
  *
- * The rules below are the whole contract: `runStoreConformance` from `idem/testing` checks each
- * of them, and nothing else, against your real server.
+ * The rules below are the whole contract: `runStoreConformance` from `idem/testing` checks them
+ * against your real server (each one a test can observe) and checks nothing else.
  *
  * - **Time.** Times are integer milliseconds since the epoch, always passed in by the caller as
  *   `nowMs`, so every store judges expiry by the same clock and tests can move time without fake
