@@ -1,4 +1,4 @@
-import { isDriverMissing } from '../stores/shared/driver.js';
+import { isDriverMissing } from '../store-kit/driver.js';
 import { CliError, ExitCode } from './cli-error.js';
 import type { StoreSpec } from './store-url.js';
 

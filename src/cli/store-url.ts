@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isIdempotencyError } from '../core/errors.js';
-import type { Store } from '../core/store.js';
+import type { AdminStore } from '../core/store.js';
 import { CliError, ExitCode, reasonOf, usageError } from './cli-error.js';
 import { missingDriverError } from './missing-driver.js';
 import { probeTcp } from './tcp-probe.js';
@@ -112,7 +112,7 @@ export interface OpenStoreOptions {
  * in one line, rather than as a 503 on the first request. The drivers are imported only here:
  * each is an optional peer dependency.
  */
-export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {}): Promise<AdminStore> {
   const timeoutMs = options.timeoutMs ?? 3000;
   if (spec.kind === 'postgres' || spec.kind === 'mysql' || spec.kind === 'redis') {
     const url = new URL(spec.url);
@@ -163,7 +163,7 @@ export async function openStore(spec: StoreSpec, options: OpenStoreOptions = {})
   return store;
 }
 
-async function createStore(spec: StoreSpec, timeoutMs: number): Promise<Store> {
+async function createStore(spec: StoreSpec, timeoutMs: number): Promise<AdminStore> {
   const table = 'table' in spec && spec.table !== undefined ? { table: spec.table } : {};
   try {
     switch (spec.kind) {

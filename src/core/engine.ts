@@ -3,7 +3,7 @@ import { Deadlines } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
 import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
-import type { IdempotencyRecord, Store } from './store.js';
+import { type IdempotencyRecord, type Store, StoreLimits } from './store.js';
 
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -21,7 +21,10 @@ export interface EngineOptions {
   heartbeatMs?: number;
   /** A store call that takes longer fails with `STORE_UNAVAILABLE` (fail closed), in ms. Default 5,000. */
   storeTimeoutMs?: number;
-  /** Largest stored outcome in bytes; a larger one is recorded as "too large" instead. Default 1 MiB. */
+  /**
+   * Largest stored outcome in bytes; a larger one is recorded as "too large" instead. Lowered to
+   * the store's own `maxResultBytes` when it declares a smaller one. Default 1 MiB.
+   */
   maxResultBytes?: number;
   /**
    * Seals stored outcomes with AES-256-GCM, each bound to its record. One key (32 bytes, or a
@@ -35,9 +38,12 @@ export interface EngineOptions {
 }
 
 export interface BeginInput {
-  /** The store key (see `storeKeyOf`). */
+  /** The store key (see `storeKeyOf`): 1 to 255 UTF-8 bytes (`StoreLimits.keyBytes`), else `KEY_INVALID`. */
   key: string;
-  /** The fingerprint of what is asked (see `fingerprintOf`). */
+  /**
+   * The fingerprint of what is asked (see `fingerprintOf`): 1 to 255 UTF-8 bytes
+   * (`StoreLimits.fingerprintBytes`), else `INVALID_OPTIONS`.
+   */
   fingerprint: string;
   /** When the key is in progress elsewhere, wait up to this long (ms) for it to finish. Default 0: answer at once. */
   waitMs?: number;
@@ -70,6 +76,10 @@ export class Engine {
   readonly leaseMs: number;
   readonly heartbeatMs: number;
   readonly storeTimeoutMs: number;
+  /**
+   * The largest outcome stored whole, in bytes: the `maxResultBytes` option, or the store's own
+   * `maxResultBytes` when that is smaller.
+   */
   readonly maxResultBytes: number;
   readonly codec: OutcomeCodec;
   readonly now: () => number;
@@ -87,7 +97,10 @@ export class Engine {
     this.leaseMs = positive('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
     this.heartbeatMs = nonNegative('heartbeatMs', options.heartbeatMs ?? Math.floor(this.leaseMs / 3));
     this.storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS);
-    this.maxResultBytes = positive('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES);
+    this.maxResultBytes = Math.min(
+      positive('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES),
+      storeCapacity(this.store),
+    );
     if (this.retentionMs <= this.leaseMs) {
       // An in-progress record past its retention counts as absent: a second caller could claim the
       // key while the first still runs.
@@ -109,6 +122,8 @@ export class Engine {
 
   /** Claims the key, or says why not: replay the stored outcome, in progress, or mismatch. */
   async begin(input: BeginInput): Promise<Decision> {
+    checkText(input.key, 'key', StoreLimits.keyBytes);
+    checkText(input.fingerprint, 'fingerprint', StoreLimits.fingerprintBytes);
     const deadline = this.now() + (input.waitMs ?? 0);
     let pauseMs = 10;
     let decision = await this.#claimOnce(input);
@@ -197,7 +212,7 @@ export class Lease {
     }
   }
 
-  /** The largest outcome `complete` stores whole, in bytes (the engine's `maxResultBytes`). */
+  /** The largest outcome `complete` stores whole, in bytes (the engine's `maxResultBytes`, the store's cap included). */
   get maxResultBytes(): number {
     return this.#engine.maxResultBytes;
   }
@@ -308,6 +323,44 @@ function positive(name: string, value: number): number {
     );
   }
   return value;
+}
+
+/** The store's declared `maxResultBytes`, checked; `Infinity` when it declares none. */
+function storeCapacity(store: Store): number {
+  const declared = store.maxResultBytes;
+  if (declared === undefined) return Number.POSITIVE_INFINITY;
+  if (!Number.isSafeInteger(declared) || declared <= 0) {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      `[idem] the ${store.name} store declares maxResultBytes ${String(declared)}: a store's capacity must be a positive whole number of bytes; fix the store, or leave maxResultBytes out when it has no limit of its own.`,
+    );
+  }
+  return declared;
+}
+
+/**
+ * Refuses a key or fingerprint a store need not keep (see the text rule of the store contract):
+ * not a string, empty, over `maxBytes` of UTF-8, holding NUL or a lone surrogate (which UTF-8
+ * cannot carry: two keys would become one). The byte count is only taken when the length could
+ * pass it (3 bytes per UTF-16 unit at most).
+ */
+function checkText(value: unknown, what: 'key' | 'fingerprint', maxBytes: number): void {
+  let problem: string;
+  if (typeof value !== 'string') problem = `a ${typeof value}`;
+  else {
+    const bytes = value.length * 3 <= maxBytes ? value.length : Buffer.byteLength(value, 'utf8');
+    if (bytes >= 1 && bytes <= maxBytes && isPlainText(value)) return;
+    problem = bytes < 1 || bytes > maxBytes ? `${bytes} bytes long` : 'text with NUL or a lone surrogate';
+  }
+  throw new IdempotencyError(
+    what === 'key' ? ErrorCode.KEY_INVALID : ErrorCode.INVALID_OPTIONS,
+    `[idem] the ${what} given to begin() is ${problem}; stores keep well-formed text of 1 to ${maxBytes} bytes (UTF-8) without NUL. Derive it with ${what === 'key' ? 'storeKeyOf()' : 'fingerprintOf()'}, which gives 43 characters.`,
+  );
+}
+
+/** Well-formed Unicode (no lone surrogate) without NUL. */
+function isPlainText(value: string): boolean {
+  return !value.includes('\u0000') && (value as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
 function nonNegative(name: string, value: number): number {

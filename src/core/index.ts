@@ -36,16 +36,19 @@ export {
 export type { EncryptionKey, EncryptionKeys } from './keyring.js';
 export { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
 export { isSealed, type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
-export type {
-  ClaimInput,
-  ClaimResult,
-  CompleteInput,
-  ExtendInput,
-  IdempotencyRecord,
-  ListOptions,
-  ListPage,
-  RecordState,
-  Store,
+export {
+  type AdminStore,
+  type ClaimInput,
+  type ClaimResult,
+  type CompleteInput,
+  type ExtendInput,
+  type IdempotencyRecord,
+  isAdminStore,
+  type ListOptions,
+  type ListPage,
+  type RecordState,
+  type Store,
+  StoreLimits,
 } from './store.js';
 export type { ErrorClass, ErrorRevivalOptions, StoredError } from './stored-error.js';
 export { defaultSerializer, type ValueSerializer } from './value-codec.js';

@@ -2,13 +2,59 @@
  * The store contract. A store keeps records atomically and compares what it is told to compare;
  * the engine owns everything else (hashing, fingerprints, expiry arithmetic, the clock).
  *
- * Times are milliseconds since the epoch, always passed in by the caller as `nowMs`, so every
- * store judges expiry by the same clock and tests can move time without fake timers. Hosts that
- * share one store need synchronised clocks (NTP); the lease length absorbs small skew.
+ * Two interfaces: `Store` is the hot path every face calls on every request (claim, complete,
+ * release, extend, get, close, optional ping); `AdminStore` adds what operators and the `idem`
+ * CLI call (delete, list, optional sweep). Every built-in store is an `AdminStore`.
+ *
+ * The rules below are the whole contract: `runStoreConformance` from `idem/testing` checks them
+ * against your real server (each one a test can observe) and checks nothing else.
+ *
+ * - **Time.** Times are integer milliseconds since the epoch, always passed in by the caller as
+ *   `nowMs`, so every store judges expiry by the same clock and tests can move time without fake
+ *   timers. Keep them exactly (a 64-bit integer, or a decimal string: not a float in seconds).
+ *   Hosts that share one store need synchronised clocks (NTP); the lease length absorbs small skew.
+ * - **Text.** `key`, `fingerprint` and `token` are well-formed Unicode strings without NUL
+ *   (U+0000), of 1 to 255 UTF-8 bytes (`StoreLimits`); the engine refuses any other before it
+ *   reaches a store. Keep them byte for byte: `abc` and `ABC` are two keys, `{a}` and `é` are
+ *   keys like any other, and none is truncated or folded.
+ *   In practice Idem's faces send 43-character base64url SHA-256 hashes as key and fingerprint,
+ *   and the engine sends a random UUID (36 characters) as token.
+ * - **Results.** `result` is opaque bytes, every byte value, from 0 bytes up to the store's
+ *   `maxResultBytes` (or, when it declares none, whatever the engine's `maxResultBytes` allows:
+ *   1 MiB by default). Give back exactly the bytes stored.
+ * - **Atomicity.** Each operation is atomic on its own, against concurrent calls from this
+ *   process and from other processes and machines sharing the backend.
+ * - **Answers are not errors.** A lost claim is `claimed: false`; a token that no longer holds is
+ *   `false`. Throw only when the operation could not be done.
+ * - **Errors.** A store may throw anything when its backend fails: the engine turns any error
+ *   that is not an `IdempotencyError` into `STORE_UNAVAILABLE` (the original kept as `cause`),
+ *   and passes an `IdempotencyError` through unchanged. So throw Idem's errors only when you have
+ *   something better to say (`STORE_MISCONFIGURED` for a wrong password, `INVALID_OPTIONS` for a
+ *   bad `list` limit); `idem/store-kit`'s `StoreOperations` does this mapping for you.
+ * - **Close.** After `close()` every operation, `ping` included, rejects with `STORE_CLOSED`.
+ *   `close()` may be called more than once.
+ * - **Timeouts.** The engine stops waiting for a call after its `storeTimeoutMs` (5 s); the
+ *   operation may still take effect afterwards, which the lease and token rules make harmless.
  */
 
 /** `in_progress`: a holder has the lease and is running the work. `completed`: the result is stored. */
 export type RecordState = 'in_progress' | 'completed';
+
+/** The sizes the contract fixes, in one place. */
+export const StoreLimits = {
+  /** Longest `key` the engine passes to a store, in UTF-8 bytes. */
+  keyBytes: 255,
+  /** Longest `fingerprint` the engine passes to a store, in UTF-8 bytes. */
+  fingerprintBytes: 255,
+  /** Longest `token` a store must keep, in UTF-8 bytes (the engine's are 36-character UUIDs). */
+  tokenBytes: 255,
+  /** Records on a `list` page when `limit` is not given. */
+  defaultListLimit: 100,
+  /** Largest `limit` a `list` call may ask for. */
+  maxListLimit: 1000,
+  /** Records a `sweep` deletes at most when `limit` is not given. */
+  defaultSweepLimit: 1000,
+} as const;
 
 export interface IdempotencyRecord {
   /** The store key: a hash of namespace, scope and the caller's key. Opaque to stores. */
@@ -33,7 +79,9 @@ export interface IdempotencyRecord {
 }
 
 export interface ClaimInput {
+  /** The store key, 1 to `StoreLimits.keyBytes` UTF-8 bytes. */
   key: string;
+  /** The fingerprint of what is asked, 1 to `StoreLimits.fingerprintBytes` UTF-8 bytes. */
   fingerprint: string;
   /** The fresh token the claimant will hold if it wins. */
   token: string;
@@ -56,6 +104,7 @@ export type ClaimResult =
 export interface CompleteInput {
   key: string;
   token: string;
+  /** The encoded outcome, at most the store's `maxResultBytes` (see the contract's results rule). */
   result: Uint8Array;
   nowMs: number;
   /** New retention end, counted from completion (ms since epoch). */
@@ -77,26 +126,19 @@ export interface ExtendInput {
   expiresAtMs: number;
 }
 
-export interface ListOptions {
-  /** Only records in this state. Default: both. */
-  state?: RecordState;
-  /** At most this many records. Default 100. */
-  limit?: number;
-  /** Opaque cursor from the previous page's `nextCursor`. */
-  cursor?: string;
-  /** Records that expired before `nowMs` are left out when given. */
-  nowMs?: number;
-}
-
-export interface ListPage {
-  records: IdempotencyRecord[];
-  /** Pass as `cursor` to get the next page; `undefined` on the last page. */
-  nextCursor: string | undefined;
-}
-
+/** The hot path: what the engine calls for every key. */
 export interface Store {
   /** Short name used in error messages and metrics: `memory`, `sqlite`, `postgres`... */
   readonly name: string;
+
+  /**
+   * The largest `result` this store can keep, in bytes, when that is less than the engine may
+   * send (DynamoDB keeps items of at most 400 KB). The engine then stores outcomes of at most
+   * `min(its own maxResultBytes, this)` and records larger ones as "too large", as it does for
+   * its own limit. A positive whole number. Default: none; the store keeps any size the engine
+   * is configured for (1 MiB unless the application raises `maxResultBytes`).
+   */
+  readonly maxResultBytes?: number;
 
   /**
    * Atomically claims `key`. Exactly one of many concurrent callers can win. Wins when:
@@ -104,7 +146,8 @@ export interface Store {
    *   `attempts` 1, `takeover` false);
    * - the record is `in_progress`, its `leaseExpiresAtMs <= nowMs` and its fingerprint equals
    *   `fingerprint` (takeover: new token and lease, `attempts` + 1, `createdAtMs` kept).
-   * Otherwise returns the current record unchanged.
+   * Otherwise returns the current record unchanged. The records to write and return are those of
+   * `decideClaim` (`idem`): a store that decides in JavaScript calls it.
    */
   claim(input: ClaimInput): Promise<ClaimResult>;
 
@@ -125,21 +168,11 @@ export interface Store {
    */
   extend(input: ExtendInput): Promise<boolean>;
 
-  /** The record, or `null` if there is none or (when `nowMs` is given) it has expired. */
-  get(key: string, nowMs?: number): Promise<IdempotencyRecord | null>;
-
-  /** Deletes the record whatever its state. True if one was there. For operators. */
-  delete(key: string): Promise<boolean>;
-
   /**
-   * Pages through records, for operators and recovery. SQL and memory stores page in key order;
-   * a store that scans (Redis) may return a record on two pages, never skips one that exists for
-   * the whole listing.
+   * The record, or `null` if there is none or (when `nowMs` is given) it has expired
+   * (`expiresAtMs <= nowMs`). Without `nowMs`, an expired record the store still holds is returned.
    */
-  list(options?: ListOptions): Promise<ListPage>;
-
-  /** Deletes up to `limit` (default 1000) records with `expiresAtMs <= nowMs`; returns how many. */
-  sweep(nowMs: number, limit?: number): Promise<number>;
+  get(key: string, nowMs?: number): Promise<IdempotencyRecord | null>;
 
   /**
    * Readiness check, optional: connects if needed (creating the table on stores that do so on
@@ -152,4 +185,59 @@ export interface Store {
 
   /** Releases connections the store opened itself. Safe to call more than once. */
   close(): Promise<void>;
+}
+
+export interface ListOptions {
+  /** Only records in this state. Default: both. */
+  state?: RecordState;
+  /**
+   * The most records on the page: a whole number from 1 to `StoreLimits.maxListLimit` (1000).
+   * Anything else (0, negative, fractional, larger) is refused with `INVALID_OPTIONS`.
+   * Default `StoreLimits.defaultListLimit` (100).
+   */
+  limit?: number;
+  /** Opaque cursor from the previous page's `nextCursor`. Default: the first page. */
+  cursor?: string;
+  /** Leaves out records that expired by then (`expiresAtMs <= nowMs`), in ms. Default: none left out. */
+  nowMs?: number;
+}
+
+export interface ListPage {
+  /** At most `limit` records, each whole (its `result` included). */
+  records: IdempotencyRecord[];
+  /**
+   * Pass as `cursor` to get the next page. `undefined` on the last page, and only there: a page
+   * with a cursor holds exactly `limit` records, and a store hands out a cursor only when it has
+   * seen a further record (so the listing never ends on an empty page, unless records were
+   * deleted between the calls).
+   */
+  nextCursor: string | undefined;
+}
+
+/** The operator's calls, on top of the hot path: look at records, delete them, sweep expired ones. */
+export interface AdminStore extends Store {
+  /** Deletes the record whatever its state. True if one was there. */
+  delete(key: string): Promise<boolean>;
+
+  /**
+   * Pages through records, for operators and recovery (see `ListOptions` and `ListPage` for the
+   * rules on `limit` and cursors). Every record that exists for the whole listing and matches
+   * the filters is returned at least once; SQL and memory stores page in key order, exactly once;
+   * a store that scans (Redis) may return a record on two pages.
+   */
+  list(options?: ListOptions): Promise<ListPage>;
+
+  /**
+   * Deletes up to `limit` records with `expiresAtMs <= nowMs`, and no other; returns how many.
+   * `limit` is a whole number of at least 1 (`INVALID_OPTIONS` otherwise); default
+   * `StoreLimits.defaultSweepLimit` (1000). Optional: a store whose backend drops expired
+   * records by itself (a TTL) may leave it out; expired records are treated as absent anyway.
+   */
+  sweep?(nowMs: number, limit?: number): Promise<number>;
+}
+
+/** True when `store` has the operator's calls (`delete` and `list`; `sweep` stays optional). */
+export function isAdminStore(store: Store): store is AdminStore {
+  const candidate = store as Partial<AdminStore>;
+  return typeof candidate.delete === 'function' && typeof candidate.list === 'function';
 }

@@ -1,7 +1,8 @@
 /**
  * The kit for store authors: everything an Idem store needs besides its own queries. A store
- * written with this kit and the contract in `idem` (`Store`, the claim rules) passes
- * `runStoreConformance` from `idem/testing`.
+ * written with this kit to the contract in `idem` (`Store`, `AdminStore`, `StoreLimits`, the
+ * claim rules; all re-exported here) passes `runStoreConformance` from `idem/testing`.
+ * docs/stores.md walks through a store written with it.
  */
 export {
   canTakeOver,
@@ -12,16 +13,31 @@ export {
   isExpired,
   takenOverRecord,
 } from '../core/claim-rules.js';
-export { asBuffer } from '../stores/shared/as-buffer.js';
-export { importDriver, isDriverMissing } from '../stores/shared/driver.js';
+export {
+  type AdminStore,
+  type ClaimInput,
+  type ClaimResult,
+  type CompleteInput,
+  type ExtendInput,
+  type IdempotencyRecord,
+  isAdminStore,
+  type ListOptions,
+  type ListPage,
+  type RecordState,
+  type Store,
+  StoreLimits,
+} from '../core/store.js';
+export { asBuffer } from './as-buffer.js';
+export { importDriver, isDriverMissing } from './driver.js';
 export {
   checkOneConnection,
   invalidOptions,
   type MisconfigurationAdvice,
   storeClosed,
   storeFailure,
-} from '../stores/shared/errors.js';
-export { checkIdentifier } from '../stores/shared/identifier.js';
-export { type GivenClient, LazyClient, type LazyClientOptions, type OwnClient } from '../stores/shared/lazy-client.js';
-export { pageOf, type SqlInteger, type SqlRecordRow, toRecord } from '../stores/shared/sql-record.js';
+} from './errors.js';
+export { checkIdentifier } from './identifier.js';
+export { type GivenClient, LazyClient, type LazyClientOptions, type OwnClient, resolveGiven } from './lazy-client.js';
+export { checkListLimit, checkSweepLimit } from './limits.js';
+export { pageOf, type SqlInteger, type SqlRecordRow, toRecord } from './sql-record.js';
 export { StoreOperations, type StoreOperationsOptions } from './store-operations.js';

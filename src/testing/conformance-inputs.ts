@@ -1,7 +1,27 @@
-/** Inputs and readers the store conformance scenarios share. */
-import type { ClaimInput, Store } from '../core/store.js';
+/** Inputs, readers and checks the store conformance scenarios share. */
+import assert from 'node:assert/strict';
+import { type ErrorCode, isIdempotencyError } from '../core/errors.js';
+import type { AdminStore, ClaimInput, ListOptions, Store } from '../core/store.js';
+import type { WorkerJob } from './claim-worker.js';
 
 export const HOUR_MS = 3_600_000;
+
+/** What a scenario gets: a fresh, empty store in its own namespace, and how to build it again elsewhere. */
+export interface ScenarioContext {
+  store: Store;
+  /** The namespace the store was built for (`[a-z0-9_]`, at most 40 characters). */
+  namespace: string;
+  /** How a child process builds the same store (for the cross-process scenarios). */
+  job: Pick<WorkerJob, 'factoryModule' | 'createExport' | 'namespace'>;
+  /** Processes in the cross-process race, keys each races for, concurrent claims in one process. */
+  counts: ScenarioCounts;
+}
+
+export interface ScenarioCounts {
+  processes: number;
+  claimsPerProcess: number;
+  concurrentClaims: number;
+}
 
 /** A claim of `key` at `over.nowMs`: fingerprint `fp`, a 30 s lease and one hour of retention unless given. */
 export function claimInput(
@@ -23,18 +43,49 @@ export function bytes(value: Uint8Array | null | undefined): number[] | null {
   return value == null ? null : [...value];
 }
 
-/** Every key `list` returns, page by page with `options`; fails if it does not end within 1000 pages. */
+/** The store as an `AdminStore`; the scenarios that call this declare `needs: 'admin'`. */
+export function admin(store: Store): AdminStore {
+  return store as AdminStore;
+}
+
+/**
+ * Every key `list` returns, page by page with `options`, checking the page rules on the way: no
+ * page holds more than its limit, a page with a cursor holds exactly its limit, and the listing
+ * ends (no cursor) within 1000 pages. `pages` receives the size of each page.
+ */
 export async function listAll(
-  store: Store,
-  options: { state?: 'completed' | 'in_progress'; limit?: number } = {},
+  store: AdminStore,
+  options: Omit<ListOptions, 'cursor'> = {},
+  pages: number[] = [],
 ): Promise<string[]> {
   const keys = new Set<string>();
+  const limit = options.limit ?? 100;
   let cursor: string | undefined;
   for (let page = 0; page < 1000; page++) {
     const result = await store.list({ ...options, ...(cursor === undefined ? {} : { cursor }) });
+    pages.push(result.records.length);
+    assert.ok(result.records.length <= limit, `a page of limit ${limit} held ${result.records.length} records`);
+    if (result.nextCursor !== undefined) {
+      assert.equal(result.records.length, limit, 'a page with a nextCursor holds exactly `limit` records');
+    }
     for (const record of result.records) keys.add(record.key);
     cursor = result.nextCursor;
     if (cursor === undefined) return [...keys];
   }
   throw new Error('list() did not finish within 1000 pages');
+}
+
+/** An `assert.rejects` check that the error is an Idem error with `code`. */
+export function hasCode(code: ErrorCode) {
+  return (error: unknown): boolean => {
+    assert.ok(isIdempotencyError(error, code), `expected ${code}, got ${String(error)}`);
+    return true;
+  };
+}
+
+/** `text` followed by ASCII digits up to exactly `size` UTF-8 bytes (`text` must be shorter). */
+export function padToBytes(text: string, size: number): string {
+  const padding = size - Buffer.byteLength(text, 'utf8');
+  if (padding < 0) throw new Error(`${text} is longer than ${size} bytes`);
+  return text + '0123456789'.repeat(Math.ceil(padding / 10)).slice(0, padding);
 }

@@ -402,9 +402,6 @@ export function unreachableStore(): Store {
     release: fail,
     extend: fail,
     get: fail,
-    delete: fail,
-    list: fail,
-    sweep: fail,
     close: async () => {},
   };
 }

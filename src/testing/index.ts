@@ -12,7 +12,9 @@ export {
   unreachableStore,
 } from './http-conformance.js';
 export {
+  CONFORMANCE_ONLY_ENV,
   type ConformanceTestApi,
+  type ConformanceTestContext,
   runStoreConformance,
   type StoreConformanceOptions,
   StoreScenario,

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { Engine } from '../core/engine.js';
 import { ErrorCode, isIdempotencyError } from '../core/errors.js';
 import { OutcomeKind } from '../core/outcome.js';
-import type { Store } from '../core/store.js';
-import { claimInput, HOUR_MS } from './conformance-inputs.js';
+import { claimInput, HOUR_MS, type ScenarioContext } from './conformance-inputs.js';
 
 /** Store level: `extend` raises retention (never lowers it), so no rival claims a live holder's key. */
-export async function extendKeepsRetention(store: Store): Promise<void> {
+export async function extendKeepsRetention({ store }: ScenarioContext): Promise<void> {
   const t = Date.now();
   await store.claim(claimInput('k', { nowMs: t, token: 'a', leaseMs: 1000, expiresAtMs: t + 5000 }));
   // The heartbeat keeps the lease alive up to and past the retention end the claim set.
@@ -45,7 +44,7 @@ export async function extendKeepsRetention(store: Store): Promise<void> {
  * Engine level, heartbeat off: after a takeover, the old holder's `complete` is refused with
  * `LEASE_LOST` and its `signal` aborts with that error, as it would had an extension found out.
  */
-export async function lostCompletionAbortsSignal(store: Store): Promise<void> {
+export async function lostCompletionAbortsSignal({ store }: ScenarioContext): Promise<void> {
   let nowMs = Date.now();
   const options = { store, leaseMs: 1000, retentionMs: 60_000, heartbeatMs: 0, now: () => nowMs };
   const engine = new Engine(options);

@@ -5,22 +5,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Store } from '../core/store.js';
 import type { WorkerJob } from './claim-worker.js';
-import { claimInput, HOUR_MS } from './conformance-inputs.js';
-import type { StoreConformanceOptions } from './store-conformance.js';
-
-type JobBase = Pick<WorkerJob, 'factoryModule' | 'createExport' | 'namespace'>;
+import { claimInput, HOUR_MS, type ScenarioContext } from './conformance-inputs.js';
 
 const workerUrl = new URL(`./claim-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-
-/** What every worker job of the suite shares: how to build the store, in which namespace. */
-export function jobBase(
-  options: Pick<StoreConformanceOptions, 'factoryModule' | 'createExport'>,
-  namespace: string,
-): JobBase {
-  return { factoryModule: options.factoryModule, createExport: options.createExport ?? 'createStore', namespace };
-}
 
 interface Worker {
   process: ChildProcess;
@@ -50,12 +38,8 @@ async function startWorker(job: WorkerJob): Promise<Worker> {
 }
 
 /** `processes` children claim the same `perProcess` keys at once: each key has exactly one winner, and all see its token. */
-export async function raceAcrossProcesses(
-  store: Store,
-  base: JobBase,
-  processes: number,
-  perProcess: number,
-): Promise<void> {
+export async function raceAcrossProcesses({ store, job: base, counts }: ScenarioContext): Promise<void> {
+  const { processes, claimsPerProcess: perProcess } = counts;
   const keys = Array.from({ length: perProcess }, (_, i) => `race-${i}`);
   const nowMs = Date.now();
   const children = await Promise.all(
@@ -75,7 +59,7 @@ export async function raceAcrossProcesses(
 }
 
 /** A child claims a key with a 2 s lease and is killed: the key stays blocked until the lease ends, then one caller takes over. */
-export async function killHolderMidLease(store: Store, base: JobBase): Promise<void> {
+export async function killHolderMidLease({ store, job: base }: ScenarioContext): Promise<void> {
   const nowMs = Date.now();
   const child = await startWorker({
     ...base,

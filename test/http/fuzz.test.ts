@@ -4,7 +4,7 @@ import { randomInt } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Store } from '../../src/core/store.js';
+import type { AdminStore } from '../../src/core/store.js';
 import type { HttpEvent } from '../../src/http/index.js';
 import { createStore, dropStore } from '../stores/sqlite.factory.js';
 import { HttpPool, mapLimit, type PooledRequest, rawRequest } from './fixtures/client.js';
@@ -443,7 +443,7 @@ async function startFuzzServer(): Promise<FuzzServer> {
   return { child, ports: JSON.parse(first.value.slice('listening '.length)), stderr: () => stderr };
 }
 
-async function countRecords(store: Store): Promise<{ total: number; inProgress: number }> {
+async function countRecords(store: AdminStore): Promise<{ total: number; inProgress: number }> {
   let total = 0;
   let inProgress = 0;
   let cursor: string | undefined;
@@ -458,7 +458,7 @@ async function countRecords(store: Store): Promise<{ total: number; inProgress: 
 
 describe(`HTTP fuzz (seed ${SEED}; rerun with IDEM_FUZZ_SEED=${SEED})`, () => {
   let server: FuzzServer;
-  const stores = new Map<FuzzAdapter, Store>();
+  const stores = new Map<FuzzAdapter, AdminStore>();
   before(async () => {
     for (const adapter of FUZZ_ADAPTERS) await dropStore(fuzzNamespace(adapter));
     server = await startFuzzServer();
@@ -478,7 +478,7 @@ describe(`HTTP fuzz (seed ${SEED}; rerun with IDEM_FUZZ_SEED=${SEED})`, () => {
       const rng = new Rng(SEED + index);
       const cases = generate(rng, MALFORMED_PER_ADAPTER);
       const port = server.ports[adapter];
-      const store = stores.get(adapter) as Store;
+      const store = stores.get(adapter) as AdminStore;
       const pool = new HttpPool(IN_FLIGHT);
       const failures: string[] = [];
       const statuses = new Map<number, number>();

@@ -7,7 +7,7 @@ import {
   type NodeIdempotencyOptions,
   withIdempotency,
 } from '../../src/adapters/node-http/index.js';
-import type { Store } from '../../src/core/store.js';
+import type { AdminStore, Store } from '../../src/core/store.js';
 import type { HttpIdempotencyOptions } from '../../src/http/index.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import {
@@ -101,7 +101,7 @@ async function startEcho(store: Store, options: Partial<NodeIdempotencyOptions> 
   return { ...server, runs: () => runs };
 }
 
-async function countRecords(store: Store): Promise<number> {
+async function countRecords(store: AdminStore): Promise<number> {
   let count = 0;
   let cursor: string | undefined;
   do {

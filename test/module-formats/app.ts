@@ -3,14 +3,14 @@
 // there with that project's tsconfig, compiled, and run with node. In the CommonJS projects the
 // imports below compile to require() calls, so the run proves that require('idem/memory') works
 // and that a claim round-trips on the MemoryStore through the CommonJS entries.
-import { idempotent, isIdempotencyError, type Store } from 'idem';
+import { type AdminStore, idempotent, isIdempotencyError } from 'idem';
 import { type ExpressIdempotencyMiddleware, idempotency } from 'idem/express';
 import { HttpIdempotency, type HttpIdempotencyOptions } from 'idem/http';
 import { MemoryStore } from 'idem/memory';
 
 async function main(): Promise<void> {
   // A store from one subpath goes into the engine of another: one set of types across subpaths.
-  const store: Store = new MemoryStore();
+  const store: AdminStore = new MemoryStore();
   let charges = 0;
   const charge = idempotent(async (orderId: string) => `ch_${++charges}_${orderId}`, { name: 'charge', store });
   const first = await charge('order-1');

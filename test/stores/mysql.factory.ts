@@ -1,11 +1,11 @@
 import mysql from 'mysql2/promise';
-import type { Store } from '../../src/core/store.js';
+import type { AdminStore } from '../../src/core/store.js';
 import { MysqlStore } from '../../src/stores/mysql/index.js';
 
 /** The MariaDB / MySQL server the tests use; `IDEM_MYSQL_URL` points them elsewhere. */
 export const MYSQL_URL = process.env.IDEM_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
-export async function createStore(namespace: string): Promise<Store> {
+export async function createStore(namespace: string): Promise<AdminStore> {
   return new MysqlStore({ url: MYSQL_URL, table: `idem_records_${namespace}` });
 }
 

@@ -237,28 +237,6 @@ describe('MysqlStore', () => {
     }
   });
 
-  it('keeps keys, tokens and fingerprints outside ASCII byte for byte', async () => {
-    const store = new MysqlStore({ url: MYSQL_URL, table: freshTable() });
-    try {
-      const t = Date.now();
-      const key = 'clé-🔑-キー';
-      const claimed = await store.claim(claimInput(key, t, { token: 'jeton-é', fingerprint: 'empreinte-ü' }));
-      assert.equal(claimed.record.key, key);
-      assert.equal((await store.claim(claimInput(key, t + 1))).claimed, false);
-      assert.equal((await store.get(key))?.fingerprint, 'empreinte-ü');
-      assert.equal(
-        await store.complete({ key, token: 'jeton-é', result: new Uint8Array([1]), nowMs: t, expiresAtMs: t + 1 }),
-        true,
-      );
-      assert.deepEqual(
-        (await store.list()).records.map((r) => r.key),
-        [key],
-      );
-    } finally {
-      await store.close();
-    }
-  });
-
   it('stores a 6 MiB result', async () => {
     const store = new MysqlStore({ url: MYSQL_URL, table: freshTable() });
     try {

@@ -1,10 +1,10 @@
-import type { Store } from '../../src/core/store.js';
+import type { AdminStore } from '../../src/core/store.js';
 import { PostgresStore } from '../../src/stores/postgres/index.js';
 
 /** The local test server; override with IDEM_POSTGRES_URL. */
 export const postgresUrl = process.env.IDEM_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-export async function createStore(namespace: string): Promise<Store> {
+export async function createStore(namespace: string): Promise<AdminStore> {
   return new PostgresStore({ url: postgresUrl, table: `idem_${namespace}` });
 }
 

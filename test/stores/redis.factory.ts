@@ -1,5 +1,5 @@
 import type { Cluster } from 'ioredis';
-import type { Store } from '../../src/core/store.js';
+import type { AdminStore } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 
 /** The local test server; override with IDEM_REDIS_URL. */
@@ -16,7 +16,7 @@ export function prefixOf(namespace: string): string {
   return `idem_test:${namespace}:`;
 }
 
-export async function createStore(namespace: string): Promise<Store> {
+export async function createStore(namespace: string): Promise<AdminStore> {
   return new RedisStore({ url: redisUrl, prefix: prefixOf(namespace) });
 }
 
@@ -45,7 +45,7 @@ class ClusterTestStore extends RedisStore {
   }
 }
 
-export async function createClusterStore(namespace: string): Promise<Store> {
+export async function createClusterStore(namespace: string): Promise<AdminStore> {
   return new ClusterTestStore(await connectCluster(), namespace);
 }
 

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Store } from '../../src/core/store.js';
+import type { AdminStore } from '../../src/core/store.js';
 import { SqliteStore } from '../../src/stores/sqlite/index.js';
 
 const directory = join(tmpdir(), 'idem-sqlite-tests');
@@ -11,7 +11,7 @@ export function sqliteTestPath(namespace: string): string {
   return join(directory, `${namespace}.db`);
 }
 
-export async function createStore(namespace: string): Promise<Store> {
+export async function createStore(namespace: string): Promise<AdminStore> {
   mkdirSync(directory, { recursive: true });
   return new SqliteStore({ path: sqliteTestPath(namespace), table: `idem_${namespace}` });
 }

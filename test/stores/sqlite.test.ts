@@ -161,7 +161,7 @@ describe('sqlite store', () => {
     const store = new SqliteStore({ path: join(directory, 'idem.db') });
     await assert.rejects(
       store.claim(claimInput('k', 'a')),
-      hasCode(ErrorCode.STORE_UNAVAILABLE, /\[sqlite\] open failed/),
+      hasCode(ErrorCode.STORE_UNAVAILABLE, /\[sqlite\] claim failed: .*open/i),
     );
     mkdirSync(directory, { recursive: true });
     assert.equal((await store.claim(claimInput('k', 'a'))).claimed, true);

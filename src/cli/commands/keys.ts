@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import type { IdempotencyRecord, RecordState, Store } from '../../core/store.js';
+import type { AdminStore, IdempotencyRecord, RecordState } from '../../core/store.js';
 import { CliError, ExitCode, reasonOf, usageError } from '../cli-error.js';
 import { type KeyOptions, storeKeyFrom, withKeyOptions } from '../keys/record-name.js';
 import { details, recordJson, table } from '../keys/record-view.js';
@@ -111,6 +111,10 @@ export function registerKeys(program: Command): void {
     .action(async (options: { store?: string; batch?: string }) => {
       const batch = positiveInteger(options.batch ?? '1000', '--batch');
       await withStore(options.store, async (store) => {
+        if (store.sweep === undefined) {
+          print(`${store.name} drops expired records by itself: there is nothing to sweep.`);
+          return;
+        }
         const nowMs = Date.now();
         const bar = process.stdout.isTTY ? await progressBar(store, nowMs) : undefined;
         let total = 0;
@@ -129,7 +133,7 @@ export function registerKeys(program: Command): void {
     });
 }
 
-async function withStore(url: string | undefined, use: (store: Store) => Promise<void>): Promise<void> {
+async function withStore(url: string | undefined, use: (store: AdminStore) => Promise<void>): Promise<void> {
   const spec = parseStoreUrl(url ?? DEFAULT_STORE_URL);
   if (spec.kind === 'memory') {
     throw usageError(
@@ -153,13 +157,13 @@ async function withStore(url: string | undefined, use: (store: Store) => Promise
   }
 }
 
-async function found(store: Store, key: string): Promise<IdempotencyRecord> {
+async function found(store: AdminStore, key: string): Promise<IdempotencyRecord> {
   const record = await store.get(key);
   if (record === null) throw new CliError(`no record with store key ${key}.`);
   return record;
 }
 
-async function progressBar(store: Store, nowMs: number): Promise<cliProgress.SingleBar> {
+async function progressBar(store: AdminStore, nowMs: number): Promise<cliProgress.SingleBar> {
   // The stores count nothing for us: page through once to learn how many are due.
   let due = 0;
   let cursor: string | undefined;

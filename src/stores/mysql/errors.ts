@@ -2,7 +2,7 @@
  * Which MySQL / MariaDB errors are configuration mistakes rather than outages, by server error
  * number (the `errno` of a `mysql2` error), and what to fix for each.
  */
-import type { MisconfigurationAdvice } from '../shared/errors.js';
+import type { MisconfigurationAdvice } from '../../store-kit/index.js';
 
 const CHECK_CREDENTIALS = 'check the user and password in the store URL';
 const GRANT =

@@ -2,6 +2,7 @@ import type { PoolOptions } from 'mysql2/promise';
 import { isClaimable } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
+  AdminStore,
   ClaimInput,
   ClaimResult,
   CompleteInput,
@@ -9,14 +10,20 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  Store,
 } from '../../core/store.js';
-import { asBuffer } from '../shared/as-buffer.js';
-import { importDriver } from '../shared/driver.js';
-import { checkOneConnection, invalidOptions, storeClosed, storeFailure } from '../shared/errors.js';
-import { checkIdentifier } from '../shared/identifier.js';
-import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
-import { pageOf, toRecord } from '../shared/sql-record.js';
+import {
+  asBuffer,
+  checkIdentifier,
+  checkListLimit,
+  checkOneConnection,
+  checkSweepLimit,
+  importDriver,
+  invalidOptions,
+  type OwnClient,
+  pageOf,
+  StoreOperations,
+  toRecord,
+} from '../../store-kit/index.js';
 import { mysqlMisconfiguration } from './errors.js';
 import { existsSql, MAX_TEXT_BYTES, migrateSql } from './migrations.js';
 import { type MysqlRecordRow, type MysqlStatements, mysqlStatements } from './sql.js';
@@ -106,14 +113,14 @@ const ER_LOCK_DEADLOCK = 1213;
  * await shared.migrate();
  * ```
  */
-export class MysqlStore implements Store {
+export class MysqlStore implements AdminStore {
   readonly name = STORE_NAME;
   #options: MysqlStoreOptions;
   #table: string;
   #sql: MysqlStatements;
   #queryTimeoutMs: number;
-  /** The pool, once the table exists. */
-  #pool: LazyClient<MysqlPoolLike>;
+  /** Every operation, on the pool once the table exists. */
+  #ops: StoreOperations<MysqlPoolLike>;
 
   constructor(options: MysqlStoreOptions) {
     checkOneConnection(STORE_NAME, 'pool', options.pool, options.url);
@@ -129,10 +136,13 @@ export class MysqlStore implements Store {
     this.#table = table;
     this.#sql = mysqlStatements(table);
     this.#queryTimeoutMs = options.queryTimeoutMs ?? 5000;
-    this.#pool = new LazyClient({
+    this.#ops = new StoreOperations({
+      store: STORE_NAME,
+      className: 'MysqlStore',
       given: options.pool,
       openOwn: () => this.#openOwnPool(),
       prepare: (pool) => this.#migrate(pool),
+      misconfiguration: mysqlMisconfiguration,
     });
   }
 
@@ -141,11 +151,7 @@ export class MysqlStore implements Store {
    * start-up to fail early. Safe to run from many processes at once.
    */
   async migrate(): Promise<void> {
-    try {
-      await this.#ready();
-    } catch (error) {
-      throw failure('migrate', error);
-    }
+    await this.#ops.run('migrate', () => undefined);
   }
 
   /**
@@ -154,20 +160,14 @@ export class MysqlStore implements Store {
    * database, permissions), `STORE_UNAVAILABLE` when it cannot be reached.
    */
   async ping(): Promise<void> {
-    try {
-      const pool = await this.#ready();
-      await pool.query(this.#query('SELECT 1', {}));
-    } catch (error) {
-      throw failure('ping', error);
-    }
+    await this.#ops.run('ping', (pool) => pool.query(this.#query('SELECT 1', {})));
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
     checkLength('key', input.key, ErrorCode.KEY_INVALID);
     checkLength('token', input.token, ErrorCode.INVALID_OPTIONS);
     checkLength('fingerprint', input.fingerprint, ErrorCode.INVALID_OPTIONS);
-    try {
-      const pool = await this.#ready();
+    return this.#ops.run('claim', async (pool) => {
       const key = bytesOf(input.key);
       const values = {
         key,
@@ -197,9 +197,7 @@ export class MysqlStore implements Store {
         if (!isClaimable(record, input)) return { claimed: false, record };
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
-    } catch (error) {
-      throw failure('claim', error);
-    }
+    });
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
@@ -227,13 +225,10 @@ export class MysqlStore implements Store {
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
-    try {
-      const pool = await this.#ready();
+    return this.#ops.run('get', async (pool) => {
       const row = await this.#selectOne(pool, bytesOf(key), nowMs ?? null);
       return row === undefined ? null : decodeRow(row);
-    } catch (error) {
-      throw failure('get', error);
-    }
+    });
   }
 
   async delete(key: string): Promise<boolean> {
@@ -241,11 +236,8 @@ export class MysqlStore implements Store {
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
-    const limit = options.limit ?? 100;
-    checkLimit('list', limit);
-    try {
-      const pool = await this.#ready();
-      if (limit === 0) return { records: [], nextCursor: undefined };
+    return this.#ops.run('list', async (pool) => {
+      const limit = checkListLimit(STORE_NAME, options.limit);
       const [rows] = await pool.query(
         this.#query(this.#sql.list, {
           cursor: options.cursor === undefined ? null : bytesOf(options.cursor),
@@ -255,26 +247,20 @@ export class MysqlStore implements Store {
         }),
       );
       return pageOf(rows as MysqlRecordRow[], limit, decodeRow);
-    } catch (error) {
-      throw failure('list', error);
-    }
+    });
   }
 
-  async sweep(nowMs: number, limit = 1000): Promise<number> {
-    checkLimit('sweep', limit);
-    try {
-      const pool = await this.#ready();
-      if (limit === 0) return 0;
-      const [header] = await pool.query(this.#query(this.#sql.sweep, { nowMs, limit }));
+  async sweep(nowMs: number, limit?: number): Promise<number> {
+    return this.#ops.run('sweep', async (pool) => {
+      const values = { nowMs, limit: checkSweepLimit(STORE_NAME, limit) };
+      const [header] = await pool.query(this.#query(this.#sql.sweep, values));
       return affectedRows(header);
-    } catch (error) {
-      throw failure('sweep', error);
-    }
+    });
   }
 
   /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
-    return this.#pool.close();
+    return this.#ops.close();
   }
 
   async #claimStatement(pool: MysqlPoolLike, values: Record<string, MysqlValue>): Promise<void> {
@@ -297,13 +283,10 @@ export class MysqlStore implements Store {
 
   /** Runs a statement that changes at most one row; true when it matched one. */
   async #changed(operation: string, sql: string, values: Record<string, MysqlValue>): Promise<boolean> {
-    try {
-      const pool = await this.#ready();
+    return this.#ops.run(operation, async (pool) => {
       const [header] = await pool.query(this.#query(sql, values));
       return matchedRows(header) === 1;
-    } catch (error) {
-      throw failure(operation, error);
-    }
+    });
   }
 
   #query(sql: string, values: Record<string, MysqlValue>): MysqlQuery {
@@ -315,12 +298,6 @@ export class MysqlStore implements Store {
       rowsAsArray: false,
       nestTables: false,
     };
-  }
-
-  /** The pool, once the table exists. Throws STORE_CLOSED after `close()`. */
-  async #ready(): Promise<MysqlPoolLike> {
-    if (this.#pool.closed) throw storeClosed(STORE_NAME, 'MysqlStore');
-    return this.#pool.get();
   }
 
   async #openOwnPool(): Promise<OwnClient<MysqlPoolLike>> {
@@ -404,15 +381,4 @@ function checkLength(field: 'key' | 'token' | 'fingerprint', value: string, code
       `[idem] [${STORE_NAME}] the ${field} is ${length} bytes long; the MySQL store keeps at most ${MAX_TEXT_BYTES} (UTF-8).`,
     );
   }
-}
-
-function checkLimit(operation: 'list' | 'sweep', limit: number): void {
-  if (!Number.isInteger(limit) || limit < 0) {
-    throw invalidOptions(STORE_NAME, `${operation} \`limit\` must be a whole number >= 0, got ${limit}.`);
-  }
-}
-
-/** The error for a driver failure in `operation`: STORE_MISCONFIGURED or STORE_UNAVAILABLE, the driver's error as cause. */
-function failure(operation: string, error: unknown) {
-  return storeFailure(STORE_NAME, operation, error, mysqlMisconfiguration);
 }

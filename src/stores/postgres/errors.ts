@@ -2,7 +2,7 @@
  * Which PostgreSQL errors are configuration mistakes rather than outages, by SQLSTATE (the `code`
  * of a `pg` error), and what to fix for each.
  */
-import type { MisconfigurationAdvice } from '../shared/errors.js';
+import type { MisconfigurationAdvice } from '../../store-kit/index.js';
 
 const ADVICE: Record<string, string> = {
   /** invalid_password */

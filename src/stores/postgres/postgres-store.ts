@@ -1,6 +1,7 @@
 import type { PoolConfig } from 'pg';
 import { isClaimable } from '../../core/claim-rules.js';
 import type {
+  AdminStore,
   ClaimInput,
   ClaimResult,
   CompleteInput,
@@ -8,14 +9,20 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  Store,
 } from '../../core/store.js';
-import { asBuffer } from '../shared/as-buffer.js';
-import { importDriver } from '../shared/driver.js';
-import { checkOneConnection, storeClosed, storeFailure } from '../shared/errors.js';
-import { checkIdentifier } from '../shared/identifier.js';
-import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
-import { pageOf, type SqlRecordRow, toRecord } from '../shared/sql-record.js';
+import {
+  asBuffer,
+  checkIdentifier,
+  checkListLimit,
+  checkOneConnection,
+  checkSweepLimit,
+  importDriver,
+  type OwnClient,
+  pageOf,
+  type SqlRecordRow,
+  StoreOperations,
+  toRecord,
+} from '../../store-kit/index.js';
 import { postgresMisconfiguration } from './errors.js';
 import { existsSql, migrateSql, type PostgresTableNames, tableNames } from './migrations.js';
 import { type PostgresStatements, postgresStatements } from './sql.js';
@@ -25,7 +32,6 @@ import { type PostgresStatements, postgresStatements } from './sql.js';
  * with the same `query`, as long as a call without `values` accepts several statements separated by
  * semicolons (the migration sends its DDL that way).
  */
-/** The part of a `pg.Pool` (or `pg.Client`) the store uses. */
 export interface PgPoolLike {
   /** Runs a statement; with a `name`, `pg` prepares it once per connection and reuses the plan. */
   query(config: {
@@ -99,13 +105,13 @@ const MAX_CLAIM_ROUNDS = 10;
  * await shared.migrate();
  * ```
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements AdminStore {
   readonly name = STORE_NAME;
   #options: PostgresStoreOptions;
   #names: PostgresTableNames;
   #sql: PostgresStatements;
-  /** The pool, once the table exists. */
-  #pool: LazyClient<PgPoolLike>;
+  /** Every operation, on the pool once the table exists. */
+  #ops: StoreOperations<PgPoolLike>;
 
   constructor(options: PostgresStoreOptions) {
     checkOneConnection(STORE_NAME, 'pool', options.pool, options.url);
@@ -115,10 +121,13 @@ export class PostgresStore implements Store {
     this.#options = options;
     this.#names = tableNames(table, options.schema);
     this.#sql = postgresStatements(this.#names.table);
-    this.#pool = new LazyClient({
+    this.#ops = new StoreOperations({
+      store: STORE_NAME,
+      className: 'PostgresStore',
       given: options.pool,
       openOwn: () => this.#openOwnPool(),
       prepare: (pool) => this.#migrate(pool),
+      misconfiguration: postgresMisconfiguration,
     });
   }
 
@@ -127,11 +136,7 @@ export class PostgresStore implements Store {
    * operation; call it at start-up to fail early. Safe to run from many processes at once.
    */
   async migrate(): Promise<void> {
-    try {
-      await this.#ready();
-    } catch (error) {
-      throw failure('migrate', error);
-    }
+    await this.#ops.run('migrate', () => undefined);
   }
 
   /**
@@ -140,17 +145,11 @@ export class PostgresStore implements Store {
    * database, permissions), `STORE_UNAVAILABLE` when it cannot be reached.
    */
   async ping(): Promise<void> {
-    try {
-      const pool = await this.#ready();
-      await pool.query('SELECT 1');
-    } catch (error) {
-      throw failure('ping', error);
-    }
+    await this.#ops.run('ping', (pool) => pool.query('SELECT 1'));
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    try {
-      const pool = await this.#ready();
+    return this.#ops.run('claim', async (pool) => {
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
         const answer = await this.#prepared(pool, 'claim', [
           input.key,
@@ -169,9 +168,7 @@ export class PostgresStore implements Store {
         return { claimed: false, record };
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
-    } catch (error) {
-      throw failure('claim', error);
-    }
+    });
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
@@ -187,17 +184,14 @@ export class PostgresStore implements Store {
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
-    try {
-      const pool = await this.#ready();
+    return this.#ops.run('get', async (pool) => {
       const { rows } =
         nowMs === undefined
           ? await this.#prepared(pool, 'select', [key])
           : await this.#prepared(pool, 'selectLive', [key, nowMs]);
       const row = rows[0] as SqlRecordRow | undefined;
       return row === undefined ? null : toRecord(row);
-    } catch (error) {
-      throw failure('get', error);
-    }
+    });
   }
 
   async delete(key: string): Promise<boolean> {
@@ -205,9 +199,8 @@ export class PostgresStore implements Store {
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
-    try {
-      const pool = await this.#ready();
-      const limit = options.limit ?? 100;
+    return this.#ops.run('list', async (pool) => {
+      const limit = checkListLimit(STORE_NAME, options.limit);
       const { rows } = await pool.query(this.#sql.list, [
         options.cursor ?? null,
         options.state ?? null,
@@ -215,35 +208,27 @@ export class PostgresStore implements Store {
         limit + 1,
       ]);
       return pageOf(rows as SqlRecordRow[], limit, toRecord);
-    } catch (error) {
-      throw failure('list', error);
-    }
+    });
   }
 
-  async sweep(nowMs: number, limit = 1000): Promise<number> {
-    try {
-      const pool = await this.#ready();
-      const { rowCount } = await pool.query(this.#sql.sweep, [nowMs, limit]);
+  async sweep(nowMs: number, limit?: number): Promise<number> {
+    return this.#ops.run('sweep', async (pool) => {
+      const { rowCount } = await pool.query(this.#sql.sweep, [nowMs, checkSweepLimit(STORE_NAME, limit)]);
       return rowCount ?? 0;
-    } catch (error) {
-      throw failure('sweep', error);
-    }
+    });
   }
 
   /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
-    return this.#pool.close();
+    return this.#ops.close();
   }
 
   /** Runs a statement that changes at most one row; true when it did. */
   async #changed(statement: 'complete' | 'release' | 'extend' | 'remove', values: unknown[]): Promise<boolean> {
-    try {
-      const pool = await this.#ready();
-      const { rowCount } = await this.#prepared(pool, statement, values);
-      return rowCount === 1;
-    } catch (error) {
-      throw failure(statement === 'remove' ? 'delete' : statement, error);
-    }
+    return this.#ops.run(
+      statement === 'remove' ? 'delete' : statement,
+      async (pool) => (await this.#prepared(pool, statement, values)).rowCount === 1,
+    );
   }
 
   /**
@@ -253,12 +238,6 @@ export class PostgresStore implements Store {
    */
   #prepared(pool: PgPoolLike, statement: keyof PostgresStatements, values: unknown[]) {
     return pool.query({ name: `idem_${statement}_${this.#names.hash}`, text: this.#sql[statement], values });
-  }
-
-  /** The pool, once the table exists. Throws STORE_CLOSED after `close()`. */
-  async #ready(): Promise<PgPoolLike> {
-    if (this.#pool.closed) throw storeClosed(STORE_NAME, 'PostgresStore');
-    return this.#pool.get();
   }
 
   async #openOwnPool(): Promise<OwnClient<PgPoolLike>> {
@@ -284,9 +263,4 @@ export class PostgresStore implements Store {
     if ((rows[0] as { ready: boolean } | undefined)?.ready === true) return;
     await pool.query(migrateSql(this.#names));
   }
-}
-
-/** The error for a driver failure in `operation`: STORE_MISCONFIGURED or STORE_UNAVAILABLE, the driver's error as cause. */
-function failure(operation: string, error: unknown) {
-  return storeFailure(STORE_NAME, operation, error, postgresMisconfiguration);
 }

@@ -2,7 +2,7 @@
  * Which Redis replies are configuration mistakes rather than outages, by the error prefix of the
  * reply, and what to fix for each.
  */
-import type { MisconfigurationAdvice } from '../shared/errors.js';
+import type { MisconfigurationAdvice } from '../../store-kit/index.js';
 
 const ADVICE: [RegExp, string][] = [
   [/^NOAUTH\b/, 'the server requires a password: put it in the store URL (redis://:password@host:6379)'],

@@ -1,5 +1,6 @@
 import { freshRecord, isExpired } from '../../core/claim-rules.js';
 import type {
+  AdminStore,
   ClaimInput,
   ClaimResult,
   CompleteInput,
@@ -7,12 +8,17 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  Store,
 } from '../../core/store.js';
-import { asBuffer } from '../shared/as-buffer.js';
-import { importDriver } from '../shared/driver.js';
-import { checkOneConnection, invalidOptions, storeClosed, storeFailure } from '../shared/errors.js';
-import { LazyClient, type OwnClient } from '../shared/lazy-client.js';
+import {
+  asBuffer,
+  checkListLimit,
+  checkOneConnection,
+  checkSweepLimit,
+  importDriver,
+  invalidOptions,
+  type OwnClient,
+  StoreOperations,
+} from '../../store-kit/index.js';
 import { decodeCursor, decodeRecord, encodeCursor, LIST_START } from './codec.js';
 import { redisMisconfiguration } from './errors.js';
 import { CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, SWEEP_ONE } from './scripts.js';
@@ -75,11 +81,11 @@ const MAX_PARALLEL = 500;
  * const charge = idempotent(chargeCard, { store, key: (req) => req.id });
  * ```
  */
-export class RedisStore implements Store {
+export class RedisStore implements AdminStore {
   readonly name = STORE_NAME;
   #prefix: string;
   #options: RedisStoreOptions;
-  #client: LazyClient<RedisLike>;
+  #ops: StoreOperations<RedisLike>;
 
   constructor(options: RedisStoreOptions) {
     const prefix = options.prefix ?? 'idem:';
@@ -98,7 +104,13 @@ export class RedisStore implements Store {
     }
     this.#prefix = prefix;
     this.#options = options;
-    this.#client = new LazyClient({ given: options.client, openOwn: () => this.#openOwnClient() });
+    this.#ops = new StoreOperations({
+      store: STORE_NAME,
+      className: 'RedisStore',
+      given: options.client,
+      openOwn: () => this.#openOwnClient(),
+      misconfiguration: redisMisconfiguration,
+    });
   }
 
   /**
@@ -107,11 +119,11 @@ export class RedisStore implements Store {
    * when it cannot be reached.
    */
   async ping(): Promise<void> {
-    await this.#run('ping', (client) => client.callBuffer('PING'));
+    await this.#ops.run('ping', (client) => client.callBuffer('PING'));
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    return this.#run('claim', async (client) => {
+    return this.#ops.run('claim', async (client) => {
       const reply = await this.#eval(client, CLAIM, input.key, [
         input.key,
         input.fingerprint,
@@ -139,7 +151,7 @@ export class RedisStore implements Store {
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
-    return this.#run('complete', async (client) => {
+    return this.#ops.run('complete', async (client) => {
       const reply = await this.#eval(client, COMPLETE, input.key, [
         input.token,
         asBuffer(input.result),
@@ -152,11 +164,11 @@ export class RedisStore implements Store {
   }
 
   async release(key: string, token: string): Promise<boolean> {
-    return this.#run('release', async (client) => (await this.#eval(client, RELEASE, key, [token])) === 1);
+    return this.#ops.run('release', async (client) => (await this.#eval(client, RELEASE, key, [token])) === 1);
   }
 
   async extend(input: ExtendInput): Promise<boolean> {
-    return this.#run('extend', async (client) => {
+    return this.#ops.run('extend', async (client) => {
       const reply = await this.#eval(client, EXTEND, input.key, [
         input.token,
         String(input.nowMs),
@@ -169,7 +181,7 @@ export class RedisStore implements Store {
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
-    return this.#run('get', async (client) => {
+    return this.#ops.run('get', async (client) => {
       const record = decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)));
       if (record === null || (nowMs !== undefined && isExpired(record, nowMs))) return null;
       return record;
@@ -177,15 +189,12 @@ export class RedisStore implements Store {
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.#run('delete', async (client) => (await client.callBuffer('DEL', this.#redisKey(key))) === 1);
+    return this.#ops.run('delete', async (client) => (await client.callBuffer('DEL', this.#redisKey(key))) === 1);
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
-    return this.#run('list', async (client) => {
-      const limit = options.limit ?? 100;
-      if (!Number.isInteger(limit) || limit < 1) {
-        throw invalidOptions(STORE_NAME, 'list(): limit must be a whole number >= 1.');
-      }
+    return this.#ops.run('list', async (client) => {
+      const limit = checkListLimit(STORE_NAME, options.limit);
       const position = options.cursor === undefined ? LIST_START : decodeCursor(options.cursor);
       const scanCount = Math.min(Math.max(limit, 100), 1000);
       const keep = (record: IdempotencyRecord | null): record is IdempotencyRecord =>
@@ -221,23 +230,25 @@ export class RedisStore implements Store {
     });
   }
 
-  async sweep(nowMs: number, limit = 1000): Promise<number> {
-    return this.#run('sweep', async (client) => {
+  /** Redis drops expired records by itself (PEXPIRE); this deletes at once those whose time has come by `nowMs`. */
+  async sweep(nowMs: number, limit?: number): Promise<number> {
+    return this.#ops.run('sweep', async (client) => {
+      const most = checkSweepLimit(STORE_NAME, limit);
       let deleted = 0;
       for (const server of this.#nodes(client)) {
         let scan = '0';
         do {
           const [next, keys] = await this.#scan(server, scan, SWEEP_SCAN_COUNT);
           scan = next;
-          // Never more scripts in flight than deletions still allowed, so the sweep cannot pass `limit`.
-          for (let i = 0; i < keys.length && deleted < limit; ) {
-            const chunk = keys.slice(i, i + Math.min(MAX_PARALLEL, limit - deleted));
+          // Never more scripts in flight than deletions still allowed, so the sweep cannot pass the limit.
+          for (let i = 0; i < keys.length && deleted < most; ) {
+            const chunk = keys.slice(i, i + Math.min(MAX_PARALLEL, most - deleted));
             i += chunk.length;
             const replies = await Promise.all(chunk.map((key) => this.#eval(client, SWEEP_ONE, key, [String(nowMs)])));
             deleted += replies.filter((reply) => reply === 1).length;
           }
-        } while (scan !== '0' && deleted < limit);
-        if (deleted >= limit) break;
+        } while (scan !== '0' && deleted < most);
+        if (deleted >= most) break;
       }
       return deleted;
     });
@@ -245,7 +256,7 @@ export class RedisStore implements Store {
 
   /** Ends the client the store opened from `url`; a client passed in stays open. */
   async close(): Promise<void> {
-    return this.#client.close();
+    return this.#ops.close();
   }
 
   /** The servers to SCAN: every master of a Cluster, or the one server. */
@@ -280,15 +291,6 @@ export class RedisStore implements Store {
   /** The hash tag keeps a record in one slot on Redis Cluster whatever its key holds. */
   #redisKey(key: string): string {
     return `${this.#prefix}{${key}}`;
-  }
-
-  async #run<T>(operation: string, body: (client: RedisLike) => Promise<T>): Promise<T> {
-    if (this.#client.closed) throw storeClosed(STORE_NAME, 'RedisStore', operation);
-    try {
-      return await body(await this.#client.get());
-    } catch (error) {
-      throw storeFailure(STORE_NAME, operation, error, redisMisconfiguration);
-    }
   }
 
   async #openOwnClient(): Promise<OwnClient<RedisLike>> {

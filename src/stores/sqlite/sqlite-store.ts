@@ -1,7 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { decideClaim, isExpired } from '../../core/claim-rules.js';
-import { ErrorCode, IdempotencyError, storeUnavailable } from '../../core/errors.js';
+import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
+  AdminStore,
   ClaimInput,
   ClaimResult,
   CompleteInput,
@@ -9,12 +10,19 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  Store,
 } from '../../core/store.js';
-import { importDriver } from '../shared/driver.js';
-import { invalidOptions, storeClosed } from '../shared/errors.js';
-import { resolveGiven } from '../shared/lazy-client.js';
-import { pageOf, type SqlRecordRow, toRecord } from '../shared/sql-record.js';
+import {
+  checkListLimit,
+  checkSweepLimit,
+  importDriver,
+  invalidOptions,
+  type OwnClient,
+  pageOf,
+  resolveGiven,
+  type SqlRecordRow,
+  StoreOperations,
+  toRecord,
+} from '../../store-kit/index.js';
 import { migrationStatements } from './migrations.js';
 import * as sql from './sql.js';
 
@@ -103,18 +111,15 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  * await store.close();
  * ```
  */
-export class SqliteStore implements Store {
+export class SqliteStore implements AdminStore {
   readonly name = STORE_NAME;
   #path: string;
   #database: SqliteStoreOptions['database'];
   #table: string;
   #busyTimeoutMs: number;
   #synchronous: 'NORMAL' | 'FULL';
-  /** The connection the store opened itself, closed by `close()`. */
-  #ownDatabase: BetterSqlite3.Database | undefined;
-  #prepared: Prepared | undefined;
-  #opening: Promise<Prepared> | undefined;
-  #closed = false;
+  /** The prepared statements of the open database, opened on first use. */
+  #ops: StoreOperations<Prepared>;
 
   constructor(options: SqliteStoreOptions = {}) {
     const table = options.table ?? 'idem_records';
@@ -147,155 +152,98 @@ export class SqliteStore implements Store {
     this.#table = table;
     this.#busyTimeoutMs = busyTimeoutMs;
     this.#synchronous = synchronous;
+    // Opening and preparing are one step: a connection of our own whose migration failed is
+    // closed again, so the next call opens a fresh one.
+    this.#ops = new StoreOperations<Prepared>({
+      store: STORE_NAME,
+      className: 'SqliteStore',
+      given: undefined,
+      openOwn: () => this.#open(),
+      explain: (operation, error) => this.#busy(operation, error),
+    });
   }
 
   /** Opens the database and creates the table if needed. Runs by itself on first use; safe to call many times. */
   async migrate(): Promise<void> {
-    await this.#ready();
+    await this.#ops.run('migrate', () => undefined);
   }
 
   /** Readiness check: opens the file, creates the table if it is missing, and reads from it. */
   async ping(): Promise<void> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    try {
-      prepared.select.get('');
-    } catch (error) {
-      throw this.#failure('ping', error);
-    }
+    await this.#ops.run('ping', (prepared) => prepared.select.get(''));
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    try {
-      return prepared.claim.immediate(input);
-    } catch (error) {
-      throw this.#failure('claim', error);
-    }
+    return this.#ops.run('claim', (prepared) => prepared.claim.immediate(input));
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    try {
-      const { changes } = prepared.complete.run(input.result, input.expiresAtMs, input.nowMs, input.key, input.token);
-      return changes === 1;
-    } catch (error) {
-      throw this.#failure('complete', error);
-    }
+    return this.#ops.run(
+      'complete',
+      (prepared) =>
+        prepared.complete.run(input.result, input.expiresAtMs, input.nowMs, input.key, input.token).changes === 1,
+    );
   }
 
   async release(key: string, token: string): Promise<boolean> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    try {
-      return prepared.release.run(key, token).changes === 1;
-    } catch (error) {
-      throw this.#failure('release', error);
-    }
+    return this.#ops.run('release', (prepared) => prepared.release.run(key, token).changes === 1);
   }
 
   async extend(input: ExtendInput): Promise<boolean> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    try {
-      const { changes } = prepared.extend.run(
-        input.leaseExpiresAtMs,
-        input.expiresAtMs,
-        input.nowMs,
-        input.key,
-        input.token,
-      );
-      return changes === 1;
-    } catch (error) {
-      throw this.#failure('extend', error);
-    }
+    return this.#ops.run(
+      'extend',
+      (prepared) =>
+        prepared.extend.run(input.leaseExpiresAtMs, input.expiresAtMs, input.nowMs, input.key, input.token).changes ===
+        1,
+    );
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    let row: SqlRecordRow | undefined;
-    try {
-      row = prepared.select.get(key) as SqlRecordRow | undefined;
-    } catch (error) {
-      throw this.#failure('get', error);
-    }
-    if (row === undefined) return null;
-    const record = toRecord(row);
-    if (nowMs !== undefined && isExpired(record, nowMs)) return null;
-    return record;
+    return this.#ops.run('get', (prepared) => {
+      const row = prepared.select.get(key) as SqlRecordRow | undefined;
+      if (row === undefined) return null;
+      const record = toRecord(row);
+      return nowMs !== undefined && isExpired(record, nowMs) ? null : record;
+    });
   }
 
   async delete(key: string): Promise<boolean> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    try {
-      return prepared.delete.run(key).changes === 1;
-    } catch (error) {
-      throw this.#failure('delete', error);
-    }
+    return this.#ops.run('delete', (prepared) => prepared.delete.run(key).changes === 1);
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    const limit = Math.max(0, options.limit ?? 100);
-    const params = { state: options.state ?? null, nowMs: options.nowMs ?? null, limit: limit + 1 };
-    let rows: SqlRecordRow[];
-    try {
-      rows = (
+    return this.#ops.run('list', (prepared) => {
+      const limit = checkListLimit(STORE_NAME, options.limit);
+      const params = { state: options.state ?? null, nowMs: options.nowMs ?? null, limit: limit + 1 };
+      const rows = (
         options.cursor === undefined
           ? prepared.listFirst.all(params)
           : prepared.listNext.all({ ...params, cursor: options.cursor })
       ) as SqlRecordRow[];
-    } catch (error) {
-      throw this.#failure('list', error);
-    }
-    return pageOf(rows, limit, toRecord);
+      return pageOf(rows, limit, toRecord);
+    });
   }
 
-  async sweep(nowMs: number, limit = 1000): Promise<number> {
-    const prepared = this.#prepared ?? (await this.#ready());
-    try {
-      return prepared.sweep.run(nowMs, limit).changes;
-    } catch (error) {
-      throw this.#failure('sweep', error);
-    }
+  async sweep(nowMs: number, limit?: number): Promise<number> {
+    return this.#ops.run('sweep', (prepared) => prepared.sweep.run(nowMs, checkSweepLimit(STORE_NAME, limit)).changes);
   }
 
+  /** Closes the file the store opened itself; a `database` passed in stays open. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#prepared = undefined;
-    // Opening may be half done: let it finish so the connection it made is the one closed here.
-    await this.#opening?.catch(() => undefined);
-    this.#prepared = undefined;
-    this.#closeOwnDatabase();
+    return this.#ops.close();
   }
 
-  #closeOwnDatabase(): void {
-    const own = this.#ownDatabase;
-    this.#ownDatabase = undefined;
-    if (own?.open === true) own.close();
-  }
-
-  #ready(): Promise<Prepared> {
-    if (this.#closed) return Promise.reject(closedError());
-    this.#opening ??= this.#open().then(
-      (prepared) => {
-        if (!this.#closed) this.#prepared = prepared;
-        return prepared;
-      },
-      (error: unknown) => {
-        // Forget the failure so the next call tries again (the file may be writable by then).
-        this.#opening = undefined;
-        throw this.#failure('open', error);
-      },
-    );
-    return this.#opening;
-  }
-
-  async #open(): Promise<Prepared> {
-    const db = await this.#connect();
+  async #open(): Promise<OwnClient<Prepared>> {
+    const given = this.#database;
+    const db = given === undefined ? await this.#openFile() : await resolveGiven(given);
+    const end = async (): Promise<void> => {
+      if (given === undefined) (db as BetterSqlite3.Database).close();
+    };
     try {
-      return this.#prepare(db);
+      return { client: this.#prepare(db), end };
     } catch (error) {
       // A retry opens a fresh connection; do not leave this one behind.
-      this.#closeOwnDatabase();
+      await end();
       throw error;
     }
   }
@@ -346,10 +294,8 @@ export class SqliteStore implements Store {
     };
   }
 
-  async #connect(): Promise<SqliteDatabaseLike> {
-    const given = this.#database;
-    if (given !== undefined) return resolveGiven(given);
-
+  /** Opens `path` with the store's pragmas. */
+  async #openFile(): Promise<BetterSqlite3.Database> {
     const { default: Database } = await importDriver(
       STORE_NAME,
       'better-sqlite3@12',
@@ -370,30 +316,21 @@ export class SqliteStore implements Store {
       db.close();
       throw error;
     }
-    if (this.#closed) {
-      db.close();
-      throw closedError();
-    }
-    this.#ownDatabase = db;
     return db;
   }
 
-  #failure(operation: string, error: unknown): IdempotencyError {
-    if (this.#closed) return closedError();
+  /** The locked-database message, for SQLITE_BUSY and SQLITE_LOCKED; `undefined` for any other error. */
+  #busy(operation: string, error: unknown): IdempotencyError | undefined {
     const code = (error as { code?: unknown } | null)?.code;
-    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
-      const waited =
-        this.#database === undefined ? `busyTimeoutMs (${this.#busyTimeoutMs} ms)` : "the connection's busy timeout";
-      return new IdempotencyError(
-        ErrorCode.STORE_UNAVAILABLE,
-        `[idem] [sqlite] ${operation} failed: the database is locked by another connection (${code}) for longer than ${waited}. Nothing was run; retry, raise busyTimeoutMs, or find the process that holds a long write transaction on this file.`,
-        { cause: error },
-      );
+    if (typeof code !== 'string' || !(code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
+      return undefined;
     }
-    return storeUnavailable(this.name, operation, error);
+    const waited =
+      this.#database === undefined ? `busyTimeoutMs (${this.#busyTimeoutMs} ms)` : "the connection's busy timeout";
+    return new IdempotencyError(
+      ErrorCode.STORE_UNAVAILABLE,
+      `[idem] [sqlite] ${operation} failed: the database is locked by another connection (${code}) for longer than ${waited}. Nothing was run; retry, raise busyTimeoutMs, or find the process that holds a long write transaction on this file.`,
+      { cause: error },
+    );
   }
-}
-
-function closedError(): IdempotencyError {
-  return storeClosed(STORE_NAME, 'SqliteStore');
 }

@@ -2,6 +2,7 @@
  * How a store gets its connection: the caller's own (an instance, or a function called on first
  * use) or one the store opens itself, and ends on `close()`.
  */
+import { ErrorCode, IdempotencyError } from '../core/errors.js';
 
 /** A client the caller gives: the instance, or a function that returns one (or a promise of one). */
 export type GivenClient<T> = T | (() => T | Promise<T>);
@@ -27,8 +28,11 @@ export interface OwnClient<T> {
 export interface LazyClientOptions<T> {
   /** The caller's client or function; `undefined` when the store opens its own with `openOwn`. */
   given: GivenClient<T> | undefined;
-  /** Opens the store's own client. Called only when `given` is `undefined`. */
-  openOwn(): Promise<OwnClient<T>>;
+  /**
+   * Opens the store's own client. Called only when `given` is `undefined`. Default: none, for a
+   * store that only takes the caller's client (`given` is then required).
+   */
+  openOwn?(): Promise<OwnClient<T>>;
   /** Runs once on the client before its first use (to create the table, say). Default: nothing. */
   prepare?(client: T): Promise<void>;
 }
@@ -45,14 +49,29 @@ export class LazyClient<T> {
   #prepared: Promise<void> | undefined;
   #own: OwnClient<T> | undefined;
   #closing: Promise<void> | undefined;
+  #ready: T | undefined;
 
   constructor(options: LazyClientOptions<T>) {
+    if (options.given === undefined && options.openOwn === undefined) {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        '[idem] a store needs a client: give the `given` client or an `openOwn` that opens one.',
+      );
+    }
     this.#options = options;
   }
 
   /** True once `close()` was called. `get()` does not check it: the store refuses with its own message. */
   get closed(): boolean {
     return this.#closing !== undefined;
+  }
+
+  /**
+   * The client once it is open and prepared, `undefined` before: the hot path takes it without
+   * awaiting `get()`. Not cleared by `close()`; check `closed` first.
+   */
+  get current(): T | undefined {
+    return this.#ready;
   }
 
   /** The client, opened and prepared on first use. */
@@ -62,12 +81,14 @@ export class LazyClient<T> {
       throw error;
     });
     const client = await this.#client;
-    if (this.#options.prepare === undefined) return client;
-    this.#prepared ??= this.#options.prepare(client).catch((error: unknown) => {
-      this.#prepared = undefined;
-      throw error;
-    });
-    await this.#prepared;
+    if (this.#options.prepare !== undefined) {
+      this.#prepared ??= this.#options.prepare(client).catch((error: unknown) => {
+        this.#prepared = undefined;
+        throw error;
+      });
+      await this.#prepared;
+    }
+    this.#ready = client;
     return client;
   }
 
@@ -80,7 +101,7 @@ export class LazyClient<T> {
   async #open(): Promise<T> {
     const { given } = this.#options;
     if (given !== undefined) return resolveGiven(given);
-    const own = await this.#options.openOwn();
+    const own = await (this.#options.openOwn as () => Promise<OwnClient<T>>)();
     this.#own = own;
     return own.client;
   }

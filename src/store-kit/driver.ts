@@ -1,5 +1,5 @@
 /** How a store loads its driver, an optional peer dependency, and says so when it is missing. */
-import { ErrorCode, IdempotencyError } from '../../core/errors.js';
+import { ErrorCode, IdempotencyError } from '../core/errors.js';
 
 /**
  * Runs `load` (the store's `import()` of its driver). A driver that is not installed fails with

@@ -2,7 +2,7 @@
  * A record as the SQL stores (SQLite, PostgreSQL, MySQL) keep it: one row, snake_case columns,
  * times in ms as BIGINT. Each store keeps its own SQL in its own folder; this is what they read back.
  */
-import type { IdempotencyRecord, ListPage, RecordState } from '../../core/store.js';
+import type { IdempotencyRecord, ListPage, RecordState } from '../core/store.js';
 
 /**
  * An integer column as a driver returns it: better-sqlite3 as number (bigint on a connection that

@@ -1,0 +1,28 @@
+/** The contract's rules on `limit` for `list` and `sweep` (see `ListOptions`, `AdminStore.sweep`), checked once for every store. */
+import { StoreLimits } from '../core/store.js';
+import { invalidOptions } from './errors.js';
+
+/**
+ * The page size `list` must use: `limit` when it is a whole number from 1 to
+ * `StoreLimits.maxListLimit` (1000), `StoreLimits.defaultListLimit` (100) when it is `undefined`.
+ * Anything else throws `INVALID_OPTIONS`, naming `store`.
+ */
+export function checkListLimit(store: string, limit: number | undefined): number {
+  if (limit === undefined) return StoreLimits.defaultListLimit;
+  if (Number.isInteger(limit) && limit >= 1 && limit <= StoreLimits.maxListLimit) return limit;
+  throw invalidOptions(
+    store,
+    `list(): limit must be a whole number from 1 to ${StoreLimits.maxListLimit}, got ${String(limit)}; page on with nextCursor for more.`,
+  );
+}
+
+/**
+ * The most records `sweep` may delete: `limit` when it is a whole number of at least 1,
+ * `StoreLimits.defaultSweepLimit` (1000) when it is `undefined`. Anything else throws
+ * `INVALID_OPTIONS`, naming `store`.
+ */
+export function checkSweepLimit(store: string, limit: number | undefined): number {
+  if (limit === undefined) return StoreLimits.defaultSweepLimit;
+  if (Number.isSafeInteger(limit) && limit >= 1) return limit;
+  throw invalidOptions(store, `sweep(): limit must be a whole number of at least 1, got ${String(limit)}.`);
+}
