@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runIdem, TestUpstream, tempDir } from './helpers.js';
 
-
 const directory = tempDir();
 after(() => rmSync(directory, { recursive: true, force: true }));
 

@@ -1,6 +1,7 @@
 import { decideClaim, extendedRecord, isExpired } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
+  AdminStore,
   ClaimInput,
   ClaimResult,
   CompleteInput,
@@ -8,9 +9,8 @@ import type {
   IdempotencyRecord,
   ListOptions,
   ListPage,
-  Store,
 } from '../../core/store.js';
-import { storeClosed } from '../shared/errors.js';
+import { checkListLimit, checkSweepLimit, storeClosed } from '../../store-kit/index.js';
 import { ExpiryQueue } from './expiry-queue.js';
 
 /** Default `maxRecords`. */
@@ -49,7 +49,7 @@ export interface MemoryStoreOptions {
  * const charge = idempotent(chargeCard, { store: new MemoryStore(), key: (req) => req.id });
  * ```
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements AdminStore {
   readonly name = 'memory';
   #records = new Map<string, IdempotencyRecord>();
   /** Each record's size as counted in `#bytes`, so a record changed in place is uncounted exactly. */
@@ -133,7 +133,7 @@ export class MemoryStore implements Store {
 
   async list(options: ListOptions = {}): Promise<ListPage> {
     this.#open();
-    const limit = options.limit ?? 100;
+    const limit = checkListLimit('memory', options.limit);
     const keys = [...this.#records.keys()].sort();
     const records: IdempotencyRecord[] = [];
     for (const key of keys) {
@@ -148,9 +148,9 @@ export class MemoryStore implements Store {
     return { records, nextCursor: undefined };
   }
 
-  async sweep(nowMs: number, limit = 1000): Promise<number> {
+  async sweep(nowMs: number, limit?: number): Promise<number> {
     this.#open();
-    return this.#dropExpired(nowMs, limit);
+    return this.#dropExpired(nowMs, checkSweepLimit('memory', limit));
   }
 
   async close(): Promise<void> {
