@@ -15,8 +15,8 @@ import {
 import { decideClaim, freshRecord, invalidOptions, type OwnClient, StoreOperations } from '../../store-kit/index.js';
 import { type Connection, type DynamoDbClientLike, isConditionFailure, loadSdk } from './connection.js';
 import { dynamoDbMisconfiguration } from './errors.js';
-import { EXPRESSIONS, STATES } from './expressions.js';
-import { type Item, itemOf, keyOf, n, namesOf, recordOf, s, ttlSeconds } from './record-item.js';
+import { type Item, keyOf, recordOf } from './record-item.js';
+import * as requests from './requests.js';
 import { ensureTable } from './table.js';
 
 /** AWS credentials for the store's own client. */
@@ -175,81 +175,22 @@ export class DynamoDbStore implements Store {
           { key: input.key },
         );
       }
-      const { condition, update } = EXPRESSIONS.complete;
-      return this.#conditional(
-        client.send(
-          new sdk.UpdateItemCommand({
-            TableName: this.#table,
-            Key: keyOf(input.key),
-            ConditionExpression: condition,
-            UpdateExpression: update,
-            ExpressionAttributeNames: namesOf(condition, update),
-            ExpressionAttributeValues: {
-              ...STATES,
-              ':token': s(input.token),
-              ':result': { B: input.result },
-              ':now': n(input.nowMs),
-              ':exp': n(input.expiresAtMs),
-              ':ttl': ttlSeconds(input.expiresAtMs),
-            },
-          }),
-        ),
-      );
+      return conditional(client.send(new sdk.UpdateItemCommand(requests.complete(this.#table, input))));
     });
   }
 
   async release(key: string, token: string): Promise<boolean> {
-    return this.#ops.run('release', async ({ client, sdk }) => {
-      const { condition } = EXPRESSIONS.release;
-      return this.#conditional(
-        client.send(
-          new sdk.DeleteItemCommand({
-            TableName: this.#table,
-            Key: keyOf(key),
-            ConditionExpression: condition,
-            ExpressionAttributeNames: namesOf(condition),
-            ExpressionAttributeValues: { ':inProgress': STATES[':inProgress'], ':token': s(token) },
-          }),
-        ),
-      );
-    });
+    return this.#ops.run('release', ({ client, sdk }) =>
+      conditional(client.send(new sdk.DeleteItemCommand(requests.release(this.#table, key, token)))),
+    );
   }
 
   async extend(input: ExtendInput): Promise<boolean> {
     return this.#ops.run('extend', async ({ client, sdk }) => {
-      const values = {
-        ':inProgress': STATES[':inProgress'],
-        ':token': s(input.token),
-        ':lease': n(input.leaseExpiresAtMs),
-        ':exp': n(input.expiresAtMs),
-        ':now': n(input.nowMs),
-      };
-      const raising = EXPRESSIONS.extendRaising;
-      const raised = client.send(
-        new sdk.UpdateItemCommand({
-          TableName: this.#table,
-          Key: keyOf(input.key),
-          ConditionExpression: raising.condition,
-          UpdateExpression: raising.update,
-          ExpressionAttributeNames: namesOf(raising.condition, raising.update),
-          ExpressionAttributeValues: { ...values, ':ttl': ttlSeconds(input.expiresAtMs) },
-        }),
-      );
-      if (await this.#conditional(raised)) return true;
+      const raising = new sdk.UpdateItemCommand(requests.extend(this.#table, input, true));
+      if (await conditional(client.send(raising))) return true;
       // Refused: the token no longer holds, or the record's retention ends later than asked (keep it).
-      const keeping = EXPRESSIONS.extendKeeping;
-      return this.#conditional(
-        client.send(
-          new sdk.UpdateItemCommand({
-            TableName: this.#table,
-            Key: keyOf(input.key),
-            ConditionExpression: keeping.condition,
-            UpdateExpression: keeping.update,
-            ExpressionAttributeNames: namesOf(keeping.condition, keeping.update),
-            ExpressionAttributeValues: values,
-          }),
-        ),
-      );
+      return conditional(client.send(new sdk.UpdateItemCommand(requests.extend(this.#table, input, false))));
     });
   }
 
@@ -263,9 +204,7 @@ export class DynamoDbStore implements Store {
 
   async delete(key: string): Promise<boolean> {
     return this.#ops.run('delete', async ({ client, sdk }) => {
-      const answer = await client.send(
-        new sdk.DeleteItemCommand({ TableName: this.#table, Key: keyOf(key), ReturnValues: 'ALL_OLD' }),
-      );
+      const answer = await client.send(new sdk.DeleteItemCommand(requests.remove(this.#table, key)));
       return answer.Attributes !== undefined;
     });
   }
@@ -285,35 +224,11 @@ export class DynamoDbStore implements Store {
       throw invalidOptions(STORE_NAME, "list cursor must be a previous page's nextCursor, a non-empty string.");
     }
     return this.#ops.run('list', async ({ client, sdk }) => {
-      const filters: string[] = [];
-      const values: Item = {};
-      if (options.state !== undefined) {
-        filters.push(EXPRESSIONS.listState);
-        values[':state'] = s(options.state);
-      }
-      if (options.nowMs !== undefined) {
-        filters.push(EXPRESSIONS.listLive);
-        values[':now'] = n(options.nowMs);
-      }
-      const filter = filters.length === 0 ? undefined : filters.join(' AND ');
       const records: IdempotencyRecord[] = [];
       let start: Item | undefined = options.cursor === undefined ? undefined : keyOf(options.cursor);
       do {
-        const page: Sdk.ScanCommandOutput = await client.send(
-          new sdk.ScanCommand({
-            TableName: this.#table,
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-            Limit: limit + 1 - records.length,
-            ...(filter === undefined
-              ? {}
-              : {
-                  FilterExpression: filter,
-                  ExpressionAttributeNames: namesOf(filter),
-                  ExpressionAttributeValues: values,
-                }),
-          }),
-        );
+        const wanted = limit + 1 - records.length;
+        const page = await client.send(new sdk.ScanCommand(requests.listPage(this.#table, options, start, wanted)));
         for (const item of page.Items ?? []) records.push(recordOf(item));
         start = page.LastEvaluatedKey;
       } while (records.length <= limit && start !== undefined);
@@ -333,39 +248,16 @@ export class DynamoDbStore implements Store {
       throw invalidOptions(STORE_NAME, `sweep limit must be a whole number of at least 1, got ${limit}.`);
     }
     return this.#ops.run('sweep', async ({ client, sdk }) => {
-      const { filter, projection } = EXPRESSIONS.sweepScan;
-      const { condition } = EXPRESSIONS.sweepOne;
-      const now = { ':now': n(nowMs) };
       let deleted = 0;
       let start: Item | undefined;
       do {
-        const page: Sdk.ScanCommandOutput = await client.send(
-          new sdk.ScanCommand({
-            TableName: this.#table,
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-            FilterExpression: filter,
-            ProjectionExpression: projection,
-            ExpressionAttributeNames: namesOf(filter, projection),
-            ExpressionAttributeValues: now,
-          }),
-        );
+        const page = await client.send(new sdk.ScanCommand(requests.sweepPage(this.#table, nowMs, start)));
         const keys = page.Items ?? []; // each item holds its key alone (the projection)
         while (keys.length > 0 && deleted < limit) {
           const batch = keys.splice(0, Math.min(SWEEP_PARALLEL, limit - deleted));
           const outcomes = await Promise.all(
             batch.map((key) =>
-              this.#conditional(
-                client.send(
-                  new sdk.DeleteItemCommand({
-                    TableName: this.#table,
-                    Key: key,
-                    ConditionExpression: condition,
-                    ExpressionAttributeNames: namesOf(condition),
-                    ExpressionAttributeValues: now,
-                  }),
-                ),
-              ),
+              conditional(client.send(new sdk.DeleteItemCommand(requests.sweepOne(this.#table, key, nowMs)))),
             ),
           );
           deleted += outcomes.filter(Boolean).length;
@@ -387,18 +279,8 @@ export class DynamoDbStore implements Store {
    * read finds none (released or deleted meanwhile).
    */
   async #claimFresh(connection: Connection, input: ClaimInput): Promise<IdempotencyRecord | undefined | 'won'> {
-    const { condition } = EXPRESSIONS.claimFresh;
     try {
-      await connection.client.send(
-        new connection.sdk.PutItemCommand({
-          TableName: this.#table,
-          Item: itemOf(freshRecord(input)),
-          ConditionExpression: condition,
-          ExpressionAttributeNames: namesOf(condition),
-          ExpressionAttributeValues: { ':now': n(input.nowMs) },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      await connection.client.send(new connection.sdk.PutItemCommand(requests.claimFresh(this.#table, input)));
       return 'won';
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -412,29 +294,8 @@ export class DynamoDbStore implements Store {
     input: ClaimInput,
     seen: IdempotencyRecord,
   ): Promise<IdempotencyRecord | undefined> {
-    const { condition, update } = EXPRESSIONS.takeOver;
     try {
-      const answer = await client.send(
-        new sdk.UpdateItemCommand({
-          TableName: this.#table,
-          Key: keyOf(input.key),
-          ConditionExpression: condition,
-          UpdateExpression: update,
-          ExpressionAttributeNames: namesOf(condition, update),
-          ExpressionAttributeValues: {
-            ':inProgress': STATES[':inProgress'],
-            ':seen': s(seen.token),
-            ':now': n(input.nowMs),
-            ':fp': s(input.fingerprint),
-            ':token': s(input.token),
-            ':lease': n(input.leaseExpiresAtMs),
-            ':exp': n(input.expiresAtMs),
-            ':ttl': ttlSeconds(input.expiresAtMs),
-            ':one': n(1),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
+      const answer = await client.send(new sdk.UpdateItemCommand(requests.takeOver(this.#table, input, seen.token)));
       if (answer.Attributes === undefined) throw new Error('UpdateItem with ReturnValues ALL_NEW returned no item');
       return recordOf(answer.Attributes);
     } catch (error) {
@@ -445,21 +306,8 @@ export class DynamoDbStore implements Store {
 
   /** The record under `key`, read strongly consistent, whatever its expiry; `undefined` when there is none. */
   async #read({ client, sdk }: Connection, key: string): Promise<IdempotencyRecord | undefined> {
-    const answer = await client.send(
-      new sdk.GetItemCommand({ TableName: this.#table, Key: keyOf(key), ConsistentRead: true }),
-    );
+    const answer = await client.send(new sdk.GetItemCommand(requests.read(this.#table, key)));
     return answer.Item === undefined ? undefined : recordOf(answer.Item);
-  }
-
-  /** True when the conditional write `sent` was done, false when its condition was refused. */
-  async #conditional(sent: Promise<unknown>): Promise<boolean> {
-    try {
-      await sent;
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
   }
 
   async #open(): Promise<OwnClient<Connection>> {
@@ -484,5 +332,16 @@ export class DynamoDbStore implements Store {
       },
     });
     return { client: { client, sdk }, end: async () => client.destroy() };
+  }
+}
+
+/** True when the conditional write `sent` was done, false when its condition was refused. */
+async function conditional(sent: Promise<unknown>): Promise<boolean> {
+  try {
+    await sent;
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
   }
 }
