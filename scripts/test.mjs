@@ -13,6 +13,7 @@ const services = [
   { name: 'PostgreSQL', port: 5432, env: 'IDEM_POSTGRES_URL' },
   { name: 'Redis', port: 6379, env: 'IDEM_REDIS_URL' },
   { name: 'MariaDB/MySQL', port: 3306, env: 'IDEM_MYSQL_URL' },
+  { name: 'dynalite (DynamoDB)', port: 4567, env: 'IDEM_DYNAMODB_URL' },
 ];
 
 function reachable(port) {
