@@ -10,8 +10,8 @@ import { InvocationDeadline } from './invocation-deadline.js';
 
 /**
  * The part of the Lambda context the wrapper reads. The `context` Lambda passes to a handler
- * (`Context` of `@types/aws-lambda`) fits as it is; so does an object with neither member, in a
- * local run: keys then share one scope and leases last `leaseMs`.
+ * (`Context` of `@types/aws-lambda`) has both. A handler may type its context as it likes (any
+ * object): in a local run without these members, keys share one scope and leases last `leaseMs`.
  */
 export interface LambdaContextLike {
   /** The function's name: the default scope of keys, so two functions that share a table never meet. */
@@ -25,7 +25,7 @@ export interface LambdaContextLike {
  * the context). `leaseMs` is the longest a lease lasts: within an invocation it ends by the
  * invocation's deadline, whichever comes first.
  */
-export interface LambdaIdempotencyOptions<E, C extends LambdaContextLike, R>
+export interface LambdaIdempotencyOptions<E, C extends object, R>
   extends Omit<IdempotentOptions<[event: E, context: C], R>, 'key' | 'scope' | 'fingerprint' | 'name'> {
   /**
    * Namespace of this handler's keys, so two handlers of one function that get the same event keep
@@ -77,7 +77,7 @@ export interface LambdaIdempotencyOptions<E, C extends LambdaContextLike, R>
  * );
  * ```
  */
-export function makeIdempotent<E, C extends LambdaContextLike, R>(
+export function makeIdempotent<E, C extends object, R>(
   handler: (event: E, context: C) => R | Promise<R>,
   options: LambdaIdempotencyOptions<E, C, Awaited<R>>,
 ): (event: E, context: C) => Promise<Awaited<R>> {
@@ -100,7 +100,7 @@ export function makeIdempotent<E, C extends LambdaContextLike, R>(
     store: deadline.boundStore(options.store),
     name: options.name ?? (handler.name || 'handler'),
     fingerprint: options.fingerprint ?? ((event) => event),
-    scope: options.scope ?? ((_event, context) => context?.functionName),
+    scope: options.scope ?? ((_event, context) => (context as LambdaContextLike | undefined)?.functionName),
     ...(capacity === undefined
       ? {}
       : { maxResultBytes: Math.min(options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES, capacity) }),
@@ -108,7 +108,7 @@ export function makeIdempotent<E, C extends LambdaContextLike, R>(
   const now = options.now ?? Date.now;
 
   return async function idempotentHandler(event: E, context: C): Promise<Awaited<R>> {
-    const remainingMs = remainingTimeOf(context);
+    const remainingMs = remainingTimeOf(context as LambdaContextLike | undefined);
     if (remainingMs === undefined) return run(event, context);
     return deadline.run(now() + remainingMs, () => run(event, context));
   };
