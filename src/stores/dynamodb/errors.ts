@@ -46,7 +46,7 @@ export function dynamoDbMisconfiguration(table: string): MisconfigurationAdvice 
       case 'AccessDeniedException':
         return `grant the store's role ${PERMISSIONS} on the table ${table}`;
       case 'ValidationException':
-        if (/key element does not match the schema/i.test(text)) {
+        if (/key element does not match the schema|missing the key \S+ in the item/i.test(text)) {
           return `the table ${table} has another key: the store needs a ${TABLE_SHAPE}`;
         }
         return undefined;
