@@ -2,7 +2,8 @@
 // Runs every example in examples/ (npm run examples; CI runs it after the build, which
 // examples/gateway.ts needs): each must exit 0, and each prints what it shows. The stores example
 // runs on memory, SQLite and each server store that answers (IDEM_POSTGRES_URL, IDEM_REDIS_URL,
-// IDEM_MYSQL_URL, or the test suite's loopback servers); one that does not is skipped, saying so.
+// IDEM_MYSQL_URL, or the test suite's loopback servers); one that does not is skipped, saying so,
+// as is the DynamoDB Lambda example without dynalite (IDEM_DYNAMODB_URL, or 127.0.0.1:4567).
 // A new file in examples/ without a run here fails the script, so no example goes unrun.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -41,9 +42,17 @@ for (const server of servers) {
   if (await reachable(url)) runs.push(['stores.ts', url]);
   else console.log(`[examples] skipped stores.ts on ${new URL(url).protocol} nothing answers at ${new URL(url).host}`);
 }
+// The Lambda example runs on DynamoDB: dynalite (.ci/services starts it) or IDEM_DYNAMODB_URL.
+const skipped = [];
+const dynamoDbUrl = process.env.IDEM_DYNAMODB_URL ?? 'http://127.0.0.1:4567';
+if (await reachable(dynamoDbUrl)) runs.push(['dynamodb-lambda.ts', dynamoDbUrl]);
+else {
+  skipped.push('dynamodb-lambda.ts');
+  console.log(`[examples] skipped dynamodb-lambda.ts: nothing answers at ${new URL(dynamoDbUrl).host}`);
+}
 
 const unrun = readdirSync(join(root, 'examples')).filter(
-  (name) => name.endsWith('.ts') && !runs.some(([file]) => file === name),
+  (name) => name.endsWith('.ts') && !skipped.includes(name) && !runs.some(([file]) => file === name),
 );
 if (unrun.length > 0) {
   console.error(`[examples] not run by scripts/run-examples.mjs: ${unrun.join(', ')}; add them to its list.`);

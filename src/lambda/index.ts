@@ -1,0 +1,1 @@
+export { type LambdaContextLike, type LambdaIdempotencyOptions, makeIdempotent } from './make-idempotent.js';
