@@ -5,6 +5,7 @@
 // between; if somebody did, it reads again and decides again.
 // In your code: import ... from 'idem' and 'idem/store-kit'.
 import {
+  type AdminStore,
   type ClaimInput,
   type ClaimResult,
   type CompleteInput,
@@ -15,10 +16,11 @@ import {
   isExpired,
   type ListOptions,
   type ListPage,
-  type Store,
 } from '../../src/core/index.js';
 import {
+  checkListLimit,
   checkOneConnection,
+  checkSweepLimit,
   type GivenClient,
   invalidOptions,
   type MisconfigurationAdvice,
@@ -50,7 +52,7 @@ const kvMisconfiguration: MisconfigurationAdvice = (error) =>
  * const send = idempotent(sendInvoice, { store, name: 'send-invoice', key: (invoice) => invoice.id });
  * ```
  */
-export class KvStore implements Store {
+export class KvStore implements AdminStore {
   readonly name = NAME;
   readonly #prefix: string;
   readonly #ops: StoreOperations<KvClient>;
@@ -130,26 +132,28 @@ export class KvStore implements Store {
 
   list(options: ListOptions = {}): Promise<ListPage> {
     return this.#ops.run('list', async (client) => {
-      const limit = options.limit ?? 100;
+      const limit = checkListLimit(NAME, options.limit);
       const records: IdempotencyRecord[] = [];
       let after = options.cursor === undefined ? undefined : this.#key(options.cursor);
       for (;;) {
-        const entries = await client.scan(this.#prefix, after, limit);
+        const entries = await client.scan(this.#prefix, after, limit + 1);
         for (const entry of entries) {
           const record = decode(entry);
           if (options.state !== undefined && record.state !== options.state) continue;
           if (options.nowMs !== undefined && isExpired(record, options.nowMs)) continue;
+          // The contract: a page hands out a cursor only once one more record is known to follow.
+          if (records.length === limit) return { records, nextCursor: records.at(-1)?.key };
           records.push(record);
-          if (records.length === limit) return { records, nextCursor: record.key };
         }
-        if (entries.length < limit) return { records, nextCursor: undefined };
+        if (entries.length < limit + 1) return { records, nextCursor: undefined };
         after = entries.at(-1)?.key;
       }
     });
   }
 
-  sweep(nowMs: number, limit = 1000): Promise<number> {
+  sweep(nowMs: number, limitOption?: number): Promise<number> {
     return this.#ops.run('sweep', async (client) => {
+      const limit = checkSweepLimit(NAME, limitOption);
       let deleted = 0;
       let after: string | undefined;
       while (deleted < limit) {
