@@ -1,9 +1,9 @@
 import { hashText } from '../core/canonical.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
-import { MAX_KEY_LENGTH, storeKeyOf } from '../core/keys.js';
+import { MAX_KEY_LENGTH } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
-import { type AnonymousPolicy, callerScope } from './caller-scope.js';
+import { type AnonymousPolicy, callerScope, httpStoreKey } from './caller-scope.js';
 import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 import { parseIdempotencyKey } from './key-header.js';
 import { problemResponse, requestTooLargeError } from './problem.js';
@@ -54,16 +54,17 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   /**
    * Whose keys these are: two scopes never share a record. Return `undefined` when the request's
    * caller is unknown (see `anonymous`). Default `callerScope()`: a hash of the credentials the
-   * request carries (`Authorization`, the usual API-key headers, else the `Cookie` header), so two
-   * clients that pick the same key never see each other's responses. `callerScope({ headers,
-   * cookies })` names your own; a tenant or user id from your auth layer is best.
+   * request carries (`Authorization`, the usual API-key headers, else its cookies), so two clients
+   * that pick the same key never see each other's responses. `callerScope({ headers, cookies })`
+   * names your own; a tenant or user id from your auth layer is best.
    */
   scope?: (request: HttpRequestInfo) => string | undefined;
   /**
    * A keyed request whose scope is `undefined` (no credential Idem recognises): `refuse` it with
    * 400 `caller-unknown`, `pass` it through unprotected, or put it in one `shared` scope with every
    * other unknown caller (only for APIs where any caller may see any other's response). Default
-   * `refuse`: Idem never mixes callers it cannot tell apart.
+   * `refuse`: Idem never mixes callers it cannot tell apart. A request without a key is not
+   * concerned: it passes through (or gets 400 `key-missing` with `required`).
    */
   anonymous?: AnonymousPolicy;
   /**
@@ -152,10 +153,9 @@ export class HttpIdempotency {
     this.#waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#namespace = options.namespace ?? 'http';
-    this.#anonymous = anonymousPolicyOf(options.anonymous ?? 'shared');
-    const scope = options.scope ?? callerScope();
-    this.#scope = this.#anonymous === 'shared' ? (request) => scope(request) ?? 'anonymous' : scope;
-    this.#keyPerRoute = options.keyPerRoute !== false;
+    this.#anonymous = anonymousPolicyOf(options.anonymous ?? 'refuse');
+    this.#scope = options.scope ?? callerScope();
+    this.#keyPerRoute = options.keyPerRoute === true;
     this.#fingerprint = fingerprintOf(options.fingerprint);
   }
 
@@ -194,7 +194,7 @@ export class HttpIdempotency {
         throw requestTooLargeError(this.#maxBodyBytes, request.bodyBytes);
       }
       const scope = this.#scope(request);
-      if (scope === undefined) {
+      if (scope === undefined && this.#anonymous !== 'shared') {
         if (this.#anonymous === 'pass') return this.#pass();
         throw new IdempotencyError(
           ErrorCode.SCOPE_MISSING,
@@ -202,8 +202,14 @@ export class HttpIdempotency {
         );
       }
       fingerprint = this.#fingerprint(request);
-      const method = request.method.toUpperCase();
-      storeKey = storeKeyOf(this.#namespace, this.#keyPerRoute ? `${method} ${request.route} ${scope}` : scope, key);
+      storeKey = httpStoreKey({
+        namespace: this.#namespace,
+        scope,
+        method: request.method,
+        route: request.route,
+        keyPerRoute: this.#keyPerRoute,
+        key,
+      });
     } catch (error) {
       if (!isIdempotencyError(error)) throw error;
       this.options.observe?.({ type: 'refused', error });

@@ -1,4 +1,11 @@
-export { type AnonymousPolicy, type CallerScopeOptions, callerScope, DEFAULT_SCOPE_HEADERS } from './caller-scope.js';
+export {
+  type AnonymousPolicy,
+  type CallerScopeOptions,
+  callerScope,
+  DEFAULT_SCOPE_HEADERS,
+  type HttpStoreKeyParts,
+  httpStoreKey,
+} from './caller-scope.js';
 export {
   type CachePolicy,
   DEFAULT_MAX_BODY_BYTES,

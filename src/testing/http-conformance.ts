@@ -6,7 +6,8 @@ import type { Store } from '../core/store.js';
 import type { HttpIdempotencyOptions } from '../http/http-idempotency.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { ConformanceApp } from './conformance-app.js';
-import { type SendOptions, type SentResponse, send } from './http-client.js';
+import { assertProblem, type SendOptions, send } from './http-client.js';
+import { type Scenario, scopeScenarios } from './http-scope-scenarios.js';
 import type { ConformanceTestApi } from './store-conformance.js';
 
 /** A running test server: its base URL and how to stop it. */
@@ -31,19 +32,8 @@ export interface HttpConformanceOptions {
   test?: ConformanceTestApi;
 }
 
-type Scenario = (ctx: { url: string; app: ConformanceApp; store: Store }) => Promise<void>;
-
-const problemOf = (response: SentResponse) =>
-  response.json as { type: string; status: number; code: string; detail: string };
-
-function assertProblem(response: SentResponse, status: number, type: string): void {
-  assert.equal(response.status, status, `expected ${status}, got ${response.status}: ${response.text}`);
-  assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
-  const problem = problemOf(response);
-  assert.equal(problem.type, `urn:idem:problem:${type}`);
-  assert.equal(problem.status, status);
-  assert.ok(problem.detail.length > 10, 'the detail says what to do');
-}
+/** The caller of every scenario but the scoping ones: keys are refused without a credential. */
+const CALLER = { authorization: 'Bearer conformance-client' };
 
 /**
  * Registers the HTTP conformance suite: the semantics of the IETF Idempotency-Key draft (and
@@ -77,7 +67,7 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
     send(`${url}${path}`, {
       body: { amount: 500 },
       ...options,
-      headers: { ...(idemKey === undefined ? {} : { 'idempotency-key': idemKey }), ...options.headers },
+      headers: { ...CALLER, ...(idemKey === undefined ? {} : { 'idempotency-key': idemKey }), ...options.headers },
     });
 
   api.describe(`HTTP conformance: ${config.name}`, () => {
@@ -208,25 +198,6 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       assert.equal(app.count('charges'), 1);
     });
 
-    scenario('keeps routes apart: the same key on another route is another operation', {}, async ({ url, app }) => {
-      const k = key();
-      await post(url, '/charges', k);
-      const other = await post(url, '/other', k);
-      assert.equal(other.status, 201);
-      assert.equal(other.headers['idempotent-replayed'], undefined);
-      assert.equal(app.count('charges'), 2);
-    });
-
-    scenario('keeps clients apart: the same key under other credentials runs again', {}, async ({ url, app }) => {
-      const k = key();
-      const alice = await post(url, '/charges', k, { headers: { authorization: 'Bearer alice' } });
-      const bob = await post(url, '/charges', k, { headers: { authorization: 'Bearer bob' } });
-      assert.notDeepEqual(bob.json, alice.json);
-      const aliceAgain = await post(url, '/charges', k, { headers: { authorization: 'Bearer alice' } });
-      assert.deepEqual(aliceAgain.json, alice.json);
-      assert.equal(app.count('charges'), 2);
-    });
-
     scenario('does not store a 5xx: the key is released and a retry runs again', {}, async ({ url, app }) => {
       const k = key();
       assert.equal((await post(url, '/flaky', k)).status, 500);
@@ -269,6 +240,8 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       await post(url, '/throw', k);
       assert.equal(app.count('throw'), 2);
     });
+
+    scopeScenarios(scenario);
 
     scenario('never protects GET, and protects PUT only when asked', {}, async ({ url, app }) => {
       const k = key();

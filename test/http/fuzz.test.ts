@@ -9,12 +9,16 @@ import type { HttpEvent } from '../../src/http/index.js';
 import { createStore, dropStore } from '../stores/sqlite.factory.js';
 import { HttpPool, mapLimit, type PooledRequest, rawRequest } from './fixtures/client.js';
 import { FUZZ_ADAPTERS, type FuzzAdapter, fuzzNamespace } from './fixtures/fuzz-adapters.js';
+import { CALLER } from './serve.js';
 
 /** Reproduce a run with IDEM_FUZZ_SEED=<seed>; IDEM_FUZZ_CASES sets the malformed requests per adapter. */
 const SEED = Number(process.env.IDEM_FUZZ_SEED ?? randomInt(2 ** 31));
 const MALFORMED_PER_ADAPTER = Number(process.env.IDEM_FUZZ_CASES ?? 4000);
 const BATCH = 500;
 const IN_FLIGHT = 50;
+
+/** Every case comes from one known caller: Idem refuses keyed requests it cannot scope. */
+const AUTH = `Authorization: ${CALLER.authorization}\r\n`;
 
 const serverModule = new URL('./fixtures/fuzz-server.ts', import.meta.url).pathname;
 
@@ -102,7 +106,9 @@ interface Answer {
 }
 
 function rawHttp(method: string, path: string, headers: [string | Buffer, string | Buffer][], body: Buffer): Buffer {
-  const lines: Buffer[] = [Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n`)];
+  const lines: Buffer[] = [
+    Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${AUTH}`),
+  ];
   for (const [name, value] of headers)
     lines.push(Buffer.from(name), Buffer.from(': '), Buffer.from(value), Buffer.from('\r\n'));
   lines.push(Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body);
@@ -357,7 +363,7 @@ function bodyCase(rng: Rng): FuzzCase {
     const tail = broken
       ? rng.pick(['zz\r\n', '5\r\nab\r\n0\r\n\r\n', '-1\r\n', '\r\n\r\n', 'ffffffffffffffffff\r\n'])
       : '0\r\n\r\n';
-    const head = `POST /fuzz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nIdempotency-Key: ${key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const head = `POST /fuzz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${AUTH}Idempotency-Key: ${key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
     return {
       label: `${broken ? 'broken ' : ''}chunked ${label}`,
       malformed: true,
@@ -369,7 +375,7 @@ function bodyCase(rng: Rng): FuzzCase {
   if (roll < 17) {
     const body = jsonBody(rng);
     const sent = body.subarray(0, rng.int(0, body.length - 1));
-    const head = `POST /fuzz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nIdempotency-Key: ${key}\r\nContent-Type: ${rng.pick(['application/json', 'text/plain'])}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const head = `POST /fuzz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${AUTH}Idempotency-Key: ${key}\r\nContent-Type: ${rng.pick(['application/json', 'text/plain'])}\r\nContent-Length: ${body.length}\r\n\r\n`;
     return {
       label: 'client gone mid-body',
       malformed: true,
@@ -496,7 +502,10 @@ describe(`HTTP fuzz (seed ${SEED}; rerun with IDEM_FUZZ_SEED=${SEED})`, () => {
             return { status: response.status, headers: response.headers, text: response.body.toString('utf8') };
           }
           const { path, ...request } = c.pooled as PooledRequest & { path: string };
-          return await pool.send(`http://127.0.0.1:${port}${path}`, request);
+          return await pool.send(`http://127.0.0.1:${port}${path}`, {
+            ...request,
+            headers: { ...CALLER, ...request.headers },
+          });
         } catch (error) {
           if (c.mayDrop) return undefined;
           throw error;
