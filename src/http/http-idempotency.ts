@@ -12,6 +12,8 @@ import { decodeResponse, ResponseRecording } from './response-recording.js';
 
 export const DEFAULT_METHODS = ['POST', 'PATCH'] as const;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** The longest `Retry-After` of a 409 in-progress answer by default, in ms: a client retries a short handler soon. */
+export const DEFAULT_RETRY_AFTER_MS = 1000;
 /** Response headers replayed by default (lower case). */
 export const DEFAULT_REPLAY_HEADERS = ['content-type', 'location', 'etag', 'content-location', 'link'] as const;
 /** Never stored nor replayed, even if asked for: cookies, hop-by-hop headers, lengths the server recomputes. */
@@ -88,6 +90,12 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   onInProgress?: 'reject' | 'wait';
   /** With `wait`, the longest wait in ms before answering 409. Default `leaseMs`. */
   waitTimeoutMs?: number;
+  /**
+   * The longest `Retry-After` of a 409 in-progress answer, in ms; shorter when the first request's
+   * lease ends sooner. Sent in whole seconds, rounded up, at least 1. Default 1000: most handlers
+   * finish within a second or two, and a lease (30 s) says nothing of when the first one will.
+   */
+  retryAfterMs?: number;
   /** Request bodies larger than this are refused with 413 before anything is stored, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
   /** When the store is down, run the handler unprotected instead of answering 503. Default false (fail closed). */
@@ -130,6 +138,7 @@ export class HttpIdempotency {
   readonly #anonymous: AnonymousPolicy;
   readonly #keyPerRoute: boolean;
   readonly #fingerprint: (request: HttpRequestInfo) => string;
+  readonly #retryAfterMs: number;
 
   constructor(options: HttpIdempotencyOptions) {
     this.engine = new Engine(options);
@@ -157,6 +166,7 @@ export class HttpIdempotency {
     this.#scope = options.scope ?? callerScope();
     this.#keyPerRoute = options.keyPerRoute === true;
     this.#fingerprint = fingerprintOf(options.fingerprint);
+    this.#retryAfterMs = retryAfterOf(options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
   }
 
   /** True when this request's method is protected; adapters may skip reading bodies otherwise. */
@@ -241,10 +251,12 @@ export class HttpIdempotency {
         this.options.observe?.({ type: 'replay', storeMs });
         return { action: 'respond', response: this.#replay(decision.outcome) };
       case 'in_progress': {
+        // The whole seconds of Retry-After, so the detail and the header say the same.
+        const retryAfterMs = Math.max(1, Math.ceil(Math.min(decision.retryAfterMs, this.#retryAfterMs) / 1000)) * 1000;
         const error = new IdempotencyError(
           ErrorCode.IN_PROGRESS,
-          `[idem] a request with this key is still being processed; retry after ${Math.ceil(decision.retryAfterMs / 1000)} s with the same key.`,
-          { retryAfterMs: decision.retryAfterMs },
+          `[idem] a request with this key is still being processed; retry after ${retryAfterMs / 1000} s with the same key.`,
+          { retryAfterMs },
         );
         this.options.observe?.({ type: 'in_progress', storeMs, error });
         return { action: 'respond', response: problemResponse(error) };
@@ -299,6 +311,14 @@ function anonymousPolicyOf(policy: AnonymousPolicy): AnonymousPolicy {
   throw new IdempotencyError(
     ErrorCode.INVALID_OPTIONS,
     `[idem] anonymous must be 'refuse', 'pass' or 'shared', got ${String(policy)}.`,
+  );
+}
+
+function retryAfterOf(ms: number): number {
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] retryAfterMs must be a number of ms, 0 or more (1000 sends Retry-After: 1), got ${String(ms)}.`,
   );
 }
 

@@ -11,6 +11,7 @@ export {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_METHODS,
   DEFAULT_REPLAY_HEADERS,
+  DEFAULT_RETRY_AFTER_MS,
   type HttpDecision,
   type HttpEvent,
   HttpIdempotency,
