@@ -3,6 +3,7 @@ import { Engine, type EngineOptions } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
 import { MAX_KEY_LENGTH } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
+import { type CachePolicy, storesStatus } from './cache-policy.js';
 import { type AnonymousPolicy, callerScope, httpStoreKey } from './caller-scope.js';
 import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 import { parseIdempotencyKey } from './key-header.js';
@@ -32,8 +33,7 @@ const NEVER_REPLAYED = new Set([
 ]);
 const NEVER_IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT']);
 
-/** Which outcomes are stored: `default`, `stripe`, or your own test of the status. */
-export type CachePolicy = 'default' | 'stripe' | ((status: number) => boolean);
+export type { CachePolicy };
 
 /** What happened to a request, for metrics and logs. */
 export interface HttpEvent {
@@ -78,10 +78,11 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   /** What the fingerprint covers besides method and route; or a function that computes it. Default: the whole body. */
   fingerprint?: FingerprintOptions | ((request: HttpRequestInfo) => string);
   /**
-   * Which responses are stored. `default`: 1xx to 4xx except 408, 409 and 429; 5xx are not
-   * stored and the key is released, so a retry runs again. `stripe`: every response the handler
-   * sent, 5xx included. A thrown error that never became a response, and a dropped connection,
-   * always release the key.
+   * Which responses are stored. `default`: 1xx to 4xx except 400, 401, 403, 404, 408, 409, 422
+   * and 429 (refusals before anything happened, or "try again"); those and every 5xx are not
+   * stored and the key is released, so a corrected request or a retry runs again. `stripe`: every
+   * response the handler sent, 5xx included. A function of the status decides for itself. A thrown
+   * error that never became a response, and a dropped connection, always release the key.
    */
   policy?: CachePolicy;
   /** More response headers to store and replay (lower case), besides Content-Type, Location, ETag, Content-Location and Link. */
@@ -158,7 +159,7 @@ export class HttpIdempotency {
       ...(options.replayHeaders ?? []).map((h) => h.toLowerCase()),
     ]);
     for (const header of NEVER_REPLAYED) this.#replayHeaders.delete(header);
-    this.#stores = policyOf(options.policy ?? 'default');
+    this.#stores = storesStatus(options.policy ?? 'default');
     this.#waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#namespace = options.namespace ?? 'http';
@@ -294,16 +295,6 @@ export class HttpIdempotency {
       ),
     );
   }
-}
-
-function policyOf(policy: CachePolicy): (status: number) => boolean {
-  if (typeof policy === 'function') return policy;
-  if (policy === 'stripe') return () => true;
-  if (policy === 'default') return (status) => status < 500 && status !== 408 && status !== 409 && status !== 429;
-  throw new IdempotencyError(
-    ErrorCode.INVALID_OPTIONS,
-    `[idem] policy must be 'default', 'stripe' or a function of the status, got ${String(policy)}.`,
-  );
 }
 
 function anonymousPolicyOf(policy: AnonymousPolicy): AnonymousPolicy {

@@ -1,3 +1,4 @@
+export { type CachePolicy, NOT_STORED_BY_DEFAULT } from './cache-policy.js';
 export {
   type AnonymousPolicy,
   type CallerScopeOptions,
@@ -7,7 +8,6 @@ export {
   httpStoreKey,
 } from './caller-scope.js';
 export {
-  type CachePolicy,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_METHODS,
   DEFAULT_REPLAY_HEADERS,

@@ -212,20 +212,32 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       assert.equal(app.count('flaky'), 2);
     });
 
-    scenario('stores 400 and 404, but not 408, 409 or 429', {}, async ({ url, app }) => {
-      for (const status of [400, 404, 408, 409, 429]) {
+    scenario('stores 200, 402 and 410, but not 400, 401, 403, 404, 408, 409, 422 or 429', {}, async ({ url, app }) => {
+      const stored = [200, 402, 410];
+      const notStored = [400, 401, 403, 404, 408, 409, 422, 429];
+      for (const status of [...stored, ...notStored]) {
         const k = key();
         await post(url, '/status', k, { body: { status } });
         const again = await post(url, '/status', k, { body: { status } });
         assert.equal(again.status, status);
-        const stored = status === 400 || status === 404;
-        assert.equal(again.headers['idempotent-replayed'], stored ? 'true' : undefined, `status ${status}`);
+        const replayed = stored.includes(status) ? 'true' : undefined;
+        assert.equal(again.headers['idempotent-replayed'], replayed, `status ${status}`);
       }
-      assert.equal(app.count('status'), 2 + 3 * 2);
+      assert.equal(app.count('status'), stored.length + notStored.length * 2);
+    });
+
+    scenario('runs a corrected request with the key of one that failed validation (422)', {}, async ({ url, app }) => {
+      const k = key();
+      assert.equal((await post(url, '/status', k, { body: { status: 422 } })).status, 422);
+      const corrected = await post(url, '/status', k, { body: { status: 201 } });
+      assert.equal(corrected.status, 201);
+      const again = await post(url, '/status', k, { body: { status: 201 } });
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      assert.equal(app.count('status'), 2);
     });
 
     scenario(
-      'stores a 500 once the handler ran, with the stripe preset',
+      'stores a 500 and a 422 once the handler ran, with the stripe preset',
       { policy: 'stripe' },
       async ({ url, app }) => {
         const k = key();
@@ -234,6 +246,11 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
         assert.equal(again.status, 500);
         assert.equal(again.headers['idempotent-replayed'], 'true');
         assert.equal(app.count('flaky'), 1);
+        const invalid = key();
+        await post(url, '/status', invalid, { body: { status: 422 } });
+        const replay = await post(url, '/status', invalid, { body: { status: 422 } });
+        assert.equal(replay.headers['idempotent-replayed'], 'true');
+        assert.equal(app.count('status'), 1);
       },
     );
 

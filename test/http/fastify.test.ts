@@ -183,21 +183,21 @@ describe('fastify adapter', () => {
     }
   });
 
-  it('stores a 404 the error handler sent for a thrown error with that status, and replays it', async () => {
+  it('stores a 402 the error handler sent for a thrown error with that status, and replays it', async () => {
     let runs = 0;
     const server = Fastify();
     await server.register(idempotency, { store: new MemoryStore() });
     server.post('/accounts', async () => {
       runs += 1;
-      throw Object.assign(new Error('no such account'), { statusCode: 404 });
+      throw Object.assign(new Error('card declined'), { statusCode: 402 });
     });
     const running = await listen(server);
     try {
       const k = randomUUID();
       const first = await post(running.url, '/accounts', k);
-      assert.equal(first.status, 404);
+      assert.equal(first.status, 402);
       const again = await post(running.url, '/accounts', k);
-      assert.equal(again.status, 404);
+      assert.equal(again.status, 402);
       assert.deepEqual(again.json, first.json);
       assert.equal(again.headers['idempotent-replayed'], 'true');
       assert.equal(runs, 1);

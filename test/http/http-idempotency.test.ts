@@ -68,3 +68,46 @@ describe('HttpIdempotency: Retry-After of a 409 in progress', () => {
     }
   });
 });
+
+describe('HttpIdempotency: which responses are stored', () => {
+  /** Runs one request that answers `status`, then asks again: true when the second is a replay. */
+  async function replays(status: number, policy?: HttpIdempotencyOptions['policy']): Promise<boolean> {
+    const store = new MemoryStore();
+    const http = new HttpIdempotency({ store, ...(policy === undefined ? {} : { policy }) });
+    try {
+      const first = await http.begin(charge('k1'));
+      assert.ok(first.action === 'run');
+      first.recording.head(status, [['content-type', 'application/json']]);
+      first.recording.write('{}');
+      await first.recording.finish();
+      const again = await http.begin(charge('k1'));
+      if (again.action === 'run') await again.recording.abort();
+      return again.action === 'respond' && header(again.response, 'idempotent-replayed') === 'true';
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('does not store refusals by default (400, 401, 403, 404, 408, 409, 422, 429) nor 5xx', async () => {
+    for (const status of [400, 401, 403, 404, 408, 409, 422, 429, 500, 503]) {
+      assert.equal(await replays(status), false, `status ${status}`);
+    }
+    for (const status of [200, 201, 202, 204, 302, 402, 410, 412]) {
+      assert.equal(await replays(status), true, `status ${status}`);
+    }
+  });
+
+  it('stores every response the handler sent with the stripe preset, and asks a function otherwise', async () => {
+    for (const status of [201, 400, 422, 500]) assert.equal(await replays(status, 'stripe'), true, `status ${status}`);
+    const onlyCreated = (status: number) => status === 201;
+    assert.equal(await replays(201, onlyCreated), true);
+    assert.equal(await replays(200, onlyCreated), false);
+  });
+
+  it('refuses an unknown policy name', () => {
+    assert.throws(
+      () => new HttpIdempotency({ store: new MemoryStore(), policy: 'all' as 'stripe' }),
+      (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /policy/.test(error.message),
+    );
+  });
+});

@@ -221,24 +221,24 @@ describe('koa adapter', () => {
     }
   });
 
-  it('stores the answer Koa gives a thrown 404 and replays it', async () => {
+  it('stores the answer Koa gives a thrown 402 and replays it', async () => {
     let runs = 0;
     await withServer(
       [
         route('POST', '/accounts', idempotency({ store: new MemoryStore() }), (ctx: Context) => {
           runs += 1;
-          ctx.throw(404, 'no such account');
+          ctx.throw(402, 'card declined');
         }),
       ],
       async (url) => {
         const k = randomUUID();
         const first = await post(url, '/accounts', k);
-        assert.equal(first.status, 404);
-        assert.equal(first.text, 'no such account');
+        assert.equal(first.status, 402);
+        assert.equal(first.text, 'card declined');
         await sleep(20);
         const again = await post(url, '/accounts', k);
-        assert.equal(again.status, 404);
-        assert.equal(again.text, 'no such account');
+        assert.equal(again.status, 402);
+        assert.equal(again.text, 'card declined');
         assert.equal(again.headers['idempotent-replayed'], 'true');
         assert.equal(runs, 1);
       },
