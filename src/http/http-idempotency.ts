@@ -1,9 +1,10 @@
 import { hashText } from '../core/canonical.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
-import { MAX_KEY_LENGTH, storeKeyOf } from '../core/keys.js';
+import { MAX_KEY_LENGTH } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
-import { type AnonymousPolicy, callerScope } from './caller-scope.js';
+import { type CachePolicy, storesStatus } from './cache-policy.js';
+import { type AnonymousPolicy, callerScope, httpStoreKey } from './caller-scope.js';
 import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 import { parseIdempotencyKey } from './key-header.js';
 import { problemResponse, requestTooLargeError } from './problem.js';
@@ -12,6 +13,8 @@ import { decodeResponse, ResponseRecording } from './response-recording.js';
 
 export const DEFAULT_METHODS = ['POST', 'PATCH'] as const;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** The longest `Retry-After` of a 409 in-progress answer by default, in ms: a client retries a short handler soon. */
+export const DEFAULT_RETRY_AFTER_MS = 1000;
 /** Response headers replayed by default (lower case). */
 export const DEFAULT_REPLAY_HEADERS = ['content-type', 'location', 'etag', 'content-location', 'link'] as const;
 /** Never stored nor replayed, even if asked for: cookies, hop-by-hop headers, lengths the server recomputes. */
@@ -30,8 +33,7 @@ const NEVER_REPLAYED = new Set([
 ]);
 const NEVER_IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT']);
 
-/** Which outcomes are stored: `default`, `stripe`, or your own test of the status. */
-export type CachePolicy = 'default' | 'stripe' | ((status: number) => boolean);
+export type { CachePolicy };
 
 /** What happened to a request, for metrics and logs. */
 export interface HttpEvent {
@@ -54,16 +56,17 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   /**
    * Whose keys these are: two scopes never share a record. Return `undefined` when the request's
    * caller is unknown (see `anonymous`). Default `callerScope()`: a hash of the credentials the
-   * request carries (`Authorization`, the usual API-key headers, else the `Cookie` header), so two
-   * clients that pick the same key never see each other's responses. `callerScope({ headers,
-   * cookies })` names your own; a tenant or user id from your auth layer is best.
+   * request carries (`Authorization`, the usual API-key headers, else its cookies), so two clients
+   * that pick the same key never see each other's responses. `callerScope({ headers, cookies })`
+   * names your own; a tenant or user id from your auth layer is best.
    */
   scope?: (request: HttpRequestInfo) => string | undefined;
   /**
    * A keyed request whose scope is `undefined` (no credential Idem recognises): `refuse` it with
    * 400 `caller-unknown`, `pass` it through unprotected, or put it in one `shared` scope with every
    * other unknown caller (only for APIs where any caller may see any other's response). Default
-   * `refuse`: Idem never mixes callers it cannot tell apart.
+   * `refuse`: Idem never mixes callers it cannot tell apart. A request without a key is not
+   * concerned: it passes through (or gets 400 `key-missing` with `required`).
    */
   anonymous?: AnonymousPolicy;
   /**
@@ -75,10 +78,11 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   /** What the fingerprint covers besides method and route; or a function that computes it. Default: the whole body. */
   fingerprint?: FingerprintOptions | ((request: HttpRequestInfo) => string);
   /**
-   * Which responses are stored. `default`: 1xx to 4xx except 408, 409 and 429; 5xx are not
-   * stored and the key is released, so a retry runs again. `stripe`: every response the handler
-   * sent, 5xx included. A thrown error that never became a response, and a dropped connection,
-   * always release the key.
+   * Which responses are stored. `default`: 1xx to 4xx except 400, 401, 403, 404, 408, 409, 422
+   * and 429 (refusals before anything happened, or "try again"); those and every 5xx are not
+   * stored and the key is released, so a corrected request or a retry runs again. `stripe`: every
+   * response the handler sent, 5xx included. A function of the status decides for itself. A thrown
+   * error that never became a response, and a dropped connection, always release the key.
    */
   policy?: CachePolicy;
   /** More response headers to store and replay (lower case), besides Content-Type, Location, ETag, Content-Location and Link. */
@@ -87,6 +91,12 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   onInProgress?: 'reject' | 'wait';
   /** With `wait`, the longest wait in ms before answering 409. Default `leaseMs`. */
   waitTimeoutMs?: number;
+  /**
+   * The longest `Retry-After` of a 409 in-progress answer, in ms; shorter when the first request's
+   * lease ends sooner. Sent in whole seconds, rounded up, at least 1. Default 1000: most handlers
+   * finish within a second or two, and a lease (30 s) says nothing of when the first one will.
+   */
+  retryAfterMs?: number;
   /** Request bodies larger than this are refused with 413 before anything is stored, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
   /** When the store is down, run the handler unprotected instead of answering 503. Default false (fail closed). */
@@ -129,6 +139,7 @@ export class HttpIdempotency {
   readonly #anonymous: AnonymousPolicy;
   readonly #keyPerRoute: boolean;
   readonly #fingerprint: (request: HttpRequestInfo) => string;
+  readonly #retryAfterMs: number;
 
   constructor(options: HttpIdempotencyOptions) {
     this.engine = new Engine(options);
@@ -148,15 +159,15 @@ export class HttpIdempotency {
       ...(options.replayHeaders ?? []).map((h) => h.toLowerCase()),
     ]);
     for (const header of NEVER_REPLAYED) this.#replayHeaders.delete(header);
-    this.#stores = policyOf(options.policy ?? 'default');
+    this.#stores = storesStatus(options.policy ?? 'default');
     this.#waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#namespace = options.namespace ?? 'http';
-    this.#anonymous = anonymousPolicyOf(options.anonymous ?? 'shared');
-    const scope = options.scope ?? callerScope();
-    this.#scope = this.#anonymous === 'shared' ? (request) => scope(request) ?? 'anonymous' : scope;
-    this.#keyPerRoute = options.keyPerRoute !== false;
+    this.#anonymous = anonymousPolicyOf(options.anonymous ?? 'refuse');
+    this.#scope = options.scope ?? callerScope();
+    this.#keyPerRoute = options.keyPerRoute === true;
     this.#fingerprint = fingerprintOf(options.fingerprint);
+    this.#retryAfterMs = retryAfterOf(options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
   }
 
   /** True when this request's method is protected; adapters may skip reading bodies otherwise. */
@@ -194,7 +205,7 @@ export class HttpIdempotency {
         throw requestTooLargeError(this.#maxBodyBytes, request.bodyBytes);
       }
       const scope = this.#scope(request);
-      if (scope === undefined) {
+      if (scope === undefined && this.#anonymous !== 'shared') {
         if (this.#anonymous === 'pass') return this.#pass();
         throw new IdempotencyError(
           ErrorCode.SCOPE_MISSING,
@@ -202,8 +213,14 @@ export class HttpIdempotency {
         );
       }
       fingerprint = this.#fingerprint(request);
-      const method = request.method.toUpperCase();
-      storeKey = storeKeyOf(this.#namespace, this.#keyPerRoute ? `${method} ${request.route} ${scope}` : scope, key);
+      storeKey = httpStoreKey({
+        namespace: this.#namespace,
+        scope,
+        method: request.method,
+        route: request.route,
+        keyPerRoute: this.#keyPerRoute,
+        key,
+      });
     } catch (error) {
       if (!isIdempotencyError(error)) throw error;
       this.options.observe?.({ type: 'refused', error });
@@ -235,10 +252,12 @@ export class HttpIdempotency {
         this.options.observe?.({ type: 'replay', storeMs });
         return { action: 'respond', response: this.#replay(decision.outcome) };
       case 'in_progress': {
+        // The whole seconds of Retry-After, so the detail and the header say the same.
+        const retryAfterMs = Math.max(1, Math.ceil(Math.min(decision.retryAfterMs, this.#retryAfterMs) / 1000)) * 1000;
         const error = new IdempotencyError(
           ErrorCode.IN_PROGRESS,
-          `[idem] a request with this key is still being processed; retry after ${Math.ceil(decision.retryAfterMs / 1000)} s with the same key.`,
-          { retryAfterMs: decision.retryAfterMs },
+          `[idem] a request with this key is still being processed; retry after ${retryAfterMs / 1000} s with the same key.`,
+          { retryAfterMs },
         );
         this.options.observe?.({ type: 'in_progress', storeMs, error });
         return { action: 'respond', response: problemResponse(error) };
@@ -278,21 +297,19 @@ export class HttpIdempotency {
   }
 }
 
-function policyOf(policy: CachePolicy): (status: number) => boolean {
-  if (typeof policy === 'function') return policy;
-  if (policy === 'stripe') return () => true;
-  if (policy === 'default') return (status) => status < 500 && status !== 408 && status !== 409 && status !== 429;
-  throw new IdempotencyError(
-    ErrorCode.INVALID_OPTIONS,
-    `[idem] policy must be 'default', 'stripe' or a function of the status, got ${String(policy)}.`,
-  );
-}
-
 function anonymousPolicyOf(policy: AnonymousPolicy): AnonymousPolicy {
   if (policy === 'refuse' || policy === 'pass' || policy === 'shared') return policy;
   throw new IdempotencyError(
     ErrorCode.INVALID_OPTIONS,
     `[idem] anonymous must be 'refuse', 'pass' or 'shared', got ${String(policy)}.`,
+  );
+}
+
+function retryAfterOf(ms: number): number {
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] retryAfterMs must be a number of ms, 0 or more (1000 sends Retry-After: 1), got ${String(ms)}.`,
   );
 }
 

@@ -1,9 +1,17 @@
-export { type AnonymousPolicy, type CallerScopeOptions, callerScope, DEFAULT_SCOPE_HEADERS } from './caller-scope.js';
+export { type CachePolicy, NOT_STORED_BY_DEFAULT } from './cache-policy.js';
 export {
-  type CachePolicy,
+  type AnonymousPolicy,
+  type CallerScopeOptions,
+  callerScope,
+  DEFAULT_SCOPE_HEADERS,
+  type HttpStoreKeyParts,
+  httpStoreKey,
+} from './caller-scope.js';
+export {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_METHODS,
   DEFAULT_REPLAY_HEADERS,
+  DEFAULT_RETRY_AFTER_MS,
   type HttpDecision,
   type HttpEvent,
   HttpIdempotency,

@@ -8,7 +8,7 @@ import { MAX_KEY_LENGTH } from '../core/keys.js';
  *
  * Refused with `KEY_INVALID` (400): an empty value, more than one value (a repeated header or a
  * list), over `maxLength` characters, characters outside visible ASCII (and space inside quotes),
- * a broken quoted string, or parameters.
+ * a broken quoted string, or parameters. Only spaces and tabs around the value are ignored.
  */
 export function parseIdempotencyKey(
   header: string | readonly string[] | undefined,
@@ -19,7 +19,9 @@ export function parseIdempotencyKey(
     if (header.length === 0) return undefined;
     if (header.length > 1) invalid('the header was sent more than once; send exactly one key');
   }
-  const raw = (typeof header === 'string' ? header : (header[0] as string)).trim();
+  // Only HTTP whitespace (space, tab) is trimmed: `trim()` would also strip U+00A0 and make
+  // `abc<0xA0>` the same key as `abc`.
+  const raw = trimOws(typeof header === 'string' ? header : (header[0] as string));
   if (raw === '') invalid('the header is empty; send a unique key such as a UUID');
   const key = raw.startsWith('"') ? parseQuoted(raw) : parseBare(raw);
   if (key.length === 0) invalid('the key is empty; send a unique key such as a UUID');
@@ -38,7 +40,7 @@ function parseQuoted(raw: string): string {
       key += next;
       i += 1;
     } else if (char === '"') {
-      const rest = raw.slice(i + 1).trim();
+      const rest = trimOws(raw.slice(i + 1));
       if (rest.startsWith(',')) invalid('the header holds a list; send exactly one key');
       if (rest !== '') invalid('parameters after the key are not allowed');
       return key;
@@ -67,4 +69,16 @@ function parseBare(raw: string): string {
 
 function invalid(why: string): never {
   throw new IdempotencyError(ErrorCode.KEY_INVALID, `[idem] invalid Idempotency-Key: ${why}.`);
+}
+
+/**
+ * Trims HTTP optional whitespace (space and tab) only. `String.prototype.trim` also strips
+ * U+00A0 and other Unicode spaces, which would make `abc\u00a0` equal `abc`.
+ */
+export function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (text.charCodeAt(end - 1) === 0x20 || text.charCodeAt(end - 1) === 0x09)) end--;
+  return text.slice(start, end);
 }

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { request } from 'node:http';
 
 export interface SendOptions {
@@ -56,4 +57,14 @@ export function send(url: string, options: SendOptions = {}): Promise<SentRespon
     }
     req.end(payload);
   });
+}
+
+/** Asserts an `application/problem+json` answer of Idem: its status, `urn:idem:problem:<type>`, and a detail that says what to do. */
+export function assertProblem(response: SentResponse, status: number, type: string): void {
+  assert.equal(response.status, status, `expected ${status}, got ${response.status}: ${response.text}`);
+  assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+  const problem = response.json as { type: string; status: number; detail: string };
+  assert.equal(problem.type, `urn:idem:problem:${type}`);
+  assert.equal(problem.status, status);
+  assert.ok(problem.detail.length > 10, 'the detail says what to do');
 }

@@ -4,7 +4,7 @@ export {
   type NeutralResponse,
   writeNeutralResponse,
 } from './conformance-app.js';
-export { type SendOptions, type SentResponse, send } from './http-client.js';
+export { assertProblem, type SendOptions, type SentResponse, send } from './http-client.js';
 export {
   type HttpConformanceOptions,
   type RunningServer,

@@ -36,13 +36,7 @@ async function startUpstream(app: ConformanceApp) {
 /** The suite talks to the gateway; the conformance app runs behind it as the upstream. */
 async function startGateway(options: HttpIdempotencyOptions, app: ConformanceApp) {
   const upstream = await startUpstream(app);
-  // The gateway refuses keyed requests without credentials and keys by caller, not route, by
-  // default; this suite predates those defaults (its requests carry no credentials, and it expects
-  // a key per route), so it runs with the HTTP layer's old ones. Drop these two once the suite
-  // follows the new defaults; test/cli/gateway-hardening.test.ts covers the gateway's own.
   const gateway = new Gateway({
-    anonymous: 'shared',
-    keyPerRoute: true,
     ...options,
     upstream: upstream.url,
     graceMs: 100,

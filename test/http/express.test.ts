@@ -9,7 +9,7 @@ import { MemoryStore } from '../../src/stores/memory/index.js';
 import { ConformanceApp, runHttpConformance, writeNeutralResponse } from '../../src/testing/index.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
 import { createStore as redisStore } from '../stores/redis.factory.js';
-import { listen } from './serve.js';
+import { CALLER, listen } from './serve.js';
 
 type ExpressModule = typeof express5;
 
@@ -75,7 +75,11 @@ describe('idem/express and the response objects of an app', () => {
         const post = (path: string, key?: string) =>
           fetch(`${server.url}${path}`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
+            headers: {
+              ...CALLER,
+              'content-type': 'application/json',
+              ...(key === undefined ? {} : { 'idempotency-key': key }),
+            },
             body: '{"amount":5}',
           });
         for (const key of ['k1', 'k2']) {
@@ -111,7 +115,7 @@ describe('idem/express and the response objects of an app', () => {
       const server = await listen(createServer(app));
       try {
         for (const key of ['k1', 'k2']) {
-          const init = { method: 'POST', headers: { 'idempotency-key': key } };
+          const init = { method: 'POST', headers: { ...CALLER, 'idempotency-key': key } };
           const first = await fetch(`${server.url}/api/orders`, init);
           const again = await fetch(`${server.url}/api/orders`, init);
           assert.equal(first.status, 201);
@@ -150,7 +154,7 @@ describe('idem/express and the response objects of an app', () => {
       const server = await listen(createServer(app));
       try {
         for (const key of ['k1', 'k2', 'k3']) {
-          const init = { method: 'POST', headers: { 'idempotency-key': key } };
+          const init = { method: 'POST', headers: { ...CALLER, 'idempotency-key': key } };
           const first = await fetch(`${server.url}/orders`, init);
           const again = await fetch(`${server.url}/orders`, init);
           assert.equal(await first.text(), `ORDER ${runs}`);

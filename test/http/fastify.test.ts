@@ -16,6 +16,7 @@ import {
 } from '../../src/testing/index.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
 import { createStore as redisStore } from '../stores/redis.factory.js';
+import { CALLER } from './serve.js';
 
 function reply(response: NeutralResponse, to: FastifyReply): FastifyReply {
   to.code(response.status).headers(response.headers);
@@ -65,7 +66,10 @@ describe('fastify adapter', () => {
   }
 
   const post = (url: string, path: string, key?: string) =>
-    send(`${url}${path}`, { body: { amount: 1 }, headers: key === undefined ? {} : { 'idempotency-key': key } });
+    send(`${url}${path}`, {
+      body: { amount: 1 },
+      headers: { ...CALLER, ...(key === undefined ? {} : { 'idempotency-key': key }) },
+    });
 
   it('turns Idem off for a route with config.idempotency: false', async () => {
     const { runs, handler } = counting();
@@ -122,7 +126,11 @@ describe('fastify adapter', () => {
     try {
       const k = randomUUID();
       for (const path of ['/documents', '/documents', '/drafts', '/drafts']) {
-        await send(`${running.url}${path}`, { method: 'PUT', body: { v: 1 }, headers: { 'idempotency-key': k } });
+        await send(`${running.url}${path}`, {
+          method: 'PUT',
+          body: { v: 1 },
+          headers: { ...CALLER, 'idempotency-key': k },
+        });
       }
       assert.equal(runs.get('documents'), 1);
       assert.equal(runs.get('drafts'), 2);
@@ -162,8 +170,8 @@ describe('fastify adapter', () => {
     );
     const running = await listen(server);
     try {
-      const k = randomUUID();
       for (const path of ['/payments/charges', '/payments/refunds', '/hooks/events']) {
+        const k = randomUUID();
         await post(running.url, path, k);
         await post(running.url, path, k);
       }
@@ -175,21 +183,21 @@ describe('fastify adapter', () => {
     }
   });
 
-  it('stores a 404 the error handler sent for a thrown error with that status, and replays it', async () => {
+  it('stores a 402 the error handler sent for a thrown error with that status, and replays it', async () => {
     let runs = 0;
     const server = Fastify();
     await server.register(idempotency, { store: new MemoryStore() });
     server.post('/accounts', async () => {
       runs += 1;
-      throw Object.assign(new Error('no such account'), { statusCode: 404 });
+      throw Object.assign(new Error('card declined'), { statusCode: 402 });
     });
     const running = await listen(server);
     try {
       const k = randomUUID();
       const first = await post(running.url, '/accounts', k);
-      assert.equal(first.status, 404);
+      assert.equal(first.status, 402);
       const again = await post(running.url, '/accounts', k);
-      assert.equal(again.status, 404);
+      assert.equal(again.status, 402);
       assert.deepEqual(again.json, first.json);
       assert.equal(again.headers['idempotent-replayed'], 'true');
       assert.equal(runs, 1);
@@ -285,10 +293,17 @@ describe('fastify adapter', () => {
     try {
       const k = randomUUID();
       await assert.rejects(
-        send(`${running.url}/slow`, { body: { ms: 200 }, headers: { 'idempotency-key': k }, abortAfterMs: 30 }),
+        send(`${running.url}/slow`, {
+          body: { ms: 200 },
+          headers: { ...CALLER, 'idempotency-key': k },
+          abortAfterMs: 30,
+        }),
       );
       await new Promise((resolve) => setTimeout(resolve, 350));
-      const retry = await send(`${running.url}/slow`, { body: { ms: 200 }, headers: { 'idempotency-key': k } });
+      const retry = await send(`${running.url}/slow`, {
+        body: { ms: 200 },
+        headers: { ...CALLER, 'idempotency-key': k },
+      });
       assert.equal(retry.headers['idempotent-replayed'], 'true');
       assert.deepEqual(retry.json, { id: 'sl_1' });
     } finally {

@@ -16,7 +16,7 @@ import {
   send,
 } from '../../src/testing/index.js';
 import { createStore as redisStore } from '../stores/redis.factory.js';
-import { listen } from './serve.js';
+import { CALLER, listen } from './serve.js';
 
 function toResponse(response: NeutralResponse): Response {
   const { stream } = response;
@@ -74,7 +74,7 @@ runHttpConformance({ name: 'hono mounted app-wide on memory', start: startAppWid
 runHttpConformance({ name: 'hono on redis', start, createStore: () => redisStore('http_conformance') });
 
 const post = (url: string, key: string | undefined, body: unknown = { amount: 500 }) =>
-  send(url, { body, headers: key === undefined ? {} : { 'idempotency-key': key } });
+  send(url, { body, headers: { ...CALLER, ...(key === undefined ? {} : { 'idempotency-key': key }) } });
 
 describe('hono adapter', () => {
   it('applies the options of each route: a key is required on one route and optional on another', async () => {
@@ -167,8 +167,9 @@ describe('hono adapter', () => {
       assert.equal(replay.text, 'card declined');
       assert.equal(replay.headers['idempotent-replayed'], 'true');
       assert.equal(refusals, 1);
-      assert.equal((await post(`${server.url}/fail`, k)).status, 500);
-      assert.equal((await post(`${server.url}/fail`, k)).status, 500);
+      const other = randomUUID(); // a key per route: the same key on /fail would be a 422
+      assert.equal((await post(`${server.url}/fail`, other)).status, 500);
+      assert.equal((await post(`${server.url}/fail`, other)).status, 500);
       assert.equal(failures, 2, 'a thrown error is not stored, even with the stripe preset');
     } finally {
       await server.close();
@@ -203,7 +204,7 @@ describe('hono adapter', () => {
       const text = await new Promise<string>((resolve, reject) => {
         const req = request(
           `${server.url}/stream`,
-          { method: 'POST', headers: { 'idempotency-key': k }, agent: false },
+          { method: 'POST', headers: { ...CALLER, 'idempotency-key': k }, agent: false },
           (res) => {
             let received = '';
             res.setEncoding('utf8');
@@ -220,7 +221,7 @@ describe('hono adapter', () => {
         req.end();
       });
       assert.equal(text, 'first\nsecond\n');
-      const replay = await send(`${server.url}/stream`, { headers: { 'idempotency-key': k } });
+      const replay = await send(`${server.url}/stream`, { headers: { ...CALLER, 'idempotency-key': k } });
       assert.equal(replay.text, 'first\nsecond\n');
       assert.equal(replay.headers['idempotent-replayed'], 'true');
     } finally {
@@ -237,7 +238,7 @@ describe('hono adapter', () => {
     app.post('/charges', idempotency({ store }), async (c) => c.json({ run: ++runs, ...(await c.req.json()) }, 201));
     const init = () => ({
       method: 'POST',
-      headers: { 'idempotency-key': '"fetch-only"', 'content-type': 'application/json' },
+      headers: { ...CALLER, 'idempotency-key': '"fetch-only"', 'content-type': 'application/json' },
       body: JSON.stringify({ amount: 700 }),
     });
     try {

@@ -37,6 +37,7 @@ import {
   writeNeutralResponse,
 } from '../../src/testing/index.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
+import { CALLER } from './serve.js';
 
 const routeDecorators = { GET: Get, POST: Post, PUT: Put, PATCH: Patch, DELETE: Delete } as const;
 
@@ -92,7 +93,7 @@ runHttpConformance({ name: 'nest on memory', start });
 runHttpConformance({ name: 'nest on postgres', start, createStore: () => postgresStore('http_conformance') });
 
 const post = (url: string, key: string | undefined, body: unknown = { amount: 500 }) =>
-  send(url, { body, headers: key === undefined ? {} : { 'idempotency-key': key } });
+  send(url, { body, headers: { ...CALLER, ...(key === undefined ? {} : { 'idempotency-key': key }) } });
 
 /** Counts the runs of each handler of the test controllers below. */
 const runs = new Map<string, number>();
@@ -236,8 +237,9 @@ describe('nest adapter', () => {
       assert.equal(empty.text, '');
       assert.equal(empty.headers['idempotent-replayed'], 'true');
       assert.equal(runs.get('void'), 1);
-      const first = await post(`${url}/charges/passthrough`, k);
-      const again = await post(`${url}/charges/passthrough`, k);
+      const other = randomUUID(); // a key per route: the same key on another route is a 422
+      const first = await post(`${url}/charges/passthrough`, other);
+      const again = await post(`${url}/charges/passthrough`, other);
       assert.equal(again.status, 201);
       assert.equal(again.text, first.text);
       assert.equal(again.headers.location, '/charges/passthrough');
@@ -250,7 +252,10 @@ describe('nest adapter', () => {
     await withApp({}, async (url) => {
       const k = randomUUID();
       const note = (text: string) =>
-        send(`${url}/charges/notes`, { body: text, headers: { 'idempotency-key': k, 'content-type': 'text/plain' } });
+        send(`${url}/charges/notes`, {
+          body: text,
+          headers: { ...CALLER, 'idempotency-key': k, 'content-type': 'text/plain' },
+        });
       assert.equal((await note('first note')).status, 201);
       assert.equal((await note('first note')).headers['idempotent-replayed'], 'true');
       assert.equal((await note('other note')).status, 422);
@@ -300,8 +305,9 @@ describe('nest adapter', () => {
       assert.equal(entries.status, 503);
       assert.equal(entries.headers['idempotent-replayed'], 'true', 'the controller stores every outcome');
       assert.equal(runs.get('entries'), 1);
-      await post(`${url}/ledger/transfers`, k);
-      const transfers = await post(`${url}/ledger/transfers`, k);
+      const other = randomUUID();
+      await post(`${url}/ledger/transfers`, other);
+      const transfers = await post(`${url}/ledger/transfers`, other);
       assert.equal(transfers.headers['idempotent-replayed'], undefined, 'the handler does not store a 503');
       assert.equal(runs.get('transfers'), 2);
     });
@@ -316,8 +322,9 @@ describe('nest adapter', () => {
       assert.deepEqual(declined.json, { code: 'card_declined' });
       assert.equal(declined.headers['idempotent-replayed'], 'true');
       assert.equal(runs.get('declined'), 1);
-      assert.equal((await post(`${url}/charges/bug`, k)).status, 500);
-      assert.equal((await post(`${url}/charges/bug`, k)).status, 500);
+      const other = randomUUID();
+      assert.equal((await post(`${url}/charges/bug`, other)).status, 500);
+      assert.equal((await post(`${url}/charges/bug`, other)).status, 500);
       assert.equal(runs.get('bug'), 2, 'a thrown error is not stored, even with the stripe preset');
     });
   });

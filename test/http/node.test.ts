@@ -18,7 +18,7 @@ import {
   writeNeutralResponse,
 } from '../../src/testing/index.js';
 import { createStore as postgresStore } from '../stores/postgres.factory.js';
-import { listen } from './serve.js';
+import { CALLER, listen } from './serve.js';
 
 /**
  * Reads the body the way a plain node:http handler does, from the request stream. When the
@@ -144,7 +144,7 @@ describe('node:http adapter', () => {
       const body = Buffer.alloc(300_000);
       for (let i = 0; i < body.length; i++) body[i] = (i * 7919) % 256;
       const key = randomUUID();
-      const headers = { 'idempotency-key': key, 'content-type': 'application/octet-stream' };
+      const headers = { ...CALLER, 'idempotency-key': key, 'content-type': 'application/octet-stream' };
       const first = await send(`${server.url}/upload`, { headers, body });
       assert.equal(first.status, 201);
       const echo = first.json as Echo;
@@ -165,7 +165,7 @@ describe('node:http adapter', () => {
     try {
       const body = Buffer.from(JSON.stringify({ amount: 500, note: 'n'.repeat(20_000) }));
       const key = randomUUID();
-      const headers = { 'idempotency-key': key, 'content-type': 'application/json' };
+      const headers = { ...CALLER, 'idempotency-key': key, 'content-type': 'application/json' };
       const first = await sendChunked(`${server.url}/charges`, headers, body, 1000);
       assert.equal(first.status, 201);
       assert.deepEqual(JSON.parse(first.text), { fromStream: sha(body), fromRawBody: sha(body), bytes: body.length });
@@ -186,6 +186,7 @@ describe('node:http adapter', () => {
         const response = await new Promise<{ status: number; port: string }>((resolve, reject) => {
           const body = Buffer.from(`{"n":${i}}`);
           const headers = {
+            ...CALLER,
             'idempotency-key': randomUUID(),
             'content-type': 'application/json',
             'content-length': String(body.length),
@@ -225,7 +226,7 @@ describe('node:http adapter', () => {
     try {
       const response = await sendChunked(
         `${server.url}/charges`,
-        { 'idempotency-key': randomUUID(), 'content-type': 'application/octet-stream' },
+        { ...CALLER, 'idempotency-key': randomUUID(), 'content-type': 'application/octet-stream' },
         Buffer.alloc(50_000, 1),
         4096,
       );
@@ -246,10 +247,13 @@ describe('node:http adapter', () => {
     try {
       const key = randomUUID();
       const body = { amount: 5 };
-      assert.equal((await send(`${server.url}/charges/1`, { headers: { 'idempotency-key': key }, body })).status, 201);
-      const other = await send(`${server.url}/charges/2`, { headers: { 'idempotency-key': key }, body });
+      assert.equal(
+        (await send(`${server.url}/charges/1`, { headers: { ...CALLER, 'idempotency-key': key }, body })).status,
+        201,
+      );
+      const other = await send(`${server.url}/charges/2`, { headers: { ...CALLER, 'idempotency-key': key }, body });
       assert.equal(other.status, 422, '/charges/1 and /charges/2 share the scope of /charges/:id');
-      const again = await send(`${server.url}/charges/1`, { headers: { 'idempotency-key': key }, body });
+      const again = await send(`${server.url}/charges/1`, { headers: { ...CALLER, 'idempotency-key': key }, body });
       assert.equal(again.headers['idempotent-replayed'], 'true');
       assert.equal(server.runs(), 1);
       assert.equal(await countRecords(store), 1);
@@ -274,10 +278,10 @@ describe('withIdempotency and a failing handler', () => {
     );
     const server = await listen(createServer(handler));
     try {
-      const first = await send(`${server.url}/x`, { headers: { 'idempotency-key': 'k' }, body: { a: 1 } });
+      const first = await send(`${server.url}/x`, { headers: { ...CALLER, 'idempotency-key': 'k' }, body: { a: 1 } });
       assert.equal(first.status, 500);
       assert.match(String(seen[0]), /boom/);
-      const retry = await send(`${server.url}/x`, { headers: { 'idempotency-key': 'k' }, body: { a: 1 } });
+      const retry = await send(`${server.url}/x`, { headers: { ...CALLER, 'idempotency-key': 'k' }, body: { a: 1 } });
       assert.equal(retry.status, 201, 'the key was released, so the retry ran');
       assert.equal(calls, 2);
     } finally {

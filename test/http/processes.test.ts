@@ -6,12 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { storeKeyOf } from '../../src/core/keys.js';
 import type { Store } from '../../src/core/store.js';
+import { callerScope, type HttpRequestInfo, httpStoreKey } from '../../src/http/index.js';
 import * as postgresFactory from '../stores/postgres.factory.js';
 import * as redisFactory from '../stores/redis.factory.js';
 import { HttpPool, mapLimit, type PooledResponse } from './fixtures/client.js';
 import type { ServerJob } from './fixtures/express-server.js';
+import { CALLER } from './serve.js';
 
 const serverModule = new URL('./fixtures/express-server.ts', import.meta.url).pathname;
 const NAMESPACE = 'http_processes';
@@ -135,7 +136,18 @@ function classify(response: PooledResponse): Answer {
 }
 
 const orderBody = JSON.stringify({ amount: 4200, currency: 'eur' });
-const orderHeaders = (key: string) => ({ 'idempotency-key': `"${key}"`, 'content-type': 'application/json' });
+/** What the middleware sees of an order request, for the store key of its record. */
+const orderInfo: HttpRequestInfo = {
+  method: 'POST',
+  route: '/orders',
+  body: undefined,
+  header: (name) => (CALLER as Record<string, string>)[name],
+};
+const orderHeaders = (key: string) => ({
+  ...CALLER,
+  'idempotency-key': `"${key}"`,
+  'content-type': 'application/json',
+});
 
 for (const makeBackend of [postgresBackend, redisBackend]) {
   const backend = makeBackend();
@@ -162,7 +174,8 @@ for (const makeBackend of [postgresBackend, redisBackend]) {
       hang: false,
       ...overrides,
     });
-    const recordOf = (key: string) => store.get(storeKeyOf('http', 'POST /orders anonymous', key));
+    const recordOf = (key: string) =>
+      store.get(httpStoreKey({ scope: callerScope()(orderInfo), method: 'POST', route: '/orders', key }));
 
     it('runs the handler exactly once for 500 concurrent requests with one key, spread over 4 processes', {
       timeout: 60_000,

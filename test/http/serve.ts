@@ -15,3 +15,6 @@ export async function listen(server: Server): Promise<RunningServer> {
       }),
   };
 }
+
+/** The credential test clients send: Idem refuses a keyed request it cannot tell apart from others. */
+export const CALLER = { authorization: 'Bearer test-client' } as const;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { storeKeyOf } from '../../core/keys.js';
-import { callerScope } from '../../http/caller-scope.js';
+import { callerScope, httpStoreKey } from '../../http/caller-scope.js';
 import { usageError } from '../cli-error.js';
 
 const KEY_HELP = `
@@ -100,11 +100,11 @@ export function storeKeyFrom(storeKey: string | undefined, options: KeyOptions):
     }
     return storeKeyOf(namespace, options.scope, options.key);
   }
-  return storeKeyOf(namespace, httpScope(options), options.key);
+  return httpKey(namespace, options.key, options);
 }
 
-/** The scope the HTTP layer gave the client's request: `callerScope` over the credentials given. */
-function httpScope(options: KeyOptions): string {
+/** The store key the HTTP layer gave the client's request: `callerScope` over the credentials given. */
+function httpKey(namespace: string, key: string, options: KeyOptions): string {
   const headers = new Map<string, string[]>();
   const add = (name: string, value: string) => headers.set(name, [...(headers.get(name) ?? []), value]);
   for (const header of options.header ?? []) {
@@ -140,7 +140,7 @@ function httpScope(options: KeyOptions): string {
   );
   const method = (options.method ?? 'POST').toUpperCase();
   const route = options.path?.split('?')[0] ?? '/';
-  let scope = scopeOf({ method, route, header, body: undefined });
+  const scope = scopeOf({ method, route, header, body: undefined });
   if (scope === undefined && !options.anonymous) {
     throw usageError(
       `--key needs the credentials the client sent: the gateway scopes keys by them. Give --header 'authorization: Bearer ...' or --cookie name=value${named ? ' (as named by --scope-header/--scope-cookie)' : ''}, or --anonymous for a gateway run with --anonymous shared.`,
@@ -149,13 +149,12 @@ function httpScope(options: KeyOptions): string {
   if (scope !== undefined && options.anonymous) {
     throw usageError('--anonymous names the key of callers without credentials; drop it, or drop --header/--cookie.');
   }
-  scope ??= 'anonymous';
   if (options.path === undefined) {
     if (options.method !== undefined) throw usageError('--method goes with --path (keyPerRoute: true).');
-    return scope;
+    return httpStoreKey({ namespace, scope, method, route, key });
   }
   if (!route.startsWith('/')) throw usageError(`--path ${JSON.stringify(options.path)} must start with /.`);
-  return `${method} ${route} ${scope}`;
+  return httpStoreKey({ namespace, scope, method, route, key, keyPerRoute: true });
 }
 
 function kebab(name: string): string {
