@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { AdminStore, IdempotencyRecord, RecordState } from '../../core/store.js';
 import { CliError, ExitCode, reasonOf, usageError } from '../cli-error.js';
+import { listRecords } from '../keys/list-records.js';
 import { type KeyOptions, storeKeyFrom, withKeyOptions } from '../keys/record-name.js';
 import { details, recordJson, table } from '../keys/record-view.js';
 import { DEFAULT_STORE_URL, describeStore, openStore, parseStoreUrl } from '../store-url.js';
@@ -27,7 +28,7 @@ export function registerKeys(program: Command): void {
       const state = stateOf(options.state);
       const limit = positiveInteger(options.limit ?? '50', '--limit');
       await withStore(options.store, async (store) => {
-        const page = await store.list({
+        const page = await listRecords(store, {
           limit,
           ...(state === undefined ? {} : { state }),
           ...(options.cursor === undefined ? {} : { cursor: options.cursor }),

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
+import type { EncryptionKeys } from '../../core/keyring.js';
 import type { Store } from '../../core/store.js';
 import { assertReachable } from '../check/http-probe.js';
 import { CliError, reasonOf, usageError } from '../cli-error.js';
 import { formatDuration } from '../duration.js';
+import { encryptionKeysFromEnv } from '../encryption-env.js';
 import { Gateway, parseUpstream } from '../gateway/gateway.js';
 import { type RawSettings, readConfigFile, resolveServeConfig, type ServeConfig } from '../gateway/gateway-config.js';
 import { describeStore, openStore, parseStoreUrl } from '../store-url.js';
@@ -30,7 +32,7 @@ export function registerServe(program: Command): void {
         'Authorization, X-API-Key, API-Key, X-Auth-Token or X-Access-Token header, else the Cookie header; a keyed ' +
         'request with none of them is refused with 400 (see --anonymous). Health: GET ' +
         '/__idem/health; Prometheus metrics: GET /__idem/metrics. SIGTERM or SIGINT drains requests in flight (up ' +
-        'to --grace), then exits. Set IDEM_ENCRYPTION_KEY to encrypt stored responses at rest.',
+        'to --grace), then exits. Set IDEM_ENCRYPTION_KEY to encrypt stored responses at rest (IDEM_ENCRYPTION_OLD_KEYS, comma-separated, still opens records sealed with older keys).',
     )
     .option('--upstream <url>', 'the API to protect, e.g. http://127.0.0.1:3000 (required)')
     .option('-p, --port <port>', 'port to listen on, 0 for any free port (default 8080)')
@@ -147,7 +149,7 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
       headersTimeoutMs: config.headersTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,
       maxConnections: config.maxConnections,
-      ...(process.env.IDEM_ENCRYPTION_KEY ? { encryptionKey: process.env.IDEM_ENCRYPTION_KEY } : {}),
+      ...withEncryption(encryptionKeysFromEnv()),
     });
   } catch (error) {
     await store.close();
@@ -211,4 +213,8 @@ export async function untilSignal(running: RunningGateway, signal: NodeJS.Signal
     `idem: stopped: ${report.finished} request(s) finished` +
       (report.cutOff > 0 ? `, ${report.cutOff} cut off after the grace period (their keys were released).` : '.'),
   );
+}
+
+function withEncryption(keys: EncryptionKeys | undefined): { encryptionKey?: EncryptionKeys } {
+  return keys === undefined ? {} : { encryptionKey: keys };
 }

@@ -1,6 +1,7 @@
 import { isSealed, OutcomeCodec, OutcomeKind } from '../../core/outcome.js';
 import type { IdempotencyRecord } from '../../core/store.js';
 import { reasonOf } from '../cli-error.js';
+import { encryptionKeysFromEnv } from '../encryption-env.js';
 
 /** What a stored result holds, as far as it can be read without the application. */
 interface ResultSummary {
@@ -14,9 +15,9 @@ interface ResultSummary {
 function summarize(result: Uint8Array, key: string): ResultSummary {
   let outcome: ReturnType<OutcomeCodec['decode']>;
   try {
-    outcome = new OutcomeCodec(process.env.IDEM_ENCRYPTION_KEY || undefined).decode(result, key);
+    outcome = new OutcomeCodec(encryptionKeysFromEnv()).decode(result, key);
   } catch (error) {
-    const sealed = isSealed(result) && !process.env.IDEM_ENCRYPTION_KEY;
+    const sealed = isSealed(result) && encryptionKeysFromEnv() === undefined;
     return {
       kind: sealed ? 'sealed' : 'unreadable',
       bytes: result.length,
