@@ -1,12 +1,11 @@
-import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { send } from '../src/testing/http-client.js';
-import type { UpstreamReady, UpstreamStats } from './gateway-upstream.js';
-import { answers, type LoadResult, runLoad } from './http.js';
+import { startGateway, startUpstream, type Upstream } from './gateway-processes.js';
+import { answers } from './http.js';
+import { type LoadResult, runLoad } from './load.js';
 import { deleteKeys, describe, type StoreName, servers } from './store-targets.js';
 
 export type GatewayMode = 'no key' | 'new keys' | 'replays';
@@ -58,7 +57,6 @@ const CONNECTIONS = 32;
 const PATH = '/payments';
 const BODY = JSON.stringify({ amount: 500, currency: 'eur' });
 export const GATEWAY_GOAL = 'gateway new keys on Redis within 20% of direct';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * The gateway part: autocannon against a small JSON upstream (POST /payments, 201), directly and
@@ -66,9 +64,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
  * new Idempotency-Key on every request, then replaying one key.
  */
 export async function benchGateway(options: GatewayBenchOptions): Promise<GatewayReport> {
-  const { log } = options;
   const durationS = options.quick ? 1 : 5;
-  const warmupS = options.quick ? 0.3 : 1;
   const report: GatewayReport = {
     connections: CONNECTIONS,
     durationS,
@@ -82,120 +78,175 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<Gatewa
   };
   const directory = mkdtempSync(join(tmpdir(), 'idem-bench-gateway-'));
   const upstream = await startUpstream();
-  const measure = async (
-    path: GatewayRow['path'],
-    store: GatewayRow['store'],
-    mode: GatewayMode,
-    url: string,
-    key: () => string | undefined,
-  ) => {
-    const before = await upstream.payments();
-    const result: LoadResult = await runLoad({ url, path: PATH, body: BODY, durationS, key, connections: CONNECTIONS });
-    const row: GatewayRow = { path, store, mode, ...result, upstreamCalls: (await upstream.payments()) - before };
-    report.rows.push(row);
-    const bad = row.non2xx + row.errors > 0 ? `, ${row.non2xx} non-2xx, ${row.errors} errors` : '';
-    log(
-      `  ${`${path} ${store === '-' ? '' : `${store} `}${mode}`.padEnd(24)}: ${Math.round(row.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${row.p99Ms.toFixed(2)} ms, upstream calls ${row.upstreamCalls}${bad}`,
-    );
-  };
-
+  const run: GatewayRun = { report, upstream, durationS, warmupS: options.quick ? 0.3 : 1, log: options.log };
   try {
     // Directly: the upstream alone, the figure every other row is set against.
-    await runLoad({ url: upstream.url, path: PATH, body: BODY, durationS: warmupS, key: () => undefined });
-    await measure('direct', '-', 'no key', upstream.url, () => undefined);
-
-    // No key: the gateway forwards without asking its store, so the store is memory: and idle.
-    {
-      const gateway = await startGateway(upstream.url, 'memory:');
-      try {
-        const check = await verifyPassThrough(gateway.url, upstream);
-        report.verified.push({ gateway: 'gateway, no key', ...check });
-        log(`  gateway, no key: ${check.ok ? 'pass-through verified' : 'PASS-THROUGH NOT VERIFIED'} (${check.note})`);
-        await runLoad({ url: gateway.url, path: PATH, body: BODY, durationS: warmupS, key: () => undefined });
-        await measure('gateway', '-', 'no key', gateway.url, () => undefined);
-      } finally {
-        await gateway.stop();
-      }
-      noteOutput(report, 'gateway (memory:, no key)', gateway.output());
-    }
-
+    await warmUp(run, upstream.url, () => undefined);
+    await measure(run, 'direct', '-', 'no key', upstream.url, () => undefined);
+    await benchNoKey(run);
     for (const store of ['sqlite', 'redis'] as const) {
       if (!options.stores.includes(store)) continue;
-      let storeUrl: string;
-      let cleanUp = async () => {};
-      if (store === 'sqlite') {
-        const file = join(directory, 'gateway.db');
-        storeUrl = `sqlite:${file}`;
-        report.where.sqlite = `${file} (a new file; WAL)`;
-      } else {
-        const up = await answers(servers.redis);
-        if (up !== true) {
-          report.skipped.push({ store, reason: up });
-          log(`  gateway redis: skipped (${up})`);
-          continue;
-        }
-        // A prefix of this run's own, so nothing else on the server is touched; deleted afterwards.
-        const prefix = `idem_bench_gateway_${randomUUID().slice(0, 8)}:`;
-        storeUrl = `${servers.redis}${servers.redis.includes('?') ? '&' : '?'}prefix=${prefix}`;
-        report.where.redis = `${servers.redis}, keys ${prefix}*`;
-        cleanUp = async () => {
-          const deleted = await deleteRedisKeys(prefix);
-          report.where.redis += ` (${deleted} deleted afterwards)`;
-        };
-      }
-      const gateway = await startGateway(upstream.url, storeUrl);
-      try {
-        const check = await verifyReplay(gateway.url, upstream);
-        report.verified.push({ gateway: `gateway on ${store}`, ...check });
-        log(`  gateway ${store}: ${check.ok ? 'replay verified' : 'REPLAY NOT VERIFIED'} (${check.note})`);
-        const run = randomUUID().slice(0, 8);
-        let counter = 0;
-        const fresh = () => `g-${run}-${counter++}`;
-        await runLoad({ url: gateway.url, path: PATH, body: BODY, durationS: warmupS, key: fresh });
-        await measure('gateway', store, 'new keys', gateway.url, fresh);
-        // The one key every request repeats is completed first, so every measured request replays.
-        const replayKey = `replay-${randomUUID()}`;
-        await post(gateway.url, replayKey);
-        await measure('gateway', store, 'replays', gateway.url, () => replayKey);
-      } finally {
-        await gateway.stop();
-        await cleanUp().catch((error: unknown) => log(`  cleanup failed: ${describe(error)}`));
-      }
-      noteOutput(report, `gateway (${store})`, gateway.output());
+      const target = await storeTarget(run, store, directory);
+      if (target !== undefined) await benchStore(run, store, target);
     }
   } finally {
     await upstream.stop();
     rmSync(directory, { recursive: true, force: true });
   }
-
-  const direct = report.rows.find((row) => row.path === 'direct');
-  if (direct !== undefined) {
-    for (const row of report.rows) {
-      row.xDirectRps = row.requestsPerSec / direct.requestsPerSec;
-      row.xDirectP99 = row.p99Ms / direct.p99Ms;
-    }
-  }
-  const redisNew = report.rows.find((row) => row.store === 'redis' && row.mode === 'new keys');
-  if (redisNew?.xDirectRps !== undefined && redisNew.xDirectP99 !== undefined) {
-    // "Within 20%" read both ways: throughput at least 0.80x direct, p99 at most 1.20x direct.
-    report.targets.push(
-      {
-        figure: 'gateway new keys on Redis, req/s x direct',
-        measured: redisNew.xDirectRps,
-        target: '>= 0.80x (within 20%)',
-        met: redisNew.xDirectRps >= 0.8,
-      },
-      {
-        figure: 'gateway new keys on Redis, p99 x direct',
-        measured: redisNew.xDirectP99,
-        target: '<= 1.20x (within 20%)',
-        met: redisNew.xDirectP99 <= 1.2,
-      },
-    );
-  } else {
-    report.notes.push(`the target (${GATEWAY_GOAL}) was not measured: no Redis run.`);
-  }
+  compareToDirect(report.rows);
+  setTargets(report);
   return report;
+}
+
+/** What every part of one gateway bench shares. */
+interface GatewayRun {
+  report: GatewayReport;
+  upstream: Upstream;
+  durationS: number;
+  warmupS: number;
+  log: (line: string) => void;
+}
+
+/** A store the gateway runs on: its `--store` URL, and how to drop what the run left in it. */
+interface StoreTarget {
+  url: string;
+  cleanUp: () => Promise<void>;
+}
+
+/** A short unmeasured run, so the measured one starts warm. */
+async function warmUp(run: GatewayRun, url: string, key: () => string | undefined): Promise<void> {
+  await runLoad({ url, path: PATH, body: BODY, durationS: run.warmupS, key });
+}
+
+/** One measured run: its row, with the payments the upstream made meanwhile, goes into the report. */
+async function measure(
+  run: GatewayRun,
+  path: GatewayRow['path'],
+  store: GatewayRow['store'],
+  mode: GatewayMode,
+  url: string,
+  key: () => string | undefined,
+): Promise<void> {
+  const { upstream } = run;
+  const before = await upstream.payments();
+  const result: LoadResult = await runLoad({
+    url,
+    path: PATH,
+    body: BODY,
+    durationS: run.durationS,
+    key,
+    connections: CONNECTIONS,
+  });
+  const row: GatewayRow = { path, store, mode, ...result, upstreamCalls: (await upstream.payments()) - before };
+  run.report.rows.push(row);
+  const bad = row.non2xx + row.errors > 0 ? `, ${row.non2xx} non-2xx, ${row.errors} errors` : '';
+  run.log(
+    `  ${`${path} ${store === '-' ? '' : `${store} `}${mode}`.padEnd(24)}: ${Math.round(row.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${row.p99Ms.toFixed(2)} ms, upstream calls ${row.upstreamCalls}${bad}`,
+  );
+}
+
+/** No key: the gateway forwards without asking its store, so the store is memory: and idle. */
+async function benchNoKey(run: GatewayRun): Promise<void> {
+  const { report, upstream, log } = run;
+  const gateway = await startGateway(upstream.url, 'memory:');
+  try {
+    const check = await verifyPassThrough(gateway.url, upstream);
+    report.verified.push({ gateway: 'gateway, no key', ...check });
+    log(`  gateway, no key: ${check.ok ? 'pass-through verified' : 'PASS-THROUGH NOT VERIFIED'} (${check.note})`);
+    await warmUp(run, gateway.url, () => undefined);
+    await measure(run, 'gateway', '-', 'no key', gateway.url, () => undefined);
+  } finally {
+    await gateway.stop();
+  }
+  noteOutput(report, 'gateway (memory:, no key)', gateway.output());
+}
+
+/**
+ * The store URL for the gateway on `store`, noted in `report.where`: a new SQLite file in
+ * `directory`, or keys under a prefix of this run's own on Redis. `undefined` when Redis does not
+ * answer (noted in `report.skipped`).
+ */
+async function storeTarget(run: GatewayRun, store: GatewayStore, directory: string): Promise<StoreTarget | undefined> {
+  const { report } = run;
+  if (store === 'sqlite') {
+    const file = join(directory, 'gateway.db');
+    report.where.sqlite = `${file} (a new file; WAL)`;
+    return { url: `sqlite:${file}`, cleanUp: async () => {} };
+  }
+  const up = await answers(servers.redis);
+  if (up !== true) {
+    report.skipped.push({ store, reason: up });
+    run.log(`  gateway redis: skipped (${up})`);
+    return undefined;
+  }
+  // A prefix of this run's own, so nothing else on the server is touched; deleted afterwards.
+  const prefix = `idem_bench_gateway_${randomUUID().slice(0, 8)}:`;
+  report.where.redis = `${servers.redis}, keys ${prefix}*`;
+  return {
+    url: `${servers.redis}${servers.redis.includes('?') ? '&' : '?'}prefix=${prefix}`,
+    cleanUp: async () => {
+      const deleted = await deleteRedisKeys(prefix);
+      report.where.redis += ` (${deleted} deleted afterwards)`;
+    },
+  };
+}
+
+/** The gateway on one store: a new key on every request, then one key replayed. */
+async function benchStore(run: GatewayRun, store: GatewayStore, target: StoreTarget): Promise<void> {
+  const { report, upstream, log } = run;
+  const gateway = await startGateway(upstream.url, target.url);
+  try {
+    const check = await verifyReplay(gateway.url, upstream);
+    report.verified.push({ gateway: `gateway on ${store}`, ...check });
+    log(`  gateway ${store}: ${check.ok ? 'replay verified' : 'REPLAY NOT VERIFIED'} (${check.note})`);
+    const id = randomUUID().slice(0, 8);
+    let counter = 0;
+    const fresh = () => `g-${id}-${counter++}`;
+    await warmUp(run, gateway.url, fresh);
+    await measure(run, 'gateway', store, 'new keys', gateway.url, fresh);
+    // The one key every request repeats is completed first, so every measured request replays.
+    const replayKey = `replay-${randomUUID()}`;
+    await post(gateway.url, replayKey);
+    await measure(run, 'gateway', store, 'replays', gateway.url, () => replayKey);
+  } finally {
+    await gateway.stop();
+    await target.cleanUp().catch((error: unknown) => log(`  cleanup failed: ${describe(error)}`));
+  }
+  noteOutput(report, `gateway (${store})`, gateway.output());
+}
+
+/** Sets each row's throughput and p99 relative to calling the upstream directly. */
+function compareToDirect(rows: GatewayRow[]): void {
+  const direct = rows.find((row) => row.path === 'direct');
+  if (direct === undefined) return;
+  for (const row of rows) {
+    row.xDirectRps = row.requestsPerSec / direct.requestsPerSec;
+    row.xDirectP99 = row.p99Ms / direct.p99Ms;
+  }
+}
+
+/** Sets the Redis new-keys run against the issue's target, or notes that there was none. */
+function setTargets(report: GatewayReport): void {
+  const redisNew = report.rows.find((row) => row.store === 'redis' && row.mode === 'new keys');
+  if (redisNew?.xDirectRps === undefined || redisNew.xDirectP99 === undefined) {
+    report.notes.push(`the target (${GATEWAY_GOAL}) was not measured: no Redis run.`);
+    return;
+  }
+  // "Within 20%" read both ways: throughput at least 0.80x direct, p99 at most 1.20x direct.
+  report.targets.push(
+    {
+      figure: 'gateway new keys on Redis, req/s x direct',
+      measured: redisNew.xDirectRps,
+      target: '>= 0.80x (within 20%)',
+      met: redisNew.xDirectRps >= 0.8,
+    },
+    {
+      figure: 'gateway new keys on Redis, p99 x direct',
+      measured: redisNew.xDirectP99,
+      target: '<= 1.20x (within 20%)',
+      met: redisNew.xDirectP99 <= 1.2,
+    },
+  );
 }
 
 /** The same key twice: the second answer must be the first one, marked replayed, with one payment made. */
@@ -270,94 +321,6 @@ function noteOutput(report: GatewayReport, who: string, output: string): void {
       `${who} printed ${lines.length} unexpected line(s), first: ${JSON.stringify(lines[0]?.slice(0, 160))}`,
     );
   }
-}
-
-interface Upstream {
-  url: string;
-  /** Payments made so far. */
-  payments(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-/** Starts bench/gateway-upstream.ts in a child process and waits for its port. */
-async function startUpstream(): Promise<Upstream> {
-  const entry = fileURLToPath(new URL('./gateway-upstream.ts', import.meta.url));
-  const child = fork(entry, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  const output = collect(child);
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the upstream did not start in 20 s: ${output()}`)), 20_000);
-    child.once('message', (message) => {
-      clearTimeout(timer);
-      resolve((message as UpstreamReady).port);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the upstream exited with ${code}: ${output()}`));
-    });
-  });
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    url,
-    async payments() {
-      const answer = await send(`${url}/stats`, { method: 'GET' });
-      return (answer.json as UpstreamStats).payments;
-    },
-    stop: () => stop(child),
-  };
-}
-
-interface Gateway {
-  url: string;
-  /** What the gateway wrote to stdout and stderr. */
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** Starts `idem serve` (src/cli/main.ts under tsx) on a free port and waits for its "listening" line. */
-async function startGateway(upstream: string, store: string): Promise<Gateway> {
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--upstream', upstream, '--store', store];
-  args.push('--port', '0', '--grace', '2s');
-  // Measured as configured by default: stored responses in the clear.
-  const { IDEM_ENCRYPTION_KEY: _ignored, ...env } = process.env;
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`idem serve did not start in 30 s: ${output()}`)), 30_000);
-    const onData = () => {
-      const found = /gateway listening on (http:\/\/\S+)/.exec(output());
-      if (found?.[1] === undefined) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      resolve(found[1]);
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`idem serve --store ${store} exited with ${code}: ${output().trim()}`));
-    });
-  });
-  return { url, output, stop: () => stop(child) };
-}
-
-/** Keeps what the child writes (up to 64 kB); returns a reader. */
-function collect(child: ChildProcess): () => string {
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    if (output.length < 64_000) output += chunk.toString('utf8');
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return () => output;
-}
-
-/** SIGTERM, then SIGKILL if the child has not exited 5 s later. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function deleteRedisKeys(prefix: string): Promise<number> {

@@ -4,28 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { send } from '../src/testing/http-client.js';
 import { type ServerConfig, type ServerReady, VARIANTS, type Variant } from './http-variants.js';
+import { DEFAULT_CONNECTIONS, type LoadResult, runLoad } from './load.js';
 import { deleteKeys, describe, type StoreName, servers } from './store-targets.js';
 
 export type KeyMode = 'new keys' | 'replays';
-
-/** What one autocannon run measured. */
-export interface LoadResult {
-  requestsPerSec: number;
-  /** Latency of 2xx responses, in ms, measured per response (autocannon's own histogram has 1 ms steps). */
-  meanMs: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  statusCodes: Record<string, number>;
-  /** Responses completed in each second of the run. */
-  perSecond: number[];
-}
 
 /** One load run against one server. */
 export interface HttpRow extends LoadResult {
@@ -59,7 +43,7 @@ export interface HttpBenchOptions {
   log: (line: string) => void;
 }
 
-const CONNECTIONS = 32;
+const CONNECTIONS = DEFAULT_CONNECTIONS;
 const BODY = JSON.stringify({ amount: 500, currency: 'eur' });
 const POSTGRES_TABLE = 'idem_bench_http';
 const REDIS_PREFIX = 'idem_bench_http:';
@@ -84,7 +68,6 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> 
     skipped: [],
     notes: [],
   };
-  const runs: HttpRow[] = [];
   const directory = mkdtempSync(join(tmpdir(), 'idem-bench-http-'));
   const config: Omit<ServerConfig, 'variant'> = {
     sqlitePath: join(directory, 'idem.db'),
@@ -97,24 +80,8 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> 
   for (const name of ['postgres', 'redis'] as const) reachable[name] = await answers(servers[name]);
   await cleanUp(reachable);
 
-  const variants: Variant[] = [];
-  for (const variant of VARIANTS) {
-    const store: StoreName | undefined = variant.store;
-    // The peer libraries run on memory whatever --stores says; only their Redis run follows it.
-    const wanted =
-      store === undefined ||
-      options.stores.includes(store) ||
-      variant.id === 'express-idempotency' ||
-      variant.id === 'node-idempotency-memory';
-    if (!wanted) continue;
-    const up = store === undefined ? true : reachable[store];
-    if (up !== true) {
-      report.skipped.push({ variant: variant.id, reason: up ?? 'not checked' });
-      log(`  ${variant.id}: skipped (${up})`);
-      continue;
-    }
-    variants.push(variant);
-  }
+  const variants = variantsToRun(options.stores, reachable, report, log);
+  const runs: HttpRow[] = [];
   try {
     for (let round = 1; round <= rounds; round++) {
       if (rounds > 1) log(`  round ${round} of ${rounds}`);
@@ -129,18 +96,53 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> 
   }
 
   report.rows = medianRuns(runs);
-  for (const row of report.rows) {
-    const bare = report.rows.find((other) => other.variant === 'bare' && other.mode === row.mode);
-    if (bare === undefined) continue;
-    row.xBareRps = row.requestsPerSec / bare.requestsPerSec;
-    row.xBareP99 = row.p99Ms / bare.p99Ms;
-  }
+  compareToBare(report.rows);
   if (report.rows.some((row) => row.variant === 'express-idempotency')) {
     report.notes.push(
       "express-idempotency: its default in-memory adapter keeps records in an array and scans it on every request, so it slows as records pile up; its replays ran on the server that had just stored the new-keys run, as every library's did.",
     );
   }
   return report;
+}
+
+/**
+ * The variants `stores` asks for whose store answers; the others are noted in `report.skipped`.
+ * The peer libraries run on memory whatever `stores` says; only their Redis run follows it.
+ */
+function variantsToRun(
+  stores: StoreName[],
+  reachable: Partial<Record<StoreName, string | true>>,
+  report: HttpReport,
+  log: (line: string) => void,
+): Variant[] {
+  const variants: Variant[] = [];
+  for (const variant of VARIANTS) {
+    const store: StoreName | undefined = variant.store;
+    const wanted =
+      store === undefined ||
+      stores.includes(store) ||
+      variant.id === 'express-idempotency' ||
+      variant.id === 'node-idempotency-memory';
+    if (!wanted) continue;
+    const up = store === undefined ? true : reachable[store];
+    if (up !== true) {
+      report.skipped.push({ variant: variant.id, reason: up ?? 'not checked' });
+      log(`  ${variant.id}: skipped (${up})`);
+      continue;
+    }
+    variants.push(variant);
+  }
+  return variants;
+}
+
+/** Sets each row's throughput and p99 relative to the bare handler's row in the same mode. */
+function compareToBare(rows: HttpRow[]): void {
+  for (const row of rows) {
+    const bare = rows.find((other) => other.variant === 'bare' && other.mode === row.mode);
+    if (bare === undefined) continue;
+    row.xBareRps = row.requestsPerSec / bare.requestsPerSec;
+    row.xBareP99 = row.p99Ms / bare.p99Ms;
+  }
 }
 
 /** For each variant and mode, in the order first run, the run with the median throughput. */
@@ -226,64 +228,6 @@ function load(url: string, mode: KeyMode, durationS: number, replayKey?: string)
     durationS,
     key: () => (mode === 'replays' && replayKey !== undefined ? replayKey : `n-${run}-${counter++}`),
   });
-}
-
-export interface LoadOptions {
-  /** Origin, e.g. http://127.0.0.1:3000. */
-  url: string;
-  path: string;
-  /** JSON body of every request. */
-  body: string;
-  durationS: number;
-  /** The Idempotency-Key of the next request; `undefined` sends none. */
-  key: () => string | undefined;
-  connections?: number;
-}
-
-/** One autocannon run of POST `path`; latency is timed per 2xx response. */
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const instance = autocannon({
-    url: `${options.url}${options.path}`,
-    connections: options.connections ?? CONNECTIONS,
-    duration: options.durationS,
-    requests: [
-      {
-        method: 'POST',
-        path: options.path,
-        body: options.body,
-        headers: { 'content-type': 'application/json' },
-        // Same work on the client in every mode: only the key's value differs.
-        setupRequest: (request) => {
-          const key = options.key();
-          return key === undefined ? request : { ...request, headers: { ...request.headers, 'idempotency-key': key } };
-        },
-      },
-    ],
-  });
-  const latencies: number[] = [];
-  instance.on('response', (_client, status, _bytes, ms) => {
-    if (status >= 200 && status < 300) latencies.push(ms);
-  });
-  const perSecond: number[] = [];
-  instance.on('tick', (tick) => perSecond.push((tick as { counter: number }).counter));
-  const result = await instance;
-  // autocannon ends with one more tick, counted after its counter was reset.
-  if (perSecond.at(-1) === 0) perSecond.pop();
-  latencies.sort((a, b) => a - b);
-  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * q) - 1)] ?? NaN;
-  const total = result.requests.total;
-  return {
-    requestsPerSec: total / result.duration,
-    meanMs: latencies.reduce((sum, value) => sum + value, 0) / latencies.length,
-    p50Ms: pick(0.5),
-    p99Ms: pick(0.99),
-    requests: total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
-    perSecond,
-  };
 }
 
 /** Sends one key twice: the second answer must carry the first one's handler run (and idem's replay header). */

@@ -1,5 +1,6 @@
 import type { GatewayReport } from './gateway.js';
-import type { HttpReport, LoadResult } from './http.js';
+import type { HttpReport } from './http.js';
+import type { LoadResult } from './load.js';
 import type { StoreReport, StoreRow } from './stores.js';
 
 type Align = 'left' | 'right';

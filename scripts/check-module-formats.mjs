@@ -102,6 +102,22 @@ function ownDiagnostics(text, dir, packed) {
 /** Copies one fixture project, type-checks and compiles it with the repo's tsc, and runs its output. */
 async function checkMode(mode, app, packed) {
   const begin = performance.now();
+  const dir = setUpFixture(mode, app, packed);
+  const thirdParty = await compileFixture(mode, dir, packed);
+  if (thirdParty === undefined) return;
+  const ran = await runOutputs(mode, dir);
+  const seconds = ((performance.now() - begin) / 1000).toFixed(1);
+  const ignored =
+    thirdParty > 0 ? ` (${thirdParty} error${thirdParty === 1 ? '' : 's'} in third-party .d.ts ignored)` : '';
+  console.log(`[check-module-formats] ${mode}: tsc${ignored}, node ${ran.join(' and ')}: ${seconds} s`);
+}
+
+/**
+ * Copies test/module-formats/<mode>/ to .tmp/module-formats/<mode>/ with node_modules/idem linked
+ * to the packed package, writes the user code under each app.*ts name its tsconfig lists, and
+ * subpaths.ts. Returns the fixture's directory.
+ */
+function setUpFixture(mode, app, packed) {
   const dir = join(work, mode);
   mkdirSync(join(dir, 'node_modules'), { recursive: true });
   for (const file of readdirSync(join(fixtures, mode))) copyFileSync(join(fixtures, mode, file), join(dir, file));
@@ -111,14 +127,29 @@ async function checkMode(mode, app, packed) {
     if (/^app\.[cm]?ts$/.test(file)) writeFileSync(join(dir, file), app);
   }
   writeFileSync(join(dir, 'subpaths.ts'), subpathsModule());
+  return dir;
+}
 
+/**
+ * Type-checks and compiles the fixture with the repo's tsc. Resolves how many third-party errors
+ * were ignored, or undefined (and a problem recorded) when the package or the fixture has errors.
+ */
+async function compileFixture(mode, dir, packed) {
   const compiled = await run(process.execPath, [tsc, '-p', '.', '--pretty', 'false'], dir);
   const { own, thirdParty } = ownDiagnostics(compiled.stdout, dir, packed);
   if (own.length > 0 || (compiled.code !== 0 && thirdParty === 0)) {
     const shown = own.length > 24 ? [...own.slice(0, 24), `... and ${own.length - 24} more lines`] : own;
     problems.push(`${mode}: tsc -p test/module-formats/${mode} failed:\n${shown.join('\n') || output(compiled)}`);
-    return;
+    return undefined;
   }
+  return thirdParty;
+}
+
+/**
+ * Runs out/app.js and out/app.cjs, those tsc emitted; one that exits non-zero or prints to stderr
+ * is a problem. Resolves the names of those that ran clean.
+ */
+async function runOutputs(mode, dir) {
   const ran = [];
   for (const script of ['app.js', 'app.cjs']) {
     if (!existsSync(join(dir, 'out', script))) continue;
@@ -127,10 +158,7 @@ async function checkMode(mode, app, packed) {
       problems.push(`${mode}: node out/${script} exited ${result.code}, printing:\n${output(result)}`);
     } else ran.push(script);
   }
-  const seconds = ((performance.now() - begin) / 1000).toFixed(1);
-  const ignored =
-    thirdParty > 0 ? ` (${thirdParty} error${thirdParty === 1 ? '' : 's'} in third-party .d.ts ignored)` : '';
-  console.log(`[check-module-formats] ${mode}: tsc${ignored}, node ${ran.join(' and ')}: ${seconds} s`);
+  return ran;
 }
 
 rmSync(work, { recursive: true, force: true });

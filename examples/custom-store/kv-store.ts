@@ -131,24 +131,25 @@ export class KvStore implements AdminStore {
   }
 
   list(options: ListOptions = {}): Promise<ListPage> {
-    return this.#ops.run('list', async (client) => {
-      const limit = checkListLimit(NAME, options.limit);
-      const records: IdempotencyRecord[] = [];
-      let after = options.cursor === undefined ? undefined : this.#key(options.cursor);
-      for (;;) {
-        const entries = await client.scan(this.#prefix, after, limit + 1);
-        for (const entry of entries) {
-          const record = decode(entry);
-          if (options.state !== undefined && record.state !== options.state) continue;
-          if (options.nowMs !== undefined && isExpired(record, options.nowMs)) continue;
-          // The contract: a page hands out a cursor only once one more record is known to follow.
-          if (records.length === limit) return { records, nextCursor: records.at(-1)?.key };
-          records.push(record);
-        }
-        if (entries.length < limit + 1) return { records, nextCursor: undefined };
-        after = entries.at(-1)?.key;
+    return this.#ops.run('list', (client) => this.#listPage(client, options, checkListLimit(NAME, options.limit)));
+  }
+
+  /** Scans from the cursor, `limit + 1` keys at a time, until the page is full or the keys run out. */
+  async #listPage(client: KvClient, options: ListOptions, limit: number): Promise<ListPage> {
+    const records: IdempotencyRecord[] = [];
+    let after = options.cursor === undefined ? undefined : this.#key(options.cursor);
+    for (;;) {
+      const entries = await client.scan(this.#prefix, after, limit + 1);
+      for (const entry of entries) {
+        const record = decode(entry);
+        if (!isListed(record, options)) continue;
+        // The contract: a page hands out a cursor only once one more record is known to follow.
+        if (records.length === limit) return { records, nextCursor: records.at(-1)?.key };
+        records.push(record);
       }
-    });
+      if (entries.length < limit + 1) return { records, nextCursor: undefined };
+      after = entries.at(-1)?.key;
+    }
   }
 
   sweep(nowMs: number, limitOption?: number): Promise<number> {
@@ -206,6 +207,12 @@ export class KvStore implements AdminStore {
   #key(key: string): string {
     return `${this.#prefix}${key}`;
   }
+}
+
+/** Whether `list` shows the record: in the state asked for, and not expired at `nowMs` when given. */
+function isListed(record: IdempotencyRecord, options: ListOptions): boolean {
+  if (options.state !== undefined && record.state !== options.state) return false;
+  return options.nowMs === undefined || !isExpired(record, options.nowMs);
 }
 
 /** A record as the service keeps it: JSON, the result as base64. */

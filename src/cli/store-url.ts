@@ -36,55 +36,75 @@ export function parseStoreUrl(text: string): StoreSpec {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'memory':
-      if (raw.replace(/^memory:(\/\/)?/i, '') !== '') {
-        throw usageError(`--store ${JSON.stringify(raw)}: the memory store takes no path; write memory:.`);
-      }
-      return { kind: 'memory' };
-    case 'sqlite': {
-      const [rest = '', query = ''] = raw
-        .slice('sqlite:'.length)
-        .replace(/^\/\//, '')
-        .split(/\?(.*)/s);
-      if (rest === '') throw usageError(`--store ${JSON.stringify(raw)} names no file: write sqlite:./idem.db.`);
-      const params = new URLSearchParams(query);
-      for (const key of params.keys()) {
-        if (key !== 'table')
-          throw usageError(`--store ${JSON.stringify(raw)}: unknown option ?${key}=; SQLite takes only ?table=.`);
-      }
-      const table = optionOf(raw, params, 'table');
-      return table === undefined ? { kind: 'sqlite', path: rest } : { kind: 'sqlite', path: rest, table };
-    }
+      return memorySpec(raw);
+    case 'sqlite':
+      return sqliteSpec(raw);
     case 'postgres':
-    case 'postgresql': {
-      const url = serverUrl(raw, 'postgres');
-      const table = optionOf(raw, url.searchParams, 'table');
-      url.searchParams.delete('table');
-      return { kind: 'postgres', url: url.toString(), ...(table === undefined ? {} : { table }) };
-    }
+    case 'postgresql':
+      return postgresSpec(raw);
     case 'mysql':
-    case 'mariadb': {
-      const url = serverUrl(raw, 'mysql');
-      const table = optionOf(raw, url.searchParams, 'table');
-      url.searchParams.delete('table');
-      const normal = url.toString().replace(/^mariadb:/i, 'mysql:');
-      return { kind: 'mysql', url: normal, ...(table === undefined ? {} : { table }) };
-    }
+    case 'mariadb':
+      return mysqlSpec(raw);
     case 'redis':
-    case 'rediss': {
-      const url = serverUrl(raw, 'redis');
-      const prefix = optionOf(raw, url.searchParams, 'prefix');
-      url.searchParams.delete('prefix');
-      return { kind: 'redis', url: url.toString(), ...(prefix === undefined ? {} : { prefix }) };
-    }
-    default: {
-      if (scheme === undefined && /\.(db|sqlite3?)$/i.test(raw)) {
-        throw usageError(
-          `--store ${JSON.stringify(raw)} is not a store URL: to use that SQLite file, write sqlite:${raw}.`,
-        );
-      }
-      throw usageError(`--store ${JSON.stringify(raw)} is not a store URL I know: ${FORMS}.`);
-    }
+    case 'rediss':
+      return redisSpec(raw);
+    default:
+      throw unknownStore(raw, scheme);
   }
+}
+
+function memorySpec(raw: string): StoreSpec {
+  if (raw.replace(/^memory:(\/\/)?/i, '') !== '') {
+    throw usageError(`--store ${JSON.stringify(raw)}: the memory store takes no path; write memory:.`);
+  }
+  return { kind: 'memory' };
+}
+
+function sqliteSpec(raw: string): StoreSpec {
+  const [rest = '', query = ''] = raw
+    .slice('sqlite:'.length)
+    .replace(/^\/\//, '')
+    .split(/\?(.*)/s);
+  if (rest === '') throw usageError(`--store ${JSON.stringify(raw)} names no file: write sqlite:./idem.db.`);
+  const params = new URLSearchParams(query);
+  for (const key of params.keys()) {
+    if (key !== 'table')
+      throw usageError(`--store ${JSON.stringify(raw)}: unknown option ?${key}=; SQLite takes only ?table=.`);
+  }
+  const table = optionOf(raw, params, 'table');
+  return table === undefined ? { kind: 'sqlite', path: rest } : { kind: 'sqlite', path: rest, table };
+}
+
+function postgresSpec(raw: string): StoreSpec {
+  const url = serverUrl(raw, 'postgres');
+  const table = optionOf(raw, url.searchParams, 'table');
+  url.searchParams.delete('table');
+  return { kind: 'postgres', url: url.toString(), ...(table === undefined ? {} : { table }) };
+}
+
+function mysqlSpec(raw: string): StoreSpec {
+  const url = serverUrl(raw, 'mysql');
+  const table = optionOf(raw, url.searchParams, 'table');
+  url.searchParams.delete('table');
+  const normal = url.toString().replace(/^mariadb:/i, 'mysql:');
+  return { kind: 'mysql', url: normal, ...(table === undefined ? {} : { table }) };
+}
+
+function redisSpec(raw: string): StoreSpec {
+  const url = serverUrl(raw, 'redis');
+  const prefix = optionOf(raw, url.searchParams, 'prefix');
+  url.searchParams.delete('prefix');
+  return { kind: 'redis', url: url.toString(), ...(prefix === undefined ? {} : { prefix }) };
+}
+
+/** No store has this scheme; a bare SQLite file name gets the URL to write instead. */
+function unknownStore(raw: string, scheme: string | undefined): CliError {
+  if (scheme === undefined && /\.(db|sqlite3?)$/i.test(raw)) {
+    return usageError(
+      `--store ${JSON.stringify(raw)} is not a store URL: to use that SQLite file, write sqlite:${raw}.`,
+    );
+  }
+  return usageError(`--store ${JSON.stringify(raw)} is not a store URL I know: ${FORMS}.`);
 }
 
 /** The URL with its password hidden, for messages and logs. */

@@ -1,6 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ProbeOptions, type ProbeResult, type ProbeTarget, probe } from './http-probe.js';
+import { otherBody } from './other-body.js';
+import {
+  describe,
+  distinctBodies,
+  isInProgress,
+  isReplayed,
+  isSuccess,
+  replayedNote,
+  sameAnswer,
+  statusesOf,
+  tally,
+} from './probe-answers.js';
 
 /** What one scenario found. */
 export interface ScenarioResult {
@@ -330,89 +342,4 @@ function firstFailed(first: ProbeResult, evidence: string[]) {
     ? `the first request was answered ${first.status}, not 2xx`
     : `the first request got no answer (${first.error})`;
   return verdict(false, `${why}: give --method, --body and --header values the endpoint accepts`, evidence, undefined);
-}
-
-function isSuccess(status: number): boolean {
-  return status >= 200 && status < 300;
-}
-
-/** An answer that says "not yet": retry later with the same key. */
-function isInProgress(answer: ProbeResult): boolean {
-  return !answer.ok || answer.status === 409 || answer.status === 425 || answer.status === 503;
-}
-
-function isReplayed(answer: ProbeResult): boolean {
-  return answer.ok && String(answer.headers['idempotent-replayed']).toLowerCase() === 'true';
-}
-
-function replayedNote(answer: ProbeResult): string {
-  return isReplayed(answer) ? ' (Idempotent-Replayed: true)' : '';
-}
-
-function sameAnswer(a: ProbeResult, b: ProbeResult): boolean {
-  return a.ok && b.ok && a.status === b.status && a.body.equals(b.body);
-}
-
-function distinctBodies(answers: ProbeResult[]): number {
-  return new Set(answers.map((answer) => (answer.ok ? `${answer.status} ${answer.body.toString('base64')}` : ''))).size;
-}
-
-function tally(answers: ProbeResult[]): string {
-  const counts = new Map<string, number>();
-  for (const answer of answers) {
-    const label = answer.ok ? `${answer.status}${isReplayed(answer) ? ' replayed' : ''}` : 'no answer';
-    counts.set(label, (counts.get(label) ?? 0) + 1);
-  }
-  return [...counts].map(([label, count]) => `${count} x ${label}`).join(', ');
-}
-
-function statusesOf(answers: ProbeResult[]): string {
-  return [...new Set(answers.map((answer) => (answer.ok ? String(answer.status) : 'no answer')))].join('/');
-}
-
-/** One answer in a line: status, the replay header, the start of the body. */
-export function describe(answer: ProbeResult): string {
-  if (!answer.ok) return `no answer: ${answer.error}`;
-  const text = answer.body.toString('utf8').replace(/\s+/g, ' ').trim();
-  const body = text.length > 100 ? `${text.slice(0, 100)}...` : text;
-  return `${answer.status}${isReplayed(answer) ? ' (Idempotent-Replayed: true)' : ''}${body ? ` ${body}` : ''}`;
-}
-
-/**
- * A body that is a different request: a JSON object with one number changed (or a string, or a
- * field added), other bodies with bytes appended.
- */
-export function otherBody(target: ProbeTarget): { body: Buffer; change: string } {
-  const text = target.body?.toString('utf8') ?? '';
-  let parsed: unknown;
-  try {
-    parsed = text === '' ? {} : JSON.parse(text);
-  } catch {
-    return {
-      body: Buffer.concat([target.body ?? Buffer.alloc(0), Buffer.from(' ')]),
-      change: 'one byte appended to the body',
-    };
-  }
-  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-    const record = parsed as Record<string, unknown>;
-    const numeric = Object.keys(record).find((name) => typeof record[name] === 'number');
-    if (numeric !== undefined) {
-      return {
-        body: Buffer.from(JSON.stringify({ ...record, [numeric]: (record[numeric] as number) + 1 })),
-        change: `"${numeric}" changed to ${(record[numeric] as number) + 1}`,
-      };
-    }
-    const textual = Object.keys(record).find((name) => typeof record[name] === 'string');
-    if (textual !== undefined) {
-      return {
-        body: Buffer.from(JSON.stringify({ ...record, [textual]: `${record[textual]}-other` })),
-        change: `"${textual}" changed`,
-      };
-    }
-    return {
-      body: Buffer.from(JSON.stringify({ ...record, idemCheck: 'other' })),
-      change: 'a field "idemCheck" added',
-    };
-  }
-  return { body: Buffer.from(JSON.stringify([parsed, 'other'])), change: 'the body changed' };
 }

@@ -104,15 +104,41 @@ function httpUrl(text: string, what: string): URL {
 }
 
 function targetOf(url: string, flags: CheckFlags): ProbeTarget {
-  const method = flags.method.toUpperCase();
-  if (!/^[A-Z]+$/.test(method)) throw usageError(`--method ${JSON.stringify(flags.method)} is not an HTTP method.`);
+  const method = methodOf(flags.method);
+  const headers = headersOf(flags.header);
+  // Idem scopes keys by the caller's credentials and refuses keyed requests that carry none:
+  // a checker without any would test only that refusal.
+  let defaultCredential: string | undefined;
+  if (!CREDENTIAL_HEADERS.some((name) => headers[name] !== undefined)) {
+    defaultCredential = `idem-check=${randomUUID().slice(0, 8)}`;
+    headers.cookie = defaultCredential;
+  }
+  const body = bodyOf(flags.body, method, headers);
+  return {
+    url: httpUrl(url, 'the endpoint URL'),
+    method,
+    headers,
+    body,
+    ...(defaultCredential === undefined ? {} : { defaultCredential: `cookie: ${defaultCredential}` }),
+  };
+}
+
+/** The upper-case method; a safe one (GET, HEAD, OPTIONS) is refused, as there is nothing to check. */
+function methodOf(text: string): string {
+  const method = text.toUpperCase();
+  if (!/^[A-Z]+$/.test(method)) throw usageError(`--method ${JSON.stringify(text)} is not an HTTP method.`);
   if (['GET', 'HEAD', 'OPTIONS'].includes(method)) {
     throw usageError(
       `--method ${method} is safe by definition; check the endpoint that changes something (POST, PUT, PATCH, DELETE).`,
     );
   }
+  return method;
+}
+
+/** The `-H name:value` flags by lower-case name; `Idempotency-Key` is refused, the checker sends its own. */
+function headersOf(flags: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const header of flags.header) {
+  for (const header of flags) {
     const at = header.indexOf(':');
     const name = header.slice(0, at).trim().toLowerCase();
     if (at <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
@@ -121,35 +147,27 @@ function targetOf(url: string, flags: CheckFlags): ProbeTarget {
     if (name === 'idempotency-key') throw usageError('--header idempotency-key: the checker sends its own fresh keys.');
     headers[name] = header.slice(at + 1).trim();
   }
-  // Idem scopes keys by the caller's credentials and refuses keyed requests that carry none:
-  // a checker without any would test only that refusal.
-  let defaultCredential: string | undefined;
-  if (!CREDENTIAL_HEADERS.some((name) => headers[name] !== undefined)) {
-    defaultCredential = `idem-check=${randomUUID().slice(0, 8)}`;
-    headers.cookie = defaultCredential;
-  }
-  let body: Buffer | undefined;
-  const bodyText = flags.body ?? (['POST', 'PUT', 'PATCH'].includes(method) ? '{}' : undefined);
-  if (bodyText !== undefined) {
-    if (headers['content-type'] === undefined) {
-      try {
-        JSON.parse(bodyText);
-      } catch (error) {
-        throw usageError(
-          `--body is not JSON (${(error as Error).message}); fix it, or give its type with -H content-type:...`,
-        );
-      }
-      headers['content-type'] = 'application/json';
+  return headers;
+}
+
+/**
+ * The request body: `--body`, else `{}` for POST, PUT and PATCH. Without a content-type header it
+ * must be JSON, and `headers` gets `content-type: application/json`.
+ */
+function bodyOf(text: string | undefined, method: string, headers: Record<string, string>): Buffer | undefined {
+  const bodyText = text ?? (['POST', 'PUT', 'PATCH'].includes(method) ? '{}' : undefined);
+  if (bodyText === undefined) return undefined;
+  if (headers['content-type'] === undefined) {
+    try {
+      JSON.parse(bodyText);
+    } catch (error) {
+      throw usageError(
+        `--body is not JSON (${(error as Error).message}); fix it, or give its type with -H content-type:...`,
+      );
     }
-    body = Buffer.from(bodyText);
+    headers['content-type'] = 'application/json';
   }
-  return {
-    url: httpUrl(url, 'the endpoint URL'),
-    method,
-    headers,
-    body,
-    ...(defaultCredential === undefined ? {} : { defaultCredential: `cookie: ${defaultCredential}` }),
-  };
+  return Buffer.from(bodyText);
 }
 
 function onlyOf(only: string | undefined): ScenarioId[] {

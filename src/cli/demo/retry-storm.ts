@@ -82,26 +82,7 @@ export async function retryStorm(baseUrl: string, payments: LogicalPayment[]): P
   try {
     await Promise.all(
       payments.flatMap((payment) =>
-        attempts().map(async (attempt) => {
-          await sleep(attempt.atMs);
-          result.attempts += 1;
-          for (let resend = 0; resend < 100; resend++) {
-            const answer = await post(agent, `${baseUrl}/payments`, payment, attempt.timeoutMs);
-            if (answer === undefined) {
-              result.timedOut += 1;
-              return;
-            }
-            if (answer.status === 409) {
-              result.inProgress += 1;
-              await sleep(50);
-              continue;
-            }
-            if (answer.replayed) result.replayed += 1;
-            else result.ran += 1;
-            if (typeof answer.id === 'string') result.ids.add(answer.id);
-            return;
-          }
-        }),
+        attempts().map((attempt) => makeAttempt(agent, `${baseUrl}/payments`, payment, attempt, result)),
       ),
     );
   } finally {
@@ -109,6 +90,39 @@ export async function retryStorm(baseUrl: string, payments: LogicalPayment[]): P
   }
   result.ms = performance.now() - started;
   return result;
+}
+
+/** One attempt at its time: sent, re-sent 50 ms after each 409, and its answer counted in `result`. */
+async function makeAttempt(
+  agent: Agent,
+  url: string,
+  payment: LogicalPayment,
+  attempt: Attempt,
+  result: StormResult,
+): Promise<void> {
+  await sleep(attempt.atMs);
+  result.attempts += 1;
+  for (let resend = 0; resend < 100; resend++) {
+    const answer = await post(agent, url, payment, attempt.timeoutMs);
+    if (answer?.status === 409) {
+      result.inProgress += 1;
+      await sleep(50);
+      continue;
+    }
+    count(result, answer);
+    return;
+  }
+}
+
+/** Counts a final answer: timed out (`undefined`), replayed or ran, and the payment id it told. */
+function count(result: StormResult, answer: Answer | undefined): void {
+  if (answer === undefined) {
+    result.timedOut += 1;
+    return;
+  }
+  if (answer.replayed) result.replayed += 1;
+  else result.ran += 1;
+  if (typeof answer.id === 'string') result.ids.add(answer.id);
 }
 
 interface Answer {

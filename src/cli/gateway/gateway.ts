@@ -242,23 +242,8 @@ export class Gateway {
       await this.#exchange(flight, { req, res, path, body: 'stream' });
       return;
     }
-    const limit = this.#http.maxBodyBytes;
-    let body: Buffer = Buffer.alloc(0);
-    if ((declaredLength(req) ?? 0) > limit) {
-      this.metrics.observe({ type: 'refused' });
-      refuseTooLarge(req, res, limit);
-      return;
-    }
-    if (hasBody(req)) {
-      const read = await readBodyUpTo(req, limit);
-      if (read === 'too-large') {
-        this.metrics.observe({ type: 'refused' });
-        if (!flight.cancelled) refuseTooLarge(req, res, limit);
-        return;
-      }
-      body = read;
-    }
-    if (flight.cancelled) return;
+    const body = await this.#readKeyedBody(req, res, flight);
+    if (body === undefined || flight.cancelled) return;
     const info: GatewayRequestInfo = {
       method,
       route: url.split('?')[0] ?? '/',
@@ -267,6 +252,30 @@ export class Gateway {
       body: body.length === 0 ? undefined : parsedBody(req, body),
       bodyBytes: body.length,
     };
+    await this.#serveKeyed(flight, info, { req, res, path, body });
+  }
+
+  /**
+   * Reads the body of a keyed request whole, for its fingerprint and for the upstream. Resolves
+   * `undefined` when it is over `maxBodyBytes` and was refused (413) instead.
+   */
+  async #readKeyedBody(req: IncomingMessage, res: ServerResponse, flight: Flight): Promise<Buffer | undefined> {
+    const limit = this.#http.maxBodyBytes;
+    if ((declaredLength(req) ?? 0) > limit) {
+      this.metrics.observe({ type: 'refused' });
+      refuseTooLarge(req, res, limit);
+      return undefined;
+    }
+    if (!hasBody(req)) return Buffer.alloc(0);
+    const read = await readBodyUpTo(req, limit);
+    if (read !== 'too-large') return read;
+    this.metrics.observe({ type: 'refused' });
+    if (!flight.cancelled) refuseTooLarge(req, res, limit);
+    return undefined;
+  }
+
+  /** Asks the store about a keyed request, then replays, refuses, or forwards it while recording. */
+  async #serveKeyed(flight: Flight, info: GatewayRequestInfo, input: ExchangeInput): Promise<void> {
     const decision = await this.#http.begin(info);
     if (flight.cancelled) {
       // Shutdown already answered this client while the store decided: give the key back.
@@ -274,11 +283,11 @@ export class Gateway {
       return;
     }
     if (decision.action === 'respond') {
-      sendResponse(res, decision.response);
+      sendResponse(input.res, decision.response);
       return;
     }
     const recording = decision.action === 'run' ? decision.recording : undefined;
-    await this.#exchange(flight, { req, res, path, body, ...(recording === undefined ? {} : { recording }) });
+    await this.#exchange(flight, { ...input, ...(recording === undefined ? {} : { recording }) });
   }
 
   async #exchange(flight: Flight, input: ExchangeInput): Promise<void> {

@@ -223,29 +223,40 @@ export class UpstreamExchange {
   async #onEnd(): Promise<void> {
     if (this.#state !== ExchangeState.streaming) return;
     this.#state = ExchangeState.storing;
-    clearImmediate(this.#holding);
-    const held = this.#held;
-    this.#held = undefined;
-    const whole = held === undefined ? undefined : held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held);
-    const { res } = this.#input;
+    const whole = this.#takeHeld();
     const recording = this.#recording;
     if (recording !== undefined) {
       // Store (or release) before the body or its final chunk goes out. A held body is recorded
       // here, as it has not been written yet.
+      const { res } = this.#input;
       if (whole !== undefined) recording.write(whole);
       recording.headFrom(res.statusCode, (name) => res.getHeader(name));
       await recording.finish();
     }
     this.#state = ExchangeState.answered;
-    if (!this.#clientGone && !res.destroyed && !res.writableEnded) {
-      if (whole !== undefined && whole.length > 0) {
-        if (!res.headersSent) res.setHeader('content-length', whole.length);
-        endWithBody(res, whole);
-      } else {
-        res.end();
-      }
-    }
+    this.#endClient(whole);
     this.#finish(false);
+  }
+
+  /** Stops holding and returns the held body as one buffer; `undefined` when it was streamed. */
+  #takeHeld(): Buffer | undefined {
+    clearImmediate(this.#holding);
+    const held = this.#held;
+    this.#held = undefined;
+    if (held === undefined) return undefined;
+    return held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held);
+  }
+
+  /** Ends the client's response, with the held body and its Content-Length when there is one. */
+  #endClient(whole: Buffer | undefined): void {
+    const { res } = this.#input;
+    if (this.#clientGone || res.destroyed || res.writableEnded) return;
+    if (whole === undefined || whole.length === 0) {
+      res.end();
+      return;
+    }
+    if (!res.headersSent) res.setHeader('content-length', whole.length);
+    endWithBody(res, whole);
   }
 
   /**

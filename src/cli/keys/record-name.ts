@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { storeKeyOf } from '../../core/keys.js';
 import { callerScope, httpStoreKey } from '../../http/caller-scope.js';
+import type { HttpRequestInfo } from '../../http/http-types.js';
 import { usageError } from '../cli-error.js';
 
 const KEY_HELP = `
@@ -105,6 +106,20 @@ export function storeKeyFrom(storeKey: string | undefined, options: KeyOptions):
 
 /** The store key the HTTP layer gave the client's request: `callerScope` over the credentials given. */
 function httpKey(namespace: string, key: string, options: KeyOptions): string {
+  const method = (options.method ?? 'POST').toUpperCase();
+  const route = options.path?.split('?')[0] ?? '/';
+  const header = headerReader(givenHeaders(options));
+  const scope = callerOf(options, { method, route, header, body: undefined });
+  if (options.path === undefined) {
+    if (options.method !== undefined) throw usageError('--method goes with --path (keyPerRoute: true).');
+    return httpStoreKey({ namespace, scope, method, route, key });
+  }
+  if (!route.startsWith('/')) throw usageError(`--path ${JSON.stringify(options.path)} must start with /.`);
+  return httpStoreKey({ namespace, scope, method, route, key, keyPerRoute: true });
+}
+
+/** The headers the client sent, from --header, --authorization and --cookie: values by lower-case name. */
+function givenHeaders(options: KeyOptions): Map<string, string[]> {
   const headers = new Map<string, string[]>();
   const add = (name: string, value: string) => headers.set(name, [...(headers.get(name) ?? []), value]);
   for (const header of options.header ?? []) {
@@ -121,26 +136,33 @@ function httpKey(namespace: string, key: string, options: KeyOptions): string {
       throw usageError(`--cookie ${JSON.stringify(cookie)}: write name=value, e.g. sid=abc123.`);
     add('cookie', cookie.trim());
   }
-  // As Node gives them to the HTTP layer: a repeated Authorization keeps its first value,
-  // cookies join with "; ", other headers with ", ".
-  const header = (name: string): string | undefined => {
+  return headers;
+}
+
+/**
+ * Reads the headers as Node gives them to the HTTP layer: a repeated Authorization keeps its
+ * first value, cookies join with "; ", other headers with ", ".
+ */
+function headerReader(headers: Map<string, string[]>): HttpRequestInfo['header'] {
+  return (name) => {
     const values = headers.get(name);
     if (values === undefined) return undefined;
     if (name === 'authorization') return values[0];
     return values.join(name === 'cookie' ? '; ' : ', ');
   };
+}
+
+/**
+ * The caller's scope, with the gateway's --scope-header/--scope-cookie when given; `undefined` for
+ * --anonymous, which must then come without credentials.
+ */
+function callerOf(options: KeyOptions, request: HttpRequestInfo): string | undefined {
   const named = options.scopeHeader !== undefined || options.scopeCookie !== undefined;
-  const scopeOf = callerScope(
-    named
-      ? {
-          ...(options.scopeHeader === undefined ? {} : { headers: options.scopeHeader }),
-          ...(options.scopeCookie === undefined ? {} : { cookies: options.scopeCookie }),
-        }
-      : {},
-  );
-  const method = (options.method ?? 'POST').toUpperCase();
-  const route = options.path?.split('?')[0] ?? '/';
-  const scope = scopeOf({ method, route, header, body: undefined });
+  const scopeOf = callerScope({
+    ...(options.scopeHeader === undefined ? {} : { headers: options.scopeHeader }),
+    ...(options.scopeCookie === undefined ? {} : { cookies: options.scopeCookie }),
+  });
+  const scope = scopeOf(request);
   if (scope === undefined && !options.anonymous) {
     throw usageError(
       `--key needs the credentials the client sent: the gateway scopes keys by them. Give --header 'authorization: Bearer ...' or --cookie name=value${named ? ' (as named by --scope-header/--scope-cookie)' : ''}, or --anonymous for a gateway run with --anonymous shared.`,
@@ -149,12 +171,8 @@ function httpKey(namespace: string, key: string, options: KeyOptions): string {
   if (scope !== undefined && options.anonymous) {
     throw usageError('--anonymous names the key of callers without credentials; drop it, or drop --header/--cookie.');
   }
-  if (options.path === undefined) {
-    if (options.method !== undefined) throw usageError('--method goes with --path (keyPerRoute: true).');
-    return httpStoreKey({ namespace, scope, method, route, key });
-  }
-  if (!route.startsWith('/')) throw usageError(`--path ${JSON.stringify(options.path)} must start with /.`);
-  return httpStoreKey({ namespace, scope, method, route, key, keyPerRoute: true });
+  // undefined: the shared scope of callers without credentials (`--anonymous`).
+  return scope;
 }
 
 function kebab(name: string): string {

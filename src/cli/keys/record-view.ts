@@ -17,35 +17,46 @@ function summarize(result: Uint8Array, key: string): ResultSummary {
   try {
     outcome = new OutcomeCodec(encryptionKeysFromEnv()).decode(result, key);
   } catch (error) {
-    const sealed = isSealed(result) && encryptionKeysFromEnv() === undefined;
-    return {
-      kind: sealed ? 'sealed' : 'unreadable',
-      bytes: result.length,
-      ...(sealed ? {} : { body: reasonOf(error) }),
-    };
+    return undecodable(result, error);
   }
   const payload = Buffer.from(outcome.payload);
   if (outcome.kind === OutcomeKind.tooLarge) return { kind: 'too_large', bytes: Number(payload.toString()) };
   if (outcome.kind === OutcomeKind.error) return { kind: 'error', bytes: payload.length, body: preview(payload) };
-  // HTTP responses: a 4-byte head length, the head as JSON [status, headers], then the body.
-  if (payload.length >= 4) {
-    const headLength = payload.readUInt32BE(0);
-    if (headLength > 0 && 4 + headLength <= payload.length) {
-      try {
-        const [status, headers] = JSON.parse(payload.subarray(4, 4 + headLength).toString()) as [
-          number,
-          [string, string][],
-        ];
-        if (Number.isInteger(status) && Array.isArray(headers)) {
-          const body = payload.subarray(4 + headLength);
-          return { kind: 'http', bytes: body.length, status, headers, body: preview(body) };
-        }
-      } catch {
-        // Not an HTTP response: another face stored a plain value.
-      }
-    }
+  return httpSummary(payload) ?? { kind: 'value', bytes: payload.length, body: preview(payload) };
+}
+
+/** A result that does not decode: sealed when it is encrypted and IDEM_ENCRYPTION_KEY is not set, else unreadable. */
+function undecodable(result: Uint8Array, error: unknown): ResultSummary {
+  const sealed = isSealed(result) && encryptionKeysFromEnv() === undefined;
+  return {
+    kind: sealed ? 'sealed' : 'unreadable',
+    bytes: result.length,
+    ...(sealed ? {} : { body: reasonOf(error) }),
+  };
+}
+
+/**
+ * The payload read as an HTTP response: a 4-byte head length, the head as JSON [status, headers],
+ * then the body. `undefined` when it is not one: another face stored a plain value.
+ */
+function httpSummary(payload: Buffer): ResultSummary | undefined {
+  if (payload.length < 4) return undefined;
+  const headLength = payload.readUInt32BE(0);
+  if (headLength === 0 || 4 + headLength > payload.length) return undefined;
+  const head = httpHead(payload.subarray(4, 4 + headLength));
+  if (head === undefined) return undefined;
+  const body = payload.subarray(4 + headLength);
+  return { kind: 'http', bytes: body.length, status: head.status, headers: head.headers, body: preview(body) };
+}
+
+/** The JSON head `[status, headers]` of a stored HTTP response; `undefined` when the bytes are not one. */
+function httpHead(bytes: Buffer): { status: number; headers: [string, string][] } | undefined {
+  try {
+    const [status, headers] = JSON.parse(bytes.toString()) as [number, [string, string][]];
+    return Number.isInteger(status) && Array.isArray(headers) ? { status, headers } : undefined;
+  } catch {
+    return undefined;
   }
-  return { kind: 'value', bytes: payload.length, body: preview(payload) };
 }
 
 function preview(bytes: Buffer): string {
@@ -121,18 +132,20 @@ export function details(record: IdempotencyRecord): string {
       `lease       ${left > 0 ? `held for ${Math.ceil(left / 1000)} s more` : 'over: the next request with this key takes it over'}`,
     );
   }
-  if (record.result !== null) {
-    const summary = summarize(record.result, record.key);
-    if (summary.kind === 'http') {
-      lines.push(`response    HTTP ${summary.status}, ${summary.bytes} bytes`);
-      for (const [name, value] of summary.headers ?? []) lines.push(`            ${name}: ${value}`);
-      lines.push('', summary.body ?? '');
-    } else {
-      lines.push(`result      ${shortResult(record)}`);
-      if (summary.body) lines.push('', summary.body);
-    }
-  }
+  if (record.result !== null) lines.push(...resultLines(record, record.result));
   return lines.join('\n');
+}
+
+/** The stored result: an HTTP response with its status, headers and body, or a summary and a preview. */
+function resultLines(record: IdempotencyRecord, result: Uint8Array): string[] {
+  const summary = summarize(result, record.key);
+  if (summary.kind === 'http') {
+    const headers = (summary.headers ?? []).map(([name, value]) => `            ${name}: ${value}`);
+    return [`response    HTTP ${summary.status}, ${summary.bytes} bytes`, ...headers, '', summary.body ?? ''];
+  }
+  const lines = [`result      ${shortResult(record)}`];
+  if (summary.body) lines.push('', summary.body);
+  return lines;
 }
 
 export function recordJson(record: IdempotencyRecord, withResult = false): Record<string, unknown> {
