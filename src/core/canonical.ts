@@ -43,6 +43,15 @@ const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Arra
 export const MAX_DEPTH = 1000;
 
 function write(value: unknown, path: string, out: string[], seen: Set<object>, depth: number): void {
+  if (typeof value === 'object' && value !== null) {
+    if (!writeLeafObject(value, path, out)) writeContainer(value, path, out, seen, depth);
+    return;
+  }
+  writeScalar(value, path, out);
+}
+
+/** Strings, numbers, booleans, bigints, `undefined` and `null`; anything else is refused. */
+function writeScalar(value: unknown, path: string, out: string[]): void {
   switch (typeof value) {
     case 'string':
       out.push(JSON.stringify(value));
@@ -62,29 +71,34 @@ function write(value: unknown, path: string, out: string[], seen: Set<object>, d
       out.push('null');
       return;
     case 'object':
-      break;
+      out.push('null');
+      return;
     default:
       refuse(path, `a ${typeof value}`);
   }
-  if (value === null) {
-    out.push('null');
-    return;
-  }
+}
+
+/** Objects written as one tagged value (Dates, bytes); false for arrays and plain objects. */
+function writeLeafObject(value: object, path: string, out: string[]): boolean {
   if (value instanceof Date) {
-    const time = value.getTime();
-    if (Number.isNaN(time)) refuse(path, 'an invalid Date');
+    if (Number.isNaN(value.getTime())) refuse(path, 'an invalid Date');
     out.push(`date:${value.toISOString()}`);
-    return;
+    return true;
   }
   if (ArrayBuffer.isView(value)) {
     const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     out.push(`bytes:${Buffer.from(bytes).toString('base64')}`);
-    return;
+    return true;
   }
   if (value instanceof ArrayBuffer) {
     out.push(`bytes:${Buffer.from(value).toString('base64')}`);
-    return;
+    return true;
   }
+  return false;
+}
+
+/** Arrays and plain objects, keys sorted by code point; cycles, deep nesting and class instances refused. */
+function writeContainer(value: object, path: string, out: string[], seen: Set<object>, depth: number): void {
   if (seen.has(value)) refuse(path, 'a circular reference');
   if (depth >= MAX_DEPTH) refuse(path, `nesting deeper than ${MAX_DEPTH} levels`);
   seen.add(value);
@@ -96,24 +110,28 @@ function write(value: unknown, path: string, out: string[], seen: Set<object>, d
     }
     out.push(']');
   } else {
-    const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-      refuse(path, `an instance of ${name}`);
-    }
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record)
-      .filter((k) => record[k] !== undefined)
-      .sort(compareCodePoints);
-    out.push('{');
-    keys.forEach((k, i) => {
-      if (i > 0) out.push(',');
-      out.push(JSON.stringify(k), ':');
-      write(record[k], `${path}.${k}`, out, seen, depth + 1);
-    });
-    out.push('}');
+    writeRecord(value, path, out, seen, depth);
   }
   seen.delete(value);
+}
+
+function writeRecord(value: object, path: string, out: string[], seen: Set<object>, depth: number): void {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
+    refuse(path, `an instance of ${name}`);
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort(compareCodePoints);
+  out.push('{');
+  keys.forEach((k, i) => {
+    if (i > 0) out.push(',');
+    out.push(JSON.stringify(k), ':');
+    write(record[k], `${path}.${k}`, out, seen, depth + 1);
+  });
+  out.push('}');
 }
 
 /**

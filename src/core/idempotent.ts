@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { deserialize, serialize } from 'node:v8';
 import { fingerprintOf } from './canonical.js';
-import { Engine, type EngineOptions } from './engine.js';
+import { type Decision, Engine, type EngineOptions, type Lease } from './engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from './errors.js';
 import { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
 import { type Outcome, OutcomeKind } from './outcome.js';
@@ -116,61 +116,88 @@ export function idempotent<A extends unknown[], R>(
     const storeKey = storeKeyOf(namespace, scopeOf?.(...args) ?? '', key);
     const decision = await engine.begin({ key: storeKey, fingerprint, waitMs });
 
-    switch (decision.kind) {
-      case 'replay':
-        return replay(decision.outcome, serializer, key, revival);
-      case 'mismatch':
-        throw new IdempotencyError(
-          ErrorCode.FINGERPRINT_MISMATCH,
-          `[idem] key "${key}" of ${namespace} was first used with other arguments; use a new key for a new operation.`,
-          { key: storeKey },
-        );
-      case 'in_progress':
-        throw new IdempotencyError(
-          ErrorCode.IN_PROGRESS,
-          `[idem] key "${key}" of ${namespace} is being run by another caller; retry in ${decision.retryAfterMs} ms or use onInProgress: 'wait'.`,
-          { key: storeKey, retryAfterMs: decision.retryAfterMs },
-        );
-    }
-
+    if (decision.kind === 'replay') return replay(decision.outcome, serializer, key, revival);
+    if (decision.kind !== 'run') throw refusal(decision, key, namespace, storeKey);
     const { lease } = decision;
-    let value: Awaited<R>;
-    try {
-      const claim: IdempotencyContext = {
-        key,
-        storeKey,
-        attempts: lease.attempts,
-        get signal() {
-          return lease.signal; // made only if the function asks for it
-        },
-      };
-      value = await context.run(claim, async () => await fn(...args));
-    } catch (error) {
-      if (storeErrors?.(error) && !isIdempotencyError(error)) {
-        // The error is the outcome; if it cannot be stored, the caller still sees the original.
-        await lease.complete({ kind: OutcomeKind.error, payload: serialize(describeError(error)) }).catch(() => {});
-      } else {
-        await lease.release().catch(() => {
-          // The key stays claimed until its lease ends; the caller's error matters more.
-        });
-      }
-      throw error;
-    }
-    let payload: Uint8Array;
-    try {
-      payload = serializer.encode(value);
-    } catch (cause) {
-      // The work ran: releasing would let a retry run it twice. Store why the result is missing.
-      const message = `[idem] the result of ${namespace} could not be serialized (${cause instanceof Error ? cause.message : String(cause)}); it was returned once and will not be replayed. Return plain data or pass a serializer.`;
-      await lease.complete({
-        kind: OutcomeKind.error,
-        payload: serialize({ name: 'IdempotencyError', code: ErrorCode.RESULT_UNREADABLE, message }),
-      });
-      return value;
-    }
-    await lease.complete({ kind: OutcomeKind.value, payload });
+    const claim: IdempotencyContext = {
+      key,
+      storeKey,
+      attempts: lease.attempts,
+      get signal() {
+        return lease.signal; // made only if the function asks for it
+      },
+    };
+    const value = await runHolding(lease, storeErrors, () => context.run(claim, async () => await fn(...args)));
+    await completeWith(lease, value, serializer, namespace);
     return value;
   };
+}
+
+/** The error for a key this call may not run: claimed with other arguments, or still running elsewhere. */
+function refusal(
+  decision: Extract<Decision, { kind: 'mismatch' | 'in_progress' }>,
+  key: string,
+  namespace: string,
+  storeKey: string,
+): IdempotencyError {
+  if (decision.kind === 'mismatch') {
+    return new IdempotencyError(
+      ErrorCode.FINGERPRINT_MISMATCH,
+      `[idem] key "${key}" of ${namespace} was first used with other arguments; use a new key for a new operation.`,
+      { key: storeKey },
+    );
+  }
+  return new IdempotencyError(
+    ErrorCode.IN_PROGRESS,
+    `[idem] key "${key}" of ${namespace} is being run by another caller; retry in ${decision.retryAfterMs} ms or use onInProgress: 'wait'.`,
+    { key: storeKey, retryAfterMs: decision.retryAfterMs },
+  );
+}
+
+/**
+ * Runs the work under `lease`. A thrown error is stored as the outcome when `storeErrors` says so
+ * (a declined card), else the key is released so that a retry runs again; either way it is rethrown.
+ */
+async function runHolding<T>(
+  lease: Lease,
+  storeErrors: ((error: unknown) => boolean) | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (storeErrors?.(error) && !isIdempotencyError(error)) {
+      // The error is the outcome; if it cannot be stored, the caller still sees the original.
+      await lease.complete({ kind: OutcomeKind.error, payload: serialize(describeError(error)) }).catch(() => {});
+    } else {
+      await lease.release().catch(() => {
+        // The key stays claimed until its lease ends; the caller's error matters more.
+      });
+    }
+    throw error;
+  }
+}
+
+/** Stores `value`; one that cannot be serialized is stored as the reason it will not be replayed. */
+async function completeWith<R>(
+  lease: Lease,
+  value: R,
+  serializer: ValueSerializer<R>,
+  namespace: string,
+): Promise<void> {
+  let payload: Uint8Array;
+  try {
+    payload = serializer.encode(value);
+  } catch (cause) {
+    // The work ran: releasing would let a retry run it twice. Store why the result is missing.
+    const message = `[idem] the result of ${namespace} could not be serialized (${cause instanceof Error ? cause.message : String(cause)}); it was returned once and will not be replayed. Return plain data or pass a serializer.`;
+    await lease.complete({
+      kind: OutcomeKind.error,
+      payload: serialize({ name: 'IdempotencyError', code: ErrorCode.RESULT_UNREADABLE, message }),
+    });
+    return;
+  }
+  await lease.complete({ kind: OutcomeKind.value, payload });
 }
 
 function replay<R>(outcome: Outcome, serializer: ValueSerializer<R>, key: string, revival: ErrorRevivalOptions): R {

@@ -50,23 +50,25 @@ function jsonExact(value: unknown, depth: number): boolean {
       return true;
     case 'number':
       return Number.isFinite(value) && !Object.is(value, -0);
-    case 'object': {
-      if (value === null) return true;
-      if (depth > 100) return false;
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) {
-          if (!(i in value) || !jsonExact(value[i], depth + 1)) return false;
-        }
-        return true;
-      }
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (proto !== Object.prototype && proto !== null) return false;
-      for (const key in value) {
-        if (!jsonExact((value as Record<string, unknown>)[key], depth + 1)) return false;
-      }
-      return true;
-    }
+    case 'object':
+      return value === null || (depth <= 100 && jsonExactObject(value, depth));
     default:
       return false;
   }
+}
+
+/** An array without holes, or a plain object, whose every item is exact in JSON. */
+function jsonExactObject(value: object, depth: number): boolean {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value) || !jsonExact(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) {
+    if (!jsonExact((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
 }

@@ -152,18 +152,27 @@ export class DynamoDbStore implements Store {
   async claim(input: ClaimInput): Promise<ClaimResult> {
     return this.#ops.run('claim', async (connection) => {
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-        const seen = await this.#claimFresh(connection, input);
-        if (seen === 'won') return { claimed: true, takeover: false, record: freshRecord(input) };
-        if (seen === undefined) continue; // released or deleted since the write was refused: try again
-        const answer = decideClaim(seen, input);
-        if (!answer.claimed) return answer;
-        if (!answer.takeover) continue; // it expired since the write was refused: the fresh write wins now
-        const taken = await this.#takeOver(connection, input, seen);
-        if (taken !== undefined) return { claimed: true, takeover: true, record: taken };
-        // Another caller changed the record first (took it over, completed it): look again.
+        const answer = await this.#claimRound(connection, input);
+        if (answer !== undefined) return answer;
       }
       throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
     });
+  }
+
+  /**
+   * One try: write a fresh record where none stands; else decide on the record the refusal
+   * returned and take it over if the rule allows. `undefined`: the record changed in between
+   * (released, expired, taken over or completed by another caller), so look again.
+   */
+  async #claimRound(connection: Connection, input: ClaimInput): Promise<ClaimResult | undefined> {
+    const seen = await this.#claimFresh(connection, input);
+    if (seen === 'won') return { claimed: true, takeover: false, record: freshRecord(input) };
+    if (seen === undefined) return undefined;
+    const answer = decideClaim(seen, input);
+    if (!answer.claimed) return answer;
+    if (!answer.takeover) return undefined; // it expired since the write was refused: the fresh write wins now
+    const taken = await this.#takeOver(connection, input, seen);
+    return taken === undefined ? undefined : { claimed: true, takeover: true, record: taken };
   }
 
   async complete(input: CompleteInput): Promise<boolean> {

@@ -19,7 +19,7 @@ import {
   type OwnClient,
   StoreOperations,
 } from '../../store-kit/index.js';
-import { decodeCursor, decodeRecord, encodeCursor, LIST_START } from './codec.js';
+import { decodeCursor, decodeRecord, encodeCursor, LIST_START, type ListPosition } from './codec.js';
 import { redisMisconfiguration } from './errors.js';
 import { CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, SWEEP_ONE } from './scripts.js';
 
@@ -193,41 +193,61 @@ export class RedisStore implements AdminStore {
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
-    return this.#ops.run('list', async (client) => {
-      const limit = checkListLimit(STORE_NAME, options.limit);
-      const position = options.cursor === undefined ? LIST_START : decodeCursor(options.cursor);
-      const scanCount = Math.min(Math.max(limit, 100), 1000);
-      const keep = (record: IdempotencyRecord | null): record is IdempotencyRecord =>
-        record !== null &&
-        (options.state === undefined || record.state === options.state) &&
-        (options.nowMs === undefined || !isExpired(record, options.nowMs));
+    return this.#ops.run('list', (client) => this.#list(client, options));
+  }
 
-      const nodes = this.#nodes(client);
-      const records: IdempotencyRecord[] = [];
-      let { node, scan, pending } = position;
-      for (;;) {
-        if (pending.length === 0) {
-          const server = nodes[node];
-          if (server === undefined) return { records, nextCursor: undefined };
-          const [next, keys] = await this.#scan(server, scan, scanCount);
-          [node, scan] = next === '0' ? [node + 1, '0'] : [node, next];
-          pending = keys;
-          continue;
-        }
-        // Read one more than the page needs: the page only gets a cursor when a further record exists.
-        const chunk = pending.slice(0, Math.min(MAX_PARALLEL, limit - records.length + 1));
-        const found = await Promise.all(
-          chunk.map(async (key) => decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)))),
-        );
-        for (const [i, record] of found.entries()) {
-          if (!keep(record)) continue;
-          if (records.length === limit)
-            return { records, nextCursor: encodeCursor({ node, scan, pending: pending.slice(i) }) };
-          records.push(record);
-        }
-        pending = pending.slice(chunk.length);
+  /** Scans node after node (every master of a Cluster) from the cursor's position, reading the records found. */
+  async #list(client: RedisLike, options: ListOptions): Promise<ListPage> {
+    const limit = checkListLimit(STORE_NAME, options.limit);
+    const scanCount = Math.min(Math.max(limit, 100), 1000);
+    const nodes = this.#nodes(client);
+    const records: IdempotencyRecord[] = [];
+    let position = options.cursor === undefined ? LIST_START : decodeCursor(options.cursor);
+    for (;;) {
+      if (position.pending.length > 0) {
+        const page = await this.#readPending(client, position, records, limit, options);
+        if (page !== undefined) return page;
+        position = { ...position, pending: [] };
+        continue;
       }
-    });
+      const server = nodes[position.node];
+      if (server === undefined) return { records, nextCursor: undefined };
+      const [next, keys] = await this.#scan(server, position.scan, scanCount);
+      position =
+        next === '0'
+          ? { node: position.node + 1, scan: '0', pending: keys }
+          : { ...position, scan: next, pending: keys };
+    }
+  }
+
+  /**
+   * Reads the records of `position.pending` into `records`, in chunks, and returns the page once one
+   * more record than `limit` is found (so that a page only gets a cursor when a further record
+   * exists); `undefined` when every pending key was read.
+   */
+  async #readPending(
+    client: RedisLike,
+    position: ListPosition,
+    records: IdempotencyRecord[],
+    limit: number,
+    options: ListOptions,
+  ): Promise<ListPage | undefined> {
+    let { pending } = position;
+    while (pending.length > 0) {
+      const chunk = pending.slice(0, Math.min(MAX_PARALLEL, limit - records.length + 1));
+      const found = await Promise.all(
+        chunk.map(async (key) => decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)))),
+      );
+      for (const [i, record] of found.entries()) {
+        if (!isListed(record, options)) continue;
+        if (records.length === limit) {
+          return { records, nextCursor: encodeCursor({ ...position, pending: pending.slice(i) }) };
+        }
+        records.push(record);
+      }
+      pending = pending.slice(chunk.length);
+    }
+    return undefined;
   }
 
   /** Redis drops expired records by itself (PEXPIRE); this deletes at once those whose time has come by `nowMs`. */
@@ -346,4 +366,13 @@ function handshake(redis: import('ioredis').Redis): Promise<Error | undefined> {
     redis.once('ready', settle);
     redis.once('error', settle);
   });
+}
+
+/** Whether a record read while listing belongs on the page: it exists and passes the state and expiry filters. */
+function isListed(record: IdempotencyRecord | null, options: ListOptions): record is IdempotencyRecord {
+  return (
+    record !== null &&
+    (options.state === undefined || record.state === options.state) &&
+    (options.nowMs === undefined || !isExpired(record, options.nowMs))
+  );
 }
