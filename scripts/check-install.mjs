@@ -7,8 +7,9 @@
 //      table with one charge per payment and exit 0;
 //   4. there, an import of every subpath: each loads without a driver or framework, except the
 //      ones that name their framework in the error (`idem/hono`, `idem/nest`);
-//   5. in a second project installed with `--omit=optional` (no SQLite driver), `idem demo` must
-//      fail in one line that names `npm i better-sqlite3@12`, not a server to check.
+//   5. in a second project installed with `--omit=optional` (no SQLite driver, no commander or
+//      cli-progress), `idem demo` must fail in one line that names `npm i commander cli-progress`;
+//      with those two added, in one line that names `npm i better-sqlite3@12`, not a server to check.
 // Prints how long each step took. IDEM_INSTALL_KEEP=1 keeps the temporary projects.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -108,7 +109,7 @@ try {
   }
   console.log(`[check-install] ${Object.keys(pkg.exports).length - 1} subpaths imported by name`);
 
-  // 5. Without the optional SQLite driver: the error names the install to run.
+  // 5. Without the optional dependencies (the CLI's packages, the SQLite driver): each error names the install to run.
   const bare = project('app-without-optional');
   const omit = step(
     'npm install <tarball> --omit=optional',
@@ -117,15 +118,34 @@ try {
     { cwd: bare },
   );
   if (omit.status !== 0) throw new Error(`npm install --omit=optional failed:\n${omit.stderr}`);
-  const missing = step(
-    'npx idem demo without better-sqlite3',
-    'npx',
-    ['--no-install', 'idem', 'demo', '--exit', '--port', '0', '--api-port', '0'],
-    {
-      cwd: bare,
-      timeout: 60_000,
-    },
+  const demoArgs = ['--no-install', 'idem', 'demo', '--exit', '--port', '0', '--api-port', '0'];
+  const noCli = step('npx idem demo without commander and cli-progress', 'npx', demoArgs, {
+    cwd: bare,
+    timeout: 60_000,
+  });
+  const noCliLine = noCli.stderr.trim();
+  if (noCli.status !== 1 || !noCliLine.includes('run npm i commander cli-progress') || noCliLine.includes('\n')) {
+    problems.push(
+      `idem demo without commander should exit 1 in one line naming npm i commander cli-progress; got ${noCli.status}: ${noCliLine}`,
+    );
+  } else console.log(noCliLine);
+  const cli = step(
+    'npm install commander cli-progress',
+    'npm',
+    [
+      'install',
+      `commander@${pkg.optionalDependencies.commander}`,
+      `cli-progress@${pkg.optionalDependencies['cli-progress']}`,
+      // Without it, npm would install the optional dependencies it left out before: SQLite's driver too.
+      '--omit=optional',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+    ],
+    { cwd: bare },
   );
+  if (cli.status !== 0) throw new Error(`npm install commander cli-progress failed:\n${cli.stderr}`);
+  const missing = step('npx idem demo without better-sqlite3', 'npx', demoArgs, { cwd: bare, timeout: 60_000 });
   const line = missing.stderr.trim();
   if (missing.status !== 1 || !line.includes('run npm i better-sqlite3@12') || /server is running/.test(line)) {
     problems.push(

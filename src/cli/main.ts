@@ -1,14 +1,42 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import type { Command, CommanderError } from 'commander';
+import { isDriverMissing } from '../store-kit/driver.js';
 import { CliError, ExitCode } from './cli-error.js';
-import { registerCheck } from './commands/check.js';
-import { registerDemo } from './commands/demo.js';
-import { registerKeys } from './commands/keys.js';
-import { registerServe } from './commands/serve.js';
+
+/**
+ * The command line's own packages. They are optional dependencies of idem, installed by default
+ * (so `npx idem` works) and left out by `npm i idem --omit=optional`, which library users may
+ * prefer: they are loaded here, on first use, never by the library's subpaths.
+ */
+const CLI_PACKAGES = ['commander', 'cli-progress'] as const;
+
+/** Commander and the commands, loaded now; a one-line `CliError` naming the `npm i` when a package is missing. */
+async function loadCommands() {
+  try {
+    const [commander, check, demo, keys, serve] = await Promise.all([
+      import('commander'),
+      import('./commands/check.js'),
+      import('./commands/demo.js'),
+      import('./commands/keys.js'),
+      import('./commands/serve.js'),
+    ]);
+    const register = [serve.registerServe, check.registerCheck, keys.registerKeys, demo.registerDemo];
+    return { Command: commander.Command, CommanderError: commander.CommanderError, register };
+  } catch (error) {
+    if (!CLI_PACKAGES.some((name) => isDriverMissing(error, name))) throw error;
+    throw new CliError(
+      `the idem command needs ${CLI_PACKAGES.join(' and ')}, optional dependencies that were not installed (--omit=optional?): run npm i ${CLI_PACKAGES.join(' ')} where idem is installed, then try again.`,
+      ExitCode.failure,
+      { cause: error },
+    );
+  }
+}
+
+type Commands = Awaited<ReturnType<typeof loadCommands>>;
 
 /** The `idem` program, with every command registered. */
-function createProgram(): Command {
+function createProgram({ Command, register }: Commands): Command {
   const program = new Command('idem')
     .description('Make HTTP APIs safe to retry: a gateway, a checker, and key administration.')
     .version(packageVersion(), '-v, --version')
@@ -23,10 +51,7 @@ function createProgram(): Command {
         write(`idem: ${message} (see idem --help)\n`);
       },
     });
-  registerServe(program);
-  registerCheck(program);
-  registerKeys(program);
-  registerDemo(program);
+  for (const registerCommand of register) registerCommand(program);
   return program;
 }
 
@@ -42,11 +67,14 @@ function packageVersion(): string {
 
 /** Runs the program; resolves with the exit code. Nothing but a bug prints a stack trace. */
 async function run(argv: string[]): Promise<number> {
+  let commanderError: typeof CommanderError | undefined;
   try {
-    await createProgram().parseAsync(argv);
+    const commands = await loadCommands();
+    commanderError = commands.CommanderError;
+    await createProgram(commands).parseAsync(argv);
     return Number(process.exitCode ?? ExitCode.ok);
   } catch (error) {
-    if (error instanceof CommanderError) {
+    if (commanderError !== undefined && error instanceof commanderError) {
       // Commander printed its message already; help and --version exit 0.
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }

@@ -1,3 +1,5 @@
+import { storeUnavailable } from './errors.js';
+
 interface Pending {
   deadlineMs: number;
   reject: (error: Error) => void;
@@ -53,5 +55,34 @@ export class Deadlines {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
+  }
+}
+
+/** Why a store call timed out, as the engine and `callStore` report it. */
+export function storeTimeout(limitMs: number): Error {
+  return new Error(`no answer within ${limitMs} ms (storeTimeoutMs)`);
+}
+
+/**
+ * One store call made outside the engine (the gateway's health check): `run()` within
+ * `limitMs`, any failure or the timeout reported as `STORE_UNAVAILABLE`, exactly as the engine
+ * reports its own calls. One timer for the one call: no shared `Deadlines` needed.
+ */
+export async function callStore<T>(
+  storeName: string,
+  operation: string,
+  limitMs: number,
+  run: () => Promise<T>,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(storeTimeout(limitMs)), limitMs);
+  });
+  try {
+    return await Promise.race([run(), timeout]);
+  } catch (error) {
+    throw storeUnavailable(storeName, operation, error);
+  } finally {
+    clearTimeout(timer);
   }
 }

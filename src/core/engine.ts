@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Deadlines } from './deadlines.js';
+import { Deadlines, storeTimeout } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
 import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
@@ -71,17 +71,24 @@ export type Decision =
  * ```
  */
 export class Engine {
+  /** Where records live (the `store` option). */
   readonly store: Store;
+  /** How long a completed record is kept, in ms (the `retentionMs` option, or its default). */
   readonly retentionMs: number;
+  /** How long a claim holds the key, in ms (the `leaseMs` option, or its default). */
   readonly leaseMs: number;
+  /** How often a lease is extended while the work runs, in ms; 0 when the heartbeat is off. */
   readonly heartbeatMs: number;
+  /** The time limit on each store call, in ms (the `storeTimeoutMs` option, or its default). */
   readonly storeTimeoutMs: number;
   /**
    * The largest outcome stored whole, in bytes: the `maxResultBytes` option, or the store's own
    * `maxResultBytes` when that is smaller.
    */
   readonly maxResultBytes: number;
+  /** How outcomes are encoded and sealed. @internal */
   readonly codec: OutcomeCodec;
+  /** The clock, in ms since the epoch (the `now` option). */
   readonly now: () => number;
   readonly #deadlines: Deadlines;
 
@@ -160,7 +167,7 @@ export class Engine {
       }),
     );
     const { record } = result;
-    if (result.claimed) return { kind: 'run', lease: new Lease(this, record) };
+    if (result.claimed) return { kind: 'run', lease: Lease.granted(this, record) };
     if (record.fingerprint !== input.fingerprint) return { kind: 'mismatch', record };
     if (record.state === 'completed' && record.result !== null) {
       return { kind: 'replay', outcome: this.codec.decode(record.result, input.key), record };
@@ -168,15 +175,16 @@ export class Engine {
     return { kind: 'in_progress', retryAfterMs: Math.max(0, record.leaseExpiresAtMs - nowMs), record };
   }
 
-  /** Runs one store call with the timeout, turning driver failures into `STORE_UNAVAILABLE`. */
+  /**
+   * Runs one store call with the timeout, turning driver failures into `STORE_UNAVAILABLE`.
+   * For the engine and its leases only; code outside the engine uses `callStore` (deadlines.ts).
+   * @internal
+   */
   async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     try {
-      return await this.#deadlines.within(
-        run(),
-        () => new Error(`no answer within ${this.storeTimeoutMs} ms (storeTimeoutMs)`),
-      );
+      return await this.#deadlines.within(run(), () => storeTimeout(this.storeTimeoutMs));
     } catch (error) {
-      throw isIdempotencyError(error) ? error : storeUnavailable(this.store.name, operation, error);
+      throw storeUnavailable(this.store.name, operation, error);
     }
   }
 }
@@ -186,7 +194,9 @@ export class Engine {
  * it while the work runs; if another caller took it over, `signal` aborts and `complete` is refused.
  */
 export class Lease {
+  /** The store key this lease holds. */
   readonly key: string;
+  /** This claim's fencing token: the store accepts `complete`, `extend` and `release` only with it. */
   readonly token: string;
   /** How many times this key was claimed, this claim included. */
   readonly attempts: number;
@@ -200,7 +210,16 @@ export class Lease {
   #heartbeat: NodeJS.Timeout | undefined;
   #finished = false;
 
-  constructor(engine: Engine, record: IdempotencyRecord) {
+  /**
+   * The lease for the record `engine` just claimed. Only the engine grants leases: a user cannot
+   * make one, and the constructor is private.
+   * @internal
+   */
+  static granted(engine: Engine, record: IdempotencyRecord): Lease {
+    return new Lease(engine, record);
+  }
+
+  private constructor(engine: Engine, record: IdempotencyRecord) {
     this.#engine = engine;
     this.key = record.key;
     this.token = record.token;

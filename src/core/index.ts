@@ -1,32 +1,14 @@
-export { canonicalize, compareCodePoints, fingerprintOf, hashText } from './canonical.js';
-export {
-  canTakeOver,
-  decideClaim,
-  extendedRecord,
-  freshRecord,
-  isClaimable,
-  isExpired,
-  takenOverRecord,
-} from './claim-rules.js';
-export {
-  type BeginInput,
-  DEFAULT_LEASE_MS,
-  DEFAULT_MAX_RESULT_BYTES,
-  DEFAULT_RETENTION_MS,
-  DEFAULT_STORE_TIMEOUT_MS,
-  type Decision,
-  Engine,
-  type EngineOptions,
-  Lease,
-} from './engine.js';
-export {
-  ErrorCode,
-  IdempotencyError,
-  type IdempotencyErrorOptions,
-  isIdempotencyError,
-  storeMisconfigured,
-  storeUnavailable,
-} from './errors.js';
+/**
+ * `idem`: what users of Idem need. `idempotent()` and its options; the errors and their codes;
+ * the `Store` type a store is passed as; and the engine with its lease and decision, for people
+ * who build a face of their own (see docs/function.md, "Under every face"). What only store
+ * authors need (the claim inputs, the claim rules, the limits) is in `idem/store-kit`.
+ * Everything else in src/core is internal: the rest of src/ imports it by its module path.
+ * test/package/public-api.test.ts holds the list; a change to it is a change of the public API.
+ */
+export { fingerprintOf } from './canonical.js';
+export { type BeginInput, type Decision, Engine, type EngineOptions, Lease } from './engine.js';
+export { ErrorCode, IdempotencyError, type IdempotencyErrorOptions, isIdempotencyError } from './errors.js';
 export {
   type IdempotencyContext,
   type IdempotentOptions,
@@ -34,21 +16,8 @@ export {
   idempotent,
 } from './idempotent.js';
 export type { EncryptionKey, EncryptionKeys } from './keyring.js';
-export { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
-export { isSealed, type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
-export {
-  type AdminStore,
-  type ClaimInput,
-  type ClaimResult,
-  type CompleteInput,
-  type ExtendInput,
-  type IdempotencyRecord,
-  isAdminStore,
-  type ListOptions,
-  type ListPage,
-  type RecordState,
-  type Store,
-  StoreLimits,
-} from './store.js';
+export { storeKeyOf } from './keys.js';
+export { type Outcome, OutcomeKind } from './outcome.js';
+export type { AdminStore, IdempotencyRecord, RecordState, Store } from './store.js';
 export type { ErrorClass, ErrorRevivalOptions, StoredError } from './stored-error.js';
 export { defaultSerializer, type ValueSerializer } from './value-codec.js';

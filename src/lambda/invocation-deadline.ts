@@ -9,7 +9,7 @@
  * retry takes the key over as soon as it arrives.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ClaimInput, ExtendInput, Store } from '../core/index.js';
+import type { ClaimInput, ExtendInput, Store } from '../core/store.js';
 
 /** The deadline of the invocation running now (ms since epoch), through its async calls and timers. */
 export class InvocationDeadline {

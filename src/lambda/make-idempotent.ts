@@ -1,11 +1,5 @@
-import {
-  DEFAULT_MAX_RESULT_BYTES,
-  ErrorCode,
-  IdempotencyError,
-  type IdempotentOptions,
-  idempotent,
-  type Store,
-} from '../core/index.js';
+import { DEFAULT_MAX_RESULT_BYTES } from '../core/engine.js';
+import { ErrorCode, IdempotencyError, type IdempotentOptions, idempotent, type Store } from '../core/index.js';
 import { InvocationDeadline } from './invocation-deadline.js';
 
 /**

@@ -1,8 +1,9 @@
 /**
- * The kit for store authors: everything an Idem store needs besides its own queries. A store
- * written with this kit to the contract in `idem` (`Store`, `AdminStore`, `StoreLimits`, the
- * claim rules; all re-exported here) passes `runStoreConformance` from `idem/testing`.
- * docs/stores.md walks through a store written with it.
+ * The kit for store authors: the store contract (`Store`, `AdminStore`, the inputs of each call,
+ * `StoreLimits`, the claim rules), and everything an Idem store needs besides its own queries. A
+ * store written with it passes `runStoreConformance` from `idem/testing`. docs/stores.md walks
+ * through a store written with it. `idem` exports only the types a user holds (`Store`,
+ * `AdminStore`, `IdempotencyRecord`). test/package/public-api.test.ts holds the list of exports.
  */
 export {
   canTakeOver,
@@ -34,10 +35,9 @@ export {
   invalidOptions,
   type MisconfigurationAdvice,
   storeClosed,
-  storeFailure,
 } from './errors.js';
 export { checkIdentifier } from './identifier.js';
-export { type GivenClient, LazyClient, type LazyClientOptions, type OwnClient, resolveGiven } from './lazy-client.js';
+export { type GivenClient, type LazyClientOptions, type OwnClient, resolveGiven } from './lazy-client.js';
 export { checkListLimit, checkSweepLimit } from './limits.js';
 export { pageOf, type SqlInteger, type SqlRecordRow, toRecord } from './sql-record.js';
 export { StoreOperations, type StoreOperationsOptions } from './store-operations.js';

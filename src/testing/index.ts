@@ -1,18 +1,21 @@
+/**
+ * `idem/testing`: the conformance suites, for people who write a store (`runStoreConformance`)
+ * or an HTTP adapter (`runHttpConformance`, with the neutral app it serves and `send` to talk to
+ * it). test/package/public-api.test.ts holds the list of exports.
+ */
 export {
   ConformanceApp,
   type ConformanceRoute,
   type NeutralResponse,
   writeNeutralResponse,
 } from './conformance-app.js';
-export { assertProblem, type SendOptions, type SentResponse, send } from './http-client.js';
+export { type SendOptions, type SentResponse, send } from './http-client.js';
 export {
   type HttpConformanceOptions,
   type RunningServer,
   runHttpConformance,
-  unreachableStore,
 } from './http-conformance.js';
 export {
-  CONFORMANCE_ONLY_ENV,
   type ConformanceTestApi,
   type ConformanceTestContext,
   runStoreConformance,

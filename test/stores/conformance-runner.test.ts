@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import {
-  CONFORMANCE_ONLY_ENV,
   type ConformanceTestApi,
   type ConformanceTestContext,
   runStoreConformance,
   type StoreConformanceOptions,
   StoreScenario,
 } from '../../src/testing/index.js';
+import { CONFORMANCE_ONLY_ENV } from '../../src/testing/store-conformance.js';
 
 /** The store suite as a table: run one scenario alone, skip with reasons, and skip what a store lacks. */
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendResponse } from '../../adapters/node-http/server-response.js';
+import { callStore } from '../../core/deadlines.js';
 import type { Engine } from '../../core/engine.js';
 import { problemResponse } from '../../http/problem.js';
 import { notFound } from './gateway-problems.js';
@@ -66,7 +67,9 @@ async function health(context: AdminContext): Promise<{ status: number; report: 
   };
   if (context.closing()) return { status: 503, report: { ...report, status: 'shutting_down' } };
   try {
-    await engine.call('health check', () => engine.store.get('idem-health', engine.now()));
+    await callStore(engine.store.name, 'health check', engine.storeTimeoutMs, () =>
+      engine.store.get('idem-health', engine.now()),
+    );
     return { status: 200, report };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

@@ -1,18 +1,20 @@
 import type * as Sdk from '@aws-sdk/client-dynamodb';
+import { ErrorCode, IdempotencyError, type Store } from '../../core/index.js';
 import {
   type ClaimInput,
   type ClaimResult,
   type CompleteInput,
-  ErrorCode,
+  decideClaim,
   type ExtendInput,
-  IdempotencyError,
+  freshRecord,
   type IdempotencyRecord,
+  invalidOptions,
   isExpired,
   type ListOptions,
   type ListPage,
-  type Store,
-} from '../../core/index.js';
-import { decideClaim, freshRecord, invalidOptions, type OwnClient, StoreOperations } from '../../store-kit/index.js';
+  type OwnClient,
+  StoreOperations,
+} from '../../store-kit/index.js';
 import { type Connection, type DynamoDbClientLike, isConditionFailure, loadSdk } from './connection.js';
 import { dynamoDbMisconfiguration } from './errors.js';
 import { type Item, keyOf, recordOf } from './record-item.js';

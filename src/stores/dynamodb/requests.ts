@@ -18,7 +18,7 @@ import {
   type ExtendInput,
   freshRecord,
   type ListOptions,
-} from '../../core/index.js';
+} from '../../store-kit/index.js';
 import { type Item, itemOf, keyOf, n, namesOf, s, ttlSeconds } from './record-item.js';
 
 const IN_PROGRESS = s('in_progress');

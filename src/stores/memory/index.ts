@@ -1,1 +1,1 @@
-export { DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
