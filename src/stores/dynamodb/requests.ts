@@ -24,6 +24,24 @@ import { type Item, itemOf, keyOf, n, namesOf, s, ttlSeconds } from './record-it
 const IN_PROGRESS = s('in_progress');
 const COMPLETED = s('completed');
 
+/** A conditional UpdateItem of the record at `key`: the names its expressions use are mapped from both. */
+function conditionalUpdate(
+  table: string,
+  key: string,
+  condition: string,
+  update: string,
+  values: NonNullable<UpdateItemCommandInput['ExpressionAttributeValues']>,
+): UpdateItemCommandInput {
+  return {
+    TableName: table,
+    Key: keyOf(key),
+    ConditionExpression: condition,
+    UpdateExpression: update,
+    ExpressionAttributeNames: namesOf(condition, update),
+    ExpressionAttributeValues: values,
+  };
+}
+
 /*
  * claimFresh (PutItem of a fresh record): wins where there is no record, or only an expired one.
  * :now now ms. Refused otherwise; on DynamoDB the refusal carries the record that stands
@@ -54,25 +72,18 @@ export function takeOver(table: string, input: ClaimInput, seenToken: string): U
     '#token = :seen AND #state = :inProgress AND #leaseExpiresAtMs <= :now AND #fingerprint = :fp AND #expiresAtMs > :now';
   const update =
     'SET #token = :token, #leaseExpiresAtMs = :lease, #expiresAtMs = :exp, #expiresAtSeconds = :ttl, #updatedAtMs = :now, #attempts = #attempts + :one';
-  return {
-    TableName: table,
-    Key: keyOf(input.key),
-    ConditionExpression: condition,
-    UpdateExpression: update,
-    ExpressionAttributeNames: namesOf(condition, update),
-    ExpressionAttributeValues: {
-      ':inProgress': IN_PROGRESS,
-      ':seen': s(seenToken),
-      ':now': n(input.nowMs),
-      ':fp': s(input.fingerprint),
-      ':token': s(input.token),
-      ':lease': n(input.leaseExpiresAtMs),
-      ':exp': n(input.expiresAtMs),
-      ':ttl': ttlSeconds(input.expiresAtMs),
-      ':one': n(1),
-    },
-    ReturnValues: 'ALL_NEW',
+  const values = {
+    ':inProgress': IN_PROGRESS,
+    ':seen': s(seenToken),
+    ':now': n(input.nowMs),
+    ':fp': s(input.fingerprint),
+    ':token': s(input.token),
+    ':lease': n(input.leaseExpiresAtMs),
+    ':exp': n(input.expiresAtMs),
+    ':ttl': ttlSeconds(input.expiresAtMs),
+    ':one': n(1),
   };
+  return { ...conditionalUpdate(table, input.key, condition, update, values), ReturnValues: 'ALL_NEW' };
 }
 
 /*
@@ -84,22 +95,15 @@ export function complete(table: string, input: CompleteInput): UpdateItemCommand
   const condition = '#token = :token AND #state = :inProgress';
   const update =
     'SET #state = :completed, #result = :result, #expiresAtMs = :exp, #expiresAtSeconds = :ttl, #updatedAtMs = :now';
-  return {
-    TableName: table,
-    Key: keyOf(input.key),
-    ConditionExpression: condition,
-    UpdateExpression: update,
-    ExpressionAttributeNames: namesOf(condition, update),
-    ExpressionAttributeValues: {
-      ':inProgress': IN_PROGRESS,
-      ':completed': COMPLETED,
-      ':token': s(input.token),
-      ':result': { B: input.result },
-      ':now': n(input.nowMs),
-      ':exp': n(input.expiresAtMs),
-      ':ttl': ttlSeconds(input.expiresAtMs),
-    },
-  };
+  return conditionalUpdate(table, input.key, condition, update, {
+    ':inProgress': IN_PROGRESS,
+    ':completed': COMPLETED,
+    ':token': s(input.token),
+    ':result': { B: input.result },
+    ':now': n(input.nowMs),
+    ':exp': n(input.expiresAtMs),
+    ':ttl': ttlSeconds(input.expiresAtMs),
+  });
 }
 
 /*
@@ -129,21 +133,14 @@ export function extend(table: string, input: ExtendInput, raising: boolean): Upd
   const update = raising
     ? 'SET #leaseExpiresAtMs = :lease, #expiresAtMs = :exp, #expiresAtSeconds = :ttl, #updatedAtMs = :now'
     : 'SET #leaseExpiresAtMs = :lease, #updatedAtMs = :now';
-  return {
-    TableName: table,
-    Key: keyOf(input.key),
-    ConditionExpression: condition,
-    UpdateExpression: update,
-    ExpressionAttributeNames: namesOf(condition, update),
-    ExpressionAttributeValues: {
-      ':inProgress': IN_PROGRESS,
-      ':token': s(input.token),
-      ':lease': n(input.leaseExpiresAtMs),
-      ':exp': n(input.expiresAtMs),
-      ':now': n(input.nowMs),
-      ...(raising ? { ':ttl': ttlSeconds(input.expiresAtMs) } : {}),
-    },
-  };
+  return conditionalUpdate(table, input.key, condition, update, {
+    ':inProgress': IN_PROGRESS,
+    ':token': s(input.token),
+    ':lease': n(input.leaseExpiresAtMs),
+    ':exp': n(input.expiresAtMs),
+    ':now': n(input.nowMs),
+    ...(raising ? { ':ttl': ttlSeconds(input.expiresAtMs) } : {}),
+  });
 }
 
 /*
