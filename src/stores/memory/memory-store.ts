@@ -153,6 +153,11 @@ export class MemoryStore implements AdminStore {
     return this.#dropExpired(nowMs, checkSweepLimit('memory', limit));
   }
 
+  /** Resolves while the store is open: there is nothing to reach. `STORE_CLOSED` after `close()`. */
+  async ping(): Promise<void> {
+    this.#open();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }
