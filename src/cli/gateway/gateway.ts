@@ -164,7 +164,6 @@ export class Gateway {
       agent: secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
       request: secure ? (httpsRequest as typeof httpRequest) : httpRequest,
       timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
-      maxResultBytes: this.#http.engine.maxResultBytes,
     };
     this.#admin = {
       metrics,

@@ -58,8 +58,6 @@ export interface UpstreamLink {
   agent: Agent;
   /** Longest silence from the upstream (before its head, or between two chunks), in ms. */
   timeoutMs: number;
-  /** The engine's `maxResultBytes`: a recording written past it stores "not stored". */
-  maxResultBytes: number;
 }
 
 /** One request to forward. */
@@ -287,25 +285,25 @@ export class UpstreamExchange {
   }
 
   #brokeOff(): IdempotencyError {
-    const why = this.#cancelled
+    return upstreamBrokeOff(this.#input.res.statusCode, this.#brokeOffReason(), this.#recording !== undefined);
+  }
+
+  #brokeOffReason(): string {
+    return this.#cancelled
       ? 'the gateway shut down'
       : this.#timedOut
         ? `it sent nothing for ${this.#link.timeoutMs} ms`
         : 'the connection broke';
-    return upstreamBrokeOff(this.#input.res.statusCode, why, this.#recording !== undefined);
   }
 
   /**
-   * Completes the key as "not stored". `ResponseRecording` has no such ending of its own, so the
-   * recording is written past its limit, which stores the too-large outcome (retries get 410
-   * response-not-stored) for a status the policy stores, and releases the key for one it does
-   * not. The bytes are zero pages the recording counts and drops, never touched.
+   * Completes the key as "not stored" (retries get 410 response-not-stored, saying why) for a
+   * status the policy stores, and releases it for one it does not.
    */
   async #recordNotStored(recording: ResponseRecording): Promise<void> {
     const { res } = this.#input;
     recording.headFrom(res.statusCode, (name) => res.getHeader(name));
-    recording.write(Buffer.alloc(this.#link.maxResultBytes + 1));
-    await recording.finish();
+    await recording.notStored(`the upstream response broke off mid-body: ${this.#brokeOffReason()}`);
   }
 
   /**
