@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
-import { requestTooLarge } from '../../http/problem.js';
-import { nodeHeader, readUnparsedBody, recordServerResponse, sendResponse } from '../node-http/server-response.js';
+import { nodeHeader, readUnparsedBody, refuseTooLarge } from '../shared/node-request.js';
+import { sendResponse } from '../shared/node-response.js';
+import { recordServerResponse } from '../shared/node-response-recorder.js';
 
 /**
  * The parts of an Express request the middleware reads; Express 4 and 5 both fit. It names no
@@ -57,7 +58,7 @@ export function idempotency(options: ExpressIdempotencyOptions): ExpressIdempote
         return;
       }
       if (bodyBytes === 'too-large') {
-        sendResponse(res, requestTooLarge(http.maxBodyBytes));
+        refuseTooLarge(req, res, http.maxBodyBytes);
         return;
       }
       const info: HttpRequestInfo = {

@@ -3,7 +3,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
-import { declaredLength } from '../node-http/server-response.js';
+import { hasClientErrorStatus } from '../shared/client-errors.js';
+import { groupHeaders } from '../shared/header-groups.js';
+import { declaredLength } from '../shared/node-request.js';
 import { recordedReadable, recordedWebStream } from '../shared/recorded-stream.js';
 
 export type FastifyIdempotencyOptions = HttpIdempotencyOptions;
@@ -103,7 +105,7 @@ export const idempotency = Object.assign(
     // retry runs again, whatever the policy.
     fastify.addHook('onError', async function idempotencyOnError(request, _reply, error) {
       const recording = recordings.get(request);
-      if (recording === undefined || isClientError(error)) return;
+      if (recording === undefined || hasClientErrorStatus(error)) return;
       recordings.delete(request);
       await recording.abort();
     });
@@ -150,16 +152,9 @@ async function recordPayload(recording: ResponseRecording, reply: FastifyReply, 
   return payload;
 }
 
-function isClientError(error: { statusCode?: unknown; status?: unknown }): boolean {
-  const status = error.statusCode ?? error.status;
-  return typeof status === 'number' && status >= 400 && status < 500;
-}
-
 function send(reply: FastifyReply, response: HttpResponseData): FastifyReply {
   reply.code(response.status);
-  const headers = new Map<string, string[]>();
-  for (const [name, value] of response.headers) headers.set(name, [...(headers.get(name) ?? []), value]);
-  for (const [name, values] of headers) reply.header(name, values.length === 1 ? values[0] : values);
+  for (const [name, value] of groupHeaders(response.headers)) reply.header(name, value);
   const { body } = response;
   return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
 }

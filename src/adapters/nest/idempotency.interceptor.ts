@@ -10,7 +10,10 @@ import { catchError, defer, type Observable, of } from 'rxjs';
 import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
-import { nodeHeader, readUnparsedBody, recordServerResponse, sendResponse } from '../node-http/server-response.js';
+import { groupHeaders } from '../shared/header-groups.js';
+import { drainRefusedBody, nodeHeader, readUnparsedBody } from '../shared/node-request.js';
+import { sendResponse } from '../shared/node-response.js';
+import { recordServerResponse } from '../shared/node-response-recorder.js';
 import { IDEMPOTENT_METADATA, type IdempotentRouteOptions } from './idempotent.decorator.js';
 
 export interface NestIdempotencyOptions extends HttpIdempotencyOptions {
@@ -93,7 +96,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
     // No parser read this body (the app runs without Nest's body parser, or the content type is
     // not one it parses): read it here for the fingerprint, and leave it on req.body for @Body().
     const bodyBytes = await readUnparsedBody(req, http.maxBodyBytes);
-    if (bodyBytes === 'too-large') return of(answer(res, requestTooLarge(http.maxBodyBytes), route));
+    if (bodyBytes === 'too-large') {
+      drainRefusedBody(req);
+      return of(answer(res, requestTooLarge(http.maxBodyBytes), route));
+    }
     if (bodyBytes === 'aborted') throw new Error('the client went away before its request body arrived');
     const info: HttpRequestInfo = {
       method: req.method ?? 'POST',
@@ -189,8 +195,6 @@ function answer(res: ServerResponse, response: HttpResponseData, route: RouteSet
     return undefined;
   }
   res.statusCode = response.status;
-  const headers = new Map<string, string[]>();
-  for (const [name, value] of response.headers) headers.set(name, [...(headers.get(name) ?? []), value]);
-  for (const [name, values] of headers) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+  for (const [name, value] of groupHeaders(response.headers)) res.setHeader(name, value);
   return response.body.length === 0 ? undefined : new StreamableFile(response.body);
 }

@@ -1,5 +1,5 @@
 import type { Agent, ClientRequest, request as httpRequest, IncomingMessage, ServerResponse } from 'node:http';
-import { endWithBody } from '../../adapters/node-http/server-response.js';
+import { endWithBody } from '../../adapters/shared/node-response.js';
 import type { IdempotencyError } from '../../core/errors.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
 import { copyResponseHead, type ForwardedBody, upstreamRequestHeaders } from './forward-headers.js';
