@@ -87,8 +87,12 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   policy?: CachePolicy;
   /** More response headers to store and replay (lower case), besides Content-Type, Location, ETag, Content-Location and Link. */
   replayHeaders?: string[];
-  /** A duplicate of a request still running: `reject` with 409 and Retry-After, or `wait` for its response. Default `reject`. */
-  onInProgress?: 'reject' | 'wait';
+  /**
+   * A duplicate of a request still running: `throw` answers 409 with Retry-After at once (the
+   * function wrapper's word: it throws `IN_PROGRESS`), `wait` waits for the first response.
+   * `reject` is a deprecated alias of `throw`. Default `throw`.
+   */
+  onInProgress?: 'throw' | 'wait' | 'reject';
   /** With `wait`, the longest wait in ms before answering 409. Default `leaseMs`. */
   waitTimeoutMs?: number;
   /**
@@ -174,7 +178,7 @@ export class HttpIdempotency {
     ]);
     for (const header of NEVER_REPLAYED) this.#replayHeaders.delete(header);
     this.#stores = storesStatus(options.policy ?? 'default');
-    this.#waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
+    this.#waitMs = inProgressOf(options.onInProgress) === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#namespace = options.namespace ?? 'http';
     this.#anonymous = anonymousPolicyOf(options.anonymous ?? 'refuse');
@@ -338,6 +342,15 @@ export class HttpIdempotency {
       ),
     );
   }
+}
+
+function inProgressOf(choice: HttpIdempotencyOptions['onInProgress']): 'throw' | 'wait' {
+  if (choice === undefined || choice === 'throw' || choice === 'reject') return 'throw';
+  if (choice === 'wait') return choice;
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] onInProgress must be 'throw' (answer 409 at once) or 'wait', got ${String(choice)}.`,
+  );
 }
 
 function anonymousPolicyOf(policy: AnonymousPolicy): AnonymousPolicy {

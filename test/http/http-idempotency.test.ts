@@ -176,3 +176,19 @@ describe('ResponseRecording: notStored', () => {
     }
   });
 });
+
+describe('HttpIdempotency: onInProgress', () => {
+  const now = () => 1_000_000;
+
+  it("answers 409 at once with 'throw', the function wrapper's word, and with the deprecated 'reject'", async () => {
+    assert.equal((await inProgressAnswer({ onInProgress: 'throw', now })).status, 409);
+    assert.equal((await inProgressAnswer({ onInProgress: 'reject', now })).status, 409);
+  });
+
+  it('refuses an unknown onInProgress value, naming the choices', () => {
+    assert.throws(
+      () => new HttpIdempotency({ store: new MemoryStore(), onInProgress: 'queue' as 'wait' }),
+      (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /'throw'.*'wait'/.test(error.message),
+    );
+  });
+});

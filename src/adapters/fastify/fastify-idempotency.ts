@@ -1,21 +1,23 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
 import { hasClientErrorStatus } from '../shared/client-errors.js';
 import { groupHeaders } from '../shared/header-groups.js';
 import { declaredLength } from '../shared/node-request.js';
 import { recordedReadable, recordedWebStream } from '../shared/recorded-stream.js';
+import { type AdapterOptions, type RouteIdempotency, routeIdempotency } from '../shared/route-options.js';
 
-export type FastifyIdempotencyOptions = HttpIdempotencyOptions;
+/** The plugin's options; `route` defaults to the route's URL pattern (`/charges/:id`). */
+export type FastifyIdempotencyOptions = AdapterOptions<FastifyRequest>;
 
 /**
  * Per-route setting, in the route's `config.idempotency`: `false` turns Idem off for the route,
  * `true` (or leaving it out) uses the plugin's options, and an object overrides some of them
- * for this route only, such as `{ required: true }` or `{ policy: 'stripe' }`.
+ * (all but the store) for this route only, such as `{ required: true }` or `{ policy: 'stripe' }`.
+ * The same type as Nest's `@Idempotent({...})`.
  */
-export type FastifyRouteIdempotency = boolean | Partial<FastifyIdempotencyOptions>;
+export type FastifyRouteIdempotency = RouteIdempotency;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -51,22 +53,10 @@ declare module 'fastify' {
  */
 export const idempotency = Object.assign(
   async function idempotency(fastify: FastifyInstance, options: FastifyIdempotencyOptions): Promise<void> {
-    const shared = new HttpIdempotency(options);
-    // One engine per distinct route setting object; Fastify copies `config` shallowly, so the
-    // object a request sees is the one the route was declared with.
-    const perRoute = new WeakMap<Partial<FastifyIdempotencyOptions>, HttpIdempotency>();
+    const httpFor = routeIdempotency(options);
+    const routeOf =
+      options.route ?? ((request: FastifyRequest) => request.routeOptions.url ?? request.url.split('?')[0] ?? '/');
     const recordings = new WeakMap<FastifyRequest, ResponseRecording>();
-
-    const httpFor = (setting: FastifyRouteIdempotency | undefined): HttpIdempotency | undefined => {
-      if (setting === false) return undefined;
-      if (setting === undefined || setting === true) return shared;
-      let http = perRoute.get(setting);
-      if (http === undefined) {
-        http = new HttpIdempotency({ ...options, ...setting });
-        perRoute.set(setting, http);
-      }
-      return http;
-    };
 
     // Bad per-route options fail when the route is declared, not on its first request.
     fastify.addHook('onRoute', (route) => {
@@ -80,7 +70,7 @@ export const idempotency = Object.assign(
       if (http === undefined || request.is404 || !http.applies(request.method, header)) return;
       const decision = await http.begin({
         method: request.method,
-        route: request.routeOptions.url ?? request.url.split('?')[0] ?? '/',
+        route: routeOf(request),
         url: request.url,
         header,
         body: request.body,

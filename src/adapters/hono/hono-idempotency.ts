@@ -1,14 +1,15 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
 import { recordedWebStream } from '../shared/recorded-stream.js';
 import { parsedBody } from '../shared/request-body.js';
+import type { AdapterOptions } from '../shared/route-options.js';
 import { readWebBody, targetOf, toWebResponse, webDeclaredLength, webHeader } from '../shared/web-request.js';
 
-export interface HonoIdempotencyOptions extends HttpIdempotencyOptions {
+export interface HonoIdempotencyOptions extends AdapterOptions<Context> {
   /**
    * The route of a request, for scope and fingerprint. Default: the pattern of the route this
    * middleware is mounted on (`/charges/:id`); when it is mounted under a wildcard

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
@@ -10,8 +10,9 @@ import { declaredLength, drainRefusedBody, nodeHeader, readNodeBody } from '../s
 import { recordServerResponse } from '../shared/node-response-recorder.js';
 import { recordedReadable } from '../shared/recorded-stream.js';
 import { parsedBody } from '../shared/request-body.js';
+import type { AdapterOptions } from '../shared/route-options.js';
 
-export interface KoaIdempotencyOptions extends HttpIdempotencyOptions {
+export interface KoaIdempotencyOptions extends AdapterOptions<Context> {
   /**
    * The route of a request, for scope and fingerprint. Default: the pattern `@koa/router`
    * matched (`ctx._matchedRoute`, e.g. `/charges/:id`), else the path.

@@ -1,11 +1,12 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import { HttpIdempotency } from '../../http/http-idempotency.js';
 import { declaredLength, nodeHeader, readNodeBody, refuseTooLarge } from '../shared/node-request.js';
 import { sendResponse } from '../shared/node-response.js';
 import { recordServerResponse } from '../shared/node-response-recorder.js';
 import { parsedBody } from '../shared/request-body.js';
+import type { AdapterOptions } from '../shared/route-options.js';
 
-export interface NodeIdempotencyOptions extends HttpIdempotencyOptions {
+export interface NodeIdempotencyOptions extends AdapterOptions<IncomingMessage> {
   /** The route of a request, for scope and fingerprint. Default: the path without the query. */
   route?: (req: IncomingMessage) => string;
   /**
