@@ -53,6 +53,8 @@ declare module 'fastify' {
  */
 export const idempotency = Object.assign(
   async function idempotency(fastify: FastifyInstance, options: FastifyIdempotencyOptions): Promise<void> {
+    // One HTTP layer per route setting object: Fastify copies `config` shallowly, so the object a
+    // request sees is the one its route was declared with.
     const httpFor = routeIdempotency(options);
     const routeOf =
       options.route ?? ((request: FastifyRequest) => request.routeOptions.url ?? request.url.split('?')[0] ?? '/');
