@@ -203,6 +203,12 @@ async function completeWith<R>(
 function replay<R>(outcome: Outcome, serializer: ValueSerializer<R>, key: string, revival: ErrorRevivalOptions): R {
   if (outcome.kind === OutcomeKind.value) return serializer.decode(outcome.payload);
   if (outcome.kind === OutcomeKind.error) throw reviveError(deserialize(outcome.payload) as StoredError, revival);
+  if (outcome.kind === OutcomeKind.notStored) {
+    throw new IdempotencyError(
+      ErrorCode.RESULT_TOO_LARGE,
+      `[idem] key "${key}" already ran, but its result was not stored (${new TextDecoder().decode(outcome.payload)}). The operation will not run again for this key; look the result up another way.`,
+    );
+  }
   throw new IdempotencyError(
     ErrorCode.RESULT_TOO_LARGE,
     `[idem] key "${key}" already ran and succeeded, but its result (${new TextDecoder().decode(outcome.payload)} bytes) was over maxResultBytes and was not stored. The operation will not run again for this key; raise maxResultBytes or return less.`,

@@ -14,6 +14,11 @@ export const OutcomeKind = {
   error: 1,
   /** The work succeeded but its result was over the size limit; the payload is the size as text. */
   tooLarge: 2,
+  /**
+   * The work may have acted, but its result could not be kept (an HTTP response that broke off
+   * mid-body); the payload is the reason as UTF-8 text.
+   */
+  notStored: 3,
 } as const;
 export type OutcomeKind = (typeof OutcomeKind)[keyof typeof OutcomeKind];
 
@@ -94,6 +99,6 @@ export class OutcomeCodec {
 const SEALED_HEADER = Uint8Array.of(SEALED);
 
 function toKind(byte: number | undefined): OutcomeKind {
-  if (byte === 0 || byte === 1 || byte === 2) return byte;
+  if (byte === 0 || byte === 1 || byte === 2 || byte === 3) return byte;
   throw unreadable(`its kind byte ${byte} is unknown`);
 }

@@ -87,8 +87,12 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   policy?: CachePolicy;
   /** More response headers to store and replay (lower case), besides Content-Type, Location, ETag, Content-Location and Link. */
   replayHeaders?: string[];
-  /** A duplicate of a request still running: `reject` with 409 and Retry-After, or `wait` for its response. Default `reject`. */
-  onInProgress?: 'reject' | 'wait';
+  /**
+   * A duplicate of a request still running: `throw` answers 409 with Retry-After at once (the
+   * function wrapper's word: it throws `IN_PROGRESS`), `wait` waits for the first response.
+   * `reject` is a deprecated alias of `throw`. Default `throw`.
+   */
+  onInProgress?: 'throw' | 'wait' | 'reject';
   /** With `wait`, the longest wait in ms before answering 409. Default `leaseMs`. */
   waitTimeoutMs?: number;
   /**
@@ -112,6 +116,20 @@ export type HttpDecision =
   | { action: 'pass' }
   | { action: 'respond'; response: HttpResponseData }
   | { action: 'run'; recording: ResponseRecording };
+
+/** A request as the store knows it: what `identify` found and `decide` asks the store about. */
+export interface HttpIdentity {
+  /** The record's key: a hash of namespace, scope (and route with `keyPerRoute`) and the caller's key. */
+  storeKey: string;
+  /** The request's fingerprint (method, route, the canonical body). */
+  fingerprint: string;
+}
+
+/** The request is identified, or it passes through, or it is refused before the store is asked. */
+export type HttpIdentification =
+  | { action: 'identified'; identity: HttpIdentity }
+  | { action: 'pass' }
+  | { action: 'respond'; response: HttpResponseData };
 
 /**
  * The framework-neutral heart of every HTTP adapter: decides from the `Idempotency-Key` header
@@ -160,7 +178,7 @@ export class HttpIdempotency {
     ]);
     for (const header of NEVER_REPLAYED) this.#replayHeaders.delete(header);
     this.#stores = storesStatus(options.policy ?? 'default');
-    this.#waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
+    this.#waitMs = inProgressOf(options.onInProgress) === 'wait' ? (options.waitTimeoutMs ?? this.engine.leaseMs) : 0;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#namespace = options.namespace ?? 'http';
     this.#anonymous = anonymousPolicyOf(options.anonymous ?? 'refuse');
@@ -188,10 +206,22 @@ export class HttpIdempotency {
     return this.#maxBodyBytes;
   }
 
+  /**
+   * Decides what to do with a request: `identify` it, then `decide` with the store. Most
+   * adapters need nothing else.
+   */
   async begin(request: HttpRequestInfo): Promise<HttpDecision> {
+    const identification = this.identify(request);
+    return identification.action === 'identified' ? this.decide(identification.identity) : identification;
+  }
+
+  /**
+   * Identifies a request without asking the store: its store key and fingerprint, or `pass` (not
+   * protected, no key on an optional route, unknown caller with `anonymous: 'pass'`), or a refusal
+   * to send (key missing or malformed, body too large, caller unknown).
+   */
+  identify(request: HttpRequestInfo): HttpIdentification {
     if (!this.covers(request.method)) return this.#pass();
-    let storeKey: string;
-    let fingerprint: string;
     try {
       const key = parseIdempotencyKey(request.header(this.#header), this.options.maxKeyLength ?? MAX_KEY_LENGTH);
       if (key === undefined) {
@@ -212,8 +242,8 @@ export class HttpIdempotency {
           '[idem] this request carries no credential to scope its Idempotency-Key by (Authorization, an API-key header or a cookie), and Idem never shares keys between callers it cannot tell apart. Send your credentials with the request; API owners can set `scope` (or `anonymous`).',
         );
       }
-      fingerprint = this.#fingerprint(request);
-      storeKey = httpStoreKey({
+      const fingerprint = this.#fingerprint(request);
+      const storeKey = httpStoreKey({
         namespace: this.#namespace,
         scope,
         method: request.method,
@@ -221,16 +251,28 @@ export class HttpIdempotency {
         keyPerRoute: this.#keyPerRoute,
         key,
       });
+      return { action: 'identified', identity: { storeKey, fingerprint } };
     } catch (error) {
       if (!isIdempotencyError(error)) throw error;
       this.options.observe?.({ type: 'refused', error });
       return { action: 'respond', response: problemResponse(error) };
     }
+  }
 
+  /**
+   * Asks the store about an identified request: `run` (the key is claimed; record the response),
+   * or `respond` with the stored response, 409 in progress, 422 mismatch, 503 store down; or
+   * `pass` when the store is down and `failOpen` is set.
+   */
+  async decide(identity: HttpIdentity): Promise<HttpDecision> {
     const started = performance.now();
     let decision: Awaited<ReturnType<Engine['begin']>>;
     try {
-      decision = await this.engine.begin({ key: storeKey, fingerprint, waitMs: this.#waitMs });
+      decision = await this.engine.begin({
+        key: identity.storeKey,
+        fingerprint: identity.fingerprint,
+        waitMs: this.#waitMs,
+      });
     } catch (error) {
       const failure = isIdempotencyError(error)
         ? error
@@ -277,7 +319,7 @@ export class HttpIdempotency {
     this.options.observe?.(event);
   };
 
-  #pass(): HttpDecision {
+  #pass(): { action: 'pass' } {
     this.options.observe?.({ type: 'pass' });
     return { action: 'pass' };
   }
@@ -288,13 +330,27 @@ export class HttpIdempotency {
       response.headers.push(['idempotent-replayed', 'true']);
       return response;
     }
+    const payload = new TextDecoder().decode(outcome.payload);
+    const what =
+      outcome.kind === OutcomeKind.notStored
+        ? `the first request with this key was acted on, but its response broke off before it ended (${payload}), so it was not stored and cannot be replayed.`
+        : `the first request with this key succeeded, but its response (${payload} bytes) was over the storable limit, so it cannot be replayed.`;
     return problemResponse(
       new IdempotencyError(
         ErrorCode.RESULT_TOO_LARGE,
-        `[idem] the first request with this key succeeded, but its response (${new TextDecoder().decode(outcome.payload)} bytes) was over the storable limit, so it cannot be replayed. The request was not run again; look the result up another way.`,
+        `[idem] ${what} The request was not run again; look the result up another way.`,
       ),
     );
   }
+}
+
+function inProgressOf(choice: HttpIdempotencyOptions['onInProgress']): 'throw' | 'wait' {
+  if (choice === undefined || choice === 'throw' || choice === 'reject') return 'throw';
+  if (choice === 'wait') return choice;
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] onInProgress must be 'throw' (answer 409 at once) or 'wait', got ${String(choice)}.`,
+  );
 }
 
 function anonymousPolicyOf(policy: AnonymousPolicy): AnonymousPolicy {

@@ -16,6 +16,8 @@ export {
   type HttpEvent,
   HttpIdempotency,
   type HttpIdempotencyOptions,
+  type HttpIdentification,
+  type HttpIdentity,
 } from './http-idempotency.js';
 export type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 export { parseIdempotencyKey } from './key-header.js';

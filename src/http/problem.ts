@@ -34,7 +34,7 @@ export const Problems = {
   [ErrorCode.RESULT_TOO_LARGE]: {
     status: 410,
     type: 'urn:idem:problem:response-not-stored',
-    title: 'The first request succeeded but its response was too large to keep',
+    title: 'The first request was acted on but its response was not stored',
   },
   [ErrorCode.STORE_UNAVAILABLE]: {
     status: 503,

@@ -112,6 +112,28 @@ export class ResponseRecording {
   }
 
   /**
+   * The response broke off after the handler (or upstream) may have acted, so it cannot be
+   * replayed: the key is completed as "not stored" and a retry gets 410 response-not-stored,
+   * whose detail gives `reason` (e.g. `the upstream connection broke mid-body`), not a second run.
+   * A status the cache policy does not store releases the key instead, as `finish` would.
+   */
+  async notStored(reason: string): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    this.#chunks = [];
+    if (!this.#stores(this.#status)) {
+      await this.#release();
+      return;
+    }
+    try {
+      await this.#lease.complete({ kind: OutcomeKind.notStored, payload: Buffer.from(reason) });
+      this.#report({ type: 'stored' });
+    } catch (error) {
+      this.#report({ type: 'stored', error: asIdemError(error) });
+    }
+  }
+
+  /**
    * The client went away while the handler may still be running: keep the claim but stop
    * extending it. A response the handler still sends is stored; otherwise the lease runs out.
    */

@@ -75,12 +75,13 @@ export class ConformanceApp {
         return json(201, { id: `sl_${n}` });
       case 'stream': {
         const chunks = Number(input.chunks ?? 5);
+        const gapMs = Number(input.ms ?? 5); // between chunks, after the first
         return {
           status: 200,
           headers: { 'content-type': 'text/plain; charset=utf-8' },
           stream: (async function* () {
             for (let i = 0; i < chunks; i++) {
-              await sleep(5);
+              await sleep(i === 0 ? 5 : gapMs);
               yield `chunk ${i} of run ${n}\n`;
             }
           })(),

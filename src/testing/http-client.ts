@@ -9,6 +9,8 @@ export interface SendOptions {
   body?: unknown;
   /** Abort the request after this many ms, as a client that gives up would. */
   abortAfterMs?: number;
+  /** Abort the request as soon as the first chunk of the response body arrives (rejects then). */
+  abortAfterFirstChunk?: boolean;
 }
 
 export interface SentResponse {
@@ -35,7 +37,10 @@ export function send(url: string, options: SendOptions = {}): Promise<SentRespon
   return new Promise((resolve, reject) => {
     const req = request(url, { method: options.method ?? 'POST', headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        if (options.abortAfterFirstChunk) req.destroy(new Error('aborted by the test client after the first chunk'));
+      });
       res.on('error', reject);
       res.on('end', () => {
         const body = Buffer.concat(chunks);

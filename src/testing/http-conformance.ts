@@ -8,6 +8,7 @@ import { MemoryStore } from '../stores/memory/memory-store.js';
 import { ConformanceApp } from './conformance-app.js';
 import { assertProblem, type SendOptions, send } from './http-client.js';
 import { type Scenario, scopeScenarios } from './http-scope-scenarios.js';
+import { streamScenarios } from './http-stream-scenarios.js';
 import type { ConformanceTestApi } from './store-conformance.js';
 
 /** A running test server: its base URL and how to stop it. */
@@ -263,6 +264,7 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
     });
 
     scopeScenarios(scenario);
+    streamScenarios(scenario);
 
     scenario('never protects GET, and protects PUT only when asked', {}, async ({ url, app }) => {
       const k = key();
@@ -297,17 +299,6 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
         assert.equal(small.status, 201, 'the refused request left no record behind');
       },
     );
-
-    scenario('records a streamed response while it streams and replays the same bytes', {}, async ({ url, app }) => {
-      const k = key();
-      const first = await post(url, '/stream', k, { body: { chunks: 8 } });
-      assert.equal(first.status, 200);
-      assert.match(first.text, /chunk 7 of run 1/);
-      const again = await post(url, '/stream', k, { body: { chunks: 8 } });
-      assert.equal(again.text, first.text);
-      assert.equal(again.headers['idempotent-replayed'], 'true');
-      assert.equal(app.count('stream'), 1);
-    });
 
     scenario('replays a binary body byte for byte, every byte value included', {}, async ({ url, app }) => {
       const k = key();

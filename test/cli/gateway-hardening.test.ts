@@ -343,7 +343,10 @@ describe('the gateway keeps keys right when the exchange goes wrong', () => {
       );
       const retry = await post();
       assert.equal(retry.status, 410);
-      assert.equal((retry.json as { type: string }).type, 'urn:idem:problem:response-not-stored');
+      const problem = retry.json as { type: string; detail: string };
+      assert.equal(problem.type, 'urn:idem:problem:response-not-stored');
+      assert.match(problem.detail, /broke off/, 'the retry is told the response broke off');
+      assert.doesNotMatch(problem.detail, /bytes|storable limit/, 'not that it was too large');
       assert.equal(upstream.count('/broken'), 1);
     } finally {
       await gateway.close();

@@ -111,3 +111,84 @@ describe('HttpIdempotency: which responses are stored', () => {
     );
   });
 });
+
+describe('HttpIdempotency: identify, then decide', () => {
+  it('identifies a request without the store, and begin is identify then decide', async () => {
+    const store = new MemoryStore();
+    const http = new HttpIdempotency({ store });
+    try {
+      const identified = http.identify(charge('k1'));
+      assert.ok(identified.action === 'identified');
+      assert.deepEqual(http.identify(charge('k1')), identified, 'the same request, the same identity');
+      assert.notEqual(
+        (http.identify(charge('k1', { amount: 1 })) as typeof identified).identity.fingerprint,
+        identified.identity.fingerprint,
+      );
+      assert.equal(await store.get(identified.identity.storeKey), null, 'identify asks nothing of the store');
+      const first = await http.decide(identified.identity);
+      assert.ok(first.action === 'run');
+      first.recording.head(201, [['content-type', 'application/json']]);
+      first.recording.write('{"id":1}');
+      await first.recording.finish();
+      const again = answer(await http.begin(charge('k1')));
+      assert.equal(Buffer.from(again.body).toString(), '{"id":1}');
+      assert.equal(http.identify({ ...charge('k1'), header: () => undefined }).action, 'pass');
+      assert.equal(answer(await http.begin({ ...charge('k1'), header: () => '' })).status, 400);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('ResponseRecording: notStored', () => {
+  it('completes the key so that a retry gets 410 saying the response broke off, not that it was too large', async () => {
+    const store = new MemoryStore();
+    const http = new HttpIdempotency({ store });
+    try {
+      const first = await http.begin(charge('k1'));
+      assert.ok(first.action === 'run');
+      first.recording.head(201, [['content-type', 'application/json']]);
+      first.recording.write('{"id"');
+      await first.recording.notStored('the upstream connection broke');
+      const retry = answer(await http.begin(charge('k1')));
+      assert.equal(retry.status, 410);
+      const detail = (JSON.parse(Buffer.from(retry.body).toString()) as { detail: string }).detail;
+      assert.match(detail, /broke off.*the upstream connection broke/);
+      assert.doesNotMatch(detail, /bytes|storable limit/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('releases the key for a status the policy does not store', async () => {
+    const store = new MemoryStore();
+    const http = new HttpIdempotency({ store });
+    try {
+      const first = await http.begin(charge('k1'));
+      assert.ok(first.action === 'run');
+      first.recording.head(502, []);
+      await first.recording.notStored('the upstream connection broke');
+      const retry = await http.begin(charge('k1'));
+      assert.equal(retry.action, 'run', 'a retry runs again');
+      if (retry.action === 'run') await retry.recording.abort();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('HttpIdempotency: onInProgress', () => {
+  const now = () => 1_000_000;
+
+  it("answers 409 at once with 'throw', the function wrapper's word, and with the deprecated 'reject'", async () => {
+    assert.equal((await inProgressAnswer({ onInProgress: 'throw', now })).status, 409);
+    assert.equal((await inProgressAnswer({ onInProgress: 'reject', now })).status, 409);
+  });
+
+  it('refuses an unknown onInProgress value, naming the choices', () => {
+    assert.throws(
+      () => new HttpIdempotency({ store: new MemoryStore(), onInProgress: 'queue' as 'wait' }),
+      (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /'throw'.*'wait'/.test(error.message),
+    );
+  });
+});

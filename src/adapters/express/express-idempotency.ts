@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
-import { requestTooLarge } from '../../http/problem.js';
-import { nodeHeader, readUnparsedBody, recordServerResponse, sendResponse } from '../node-http/server-response.js';
+import { nodeHeader, readUnparsedBody, refuseTooLarge } from '../shared/node-request.js';
+import { sendResponse } from '../shared/node-response.js';
+import { recordServerResponse } from '../shared/node-response-recorder.js';
+import type { AdapterOptions } from '../shared/route-options.js';
 
 /**
  * The parts of an Express request the middleware reads; Express 4 and 5 both fit. It names no
@@ -16,7 +18,8 @@ export interface ExpressRequestLike extends IncomingMessage {
   route?: { path?: unknown };
 }
 
-export type ExpressIdempotencyOptions = HttpIdempotencyOptions;
+/** The middleware's options; `route` defaults to the matched route pattern with its router's mount path. */
+export type ExpressIdempotencyOptions = AdapterOptions<ExpressRequestLike>;
 
 /**
  * The middleware `idempotency()` returns. It fits `app.use` and any route, and leaves the
@@ -47,6 +50,7 @@ export type ExpressIdempotencyMiddleware = (
  */
 export function idempotency(options: ExpressIdempotencyOptions): ExpressIdempotencyMiddleware {
   const http = new HttpIdempotency(options);
+  const routeOfRequest = options.route ?? routeOf;
   return async function idempotency(req, res, next) {
     try {
       if (!http.applies(req.method ?? 'GET', nodeHeader(req))) return next();
@@ -57,12 +61,12 @@ export function idempotency(options: ExpressIdempotencyOptions): ExpressIdempote
         return;
       }
       if (bodyBytes === 'too-large') {
-        sendResponse(res, requestTooLarge(http.maxBodyBytes));
+        refuseTooLarge(req, res, http.maxBodyBytes);
         return;
       }
       const info: HttpRequestInfo = {
         method: req.method ?? 'POST',
-        route: routeOf(req),
+        route: routeOfRequest(req),
         url: req.originalUrl ?? req.url,
         header: nodeHeader(req),
         body: parsedBodyOf(req),

@@ -1,19 +1,23 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
-import { declaredLength } from '../node-http/server-response.js';
+import { hasClientErrorStatus } from '../shared/client-errors.js';
+import { groupHeaders } from '../shared/header-groups.js';
+import { declaredLength } from '../shared/node-request.js';
 import { recordedReadable, recordedWebStream } from '../shared/recorded-stream.js';
+import { type AdapterOptions, type RouteIdempotency, routeIdempotency } from '../shared/route-options.js';
 
-export type FastifyIdempotencyOptions = HttpIdempotencyOptions;
+/** The plugin's options; `route` defaults to the route's URL pattern (`/charges/:id`). */
+export type FastifyIdempotencyOptions = AdapterOptions<FastifyRequest>;
 
 /**
  * Per-route setting, in the route's `config.idempotency`: `false` turns Idem off for the route,
  * `true` (or leaving it out) uses the plugin's options, and an object overrides some of them
- * for this route only, such as `{ required: true }` or `{ policy: 'stripe' }`.
+ * (all but the store) for this route only, such as `{ required: true }` or `{ policy: 'stripe' }`.
+ * The same type as Nest's `@Idempotent({...})`.
  */
-export type FastifyRouteIdempotency = boolean | Partial<FastifyIdempotencyOptions>;
+export type FastifyRouteIdempotency = RouteIdempotency;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -49,22 +53,12 @@ declare module 'fastify' {
  */
 export const idempotency = Object.assign(
   async function idempotency(fastify: FastifyInstance, options: FastifyIdempotencyOptions): Promise<void> {
-    const shared = new HttpIdempotency(options);
-    // One engine per distinct route setting object; Fastify copies `config` shallowly, so the
-    // object a request sees is the one the route was declared with.
-    const perRoute = new WeakMap<Partial<FastifyIdempotencyOptions>, HttpIdempotency>();
+    // One HTTP layer per route setting object: Fastify copies `config` shallowly, so the object a
+    // request sees is the one its route was declared with.
+    const httpFor = routeIdempotency(options);
+    const routeOf =
+      options.route ?? ((request: FastifyRequest) => request.routeOptions.url ?? request.url.split('?')[0] ?? '/');
     const recordings = new WeakMap<FastifyRequest, ResponseRecording>();
-
-    const httpFor = (setting: FastifyRouteIdempotency | undefined): HttpIdempotency | undefined => {
-      if (setting === false) return undefined;
-      if (setting === undefined || setting === true) return shared;
-      let http = perRoute.get(setting);
-      if (http === undefined) {
-        http = new HttpIdempotency({ ...options, ...setting });
-        perRoute.set(setting, http);
-      }
-      return http;
-    };
 
     // Bad per-route options fail when the route is declared, not on its first request.
     fastify.addHook('onRoute', (route) => {
@@ -78,7 +72,7 @@ export const idempotency = Object.assign(
       if (http === undefined || request.is404 || !http.applies(request.method, header)) return;
       const decision = await http.begin({
         method: request.method,
-        route: request.routeOptions.url ?? request.url.split('?')[0] ?? '/',
+        route: routeOf(request),
         url: request.url,
         header,
         body: request.body,
@@ -103,7 +97,7 @@ export const idempotency = Object.assign(
     // retry runs again, whatever the policy.
     fastify.addHook('onError', async function idempotencyOnError(request, _reply, error) {
       const recording = recordings.get(request);
-      if (recording === undefined || isClientError(error)) return;
+      if (recording === undefined || hasClientErrorStatus(error)) return;
       recordings.delete(request);
       await recording.abort();
     });
@@ -150,16 +144,9 @@ async function recordPayload(recording: ResponseRecording, reply: FastifyReply, 
   return payload;
 }
 
-function isClientError(error: { statusCode?: unknown; status?: unknown }): boolean {
-  const status = error.statusCode ?? error.status;
-  return typeof status === 'number' && status >= 400 && status < 500;
-}
-
 function send(reply: FastifyReply, response: HttpResponseData): FastifyReply {
   reply.code(response.status);
-  const headers = new Map<string, string[]>();
-  for (const [name, value] of response.headers) headers.set(name, [...(headers.get(name) ?? []), value]);
-  for (const [name, values] of headers) reply.header(name, values.length === 1 ? values[0] : values);
+  for (const [name, value] of groupHeaders(response.headers)) reply.header(name, value);
   const { body } = response;
   return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
 }

@@ -1,20 +1,18 @@
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpResponseData } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
-import {
-  declaredLength,
-  hasBody,
-  nodeHeader,
-  parsedBody,
-  readBody,
-  recordServerResponse,
-} from '../node-http/server-response.js';
+import { hasClientErrorStatus } from '../shared/client-errors.js';
+import { groupHeaders } from '../shared/header-groups.js';
+import { declaredLength, drainRefusedBody, nodeHeader, readNodeBody } from '../shared/node-request.js';
+import { recordServerResponse } from '../shared/node-response-recorder.js';
 import { recordedReadable } from '../shared/recorded-stream.js';
+import { parsedBody } from '../shared/request-body.js';
+import type { AdapterOptions } from '../shared/route-options.js';
 
-export interface KoaIdempotencyOptions extends HttpIdempotencyOptions {
+export interface KoaIdempotencyOptions extends AdapterOptions<Context> {
   /**
    * The route of a request, for scope and fingerprint. Default: the pattern `@koa/router`
    * matched (`ctx._matchedRoute`, e.g. `/charges/:id`), else the path.
@@ -72,15 +70,24 @@ export function idempotency(options: KoaIdempotencyOptions) {
     if (!http.applies(ctx.method, header)) return next();
     const request = ctx.request as Context['request'] & RequestWithBody;
     let bodyBytes = declaredLength(ctx.req);
-    if (request.body === undefined && hasBody(ctx.req) && !ctx.req.readableEnded) {
-      const body = await readBody(ctx.req, http.maxBodyBytes);
-      if (body === undefined) {
-        respond(ctx, requestTooLarge(http.maxBodyBytes));
+    if (request.body === undefined) {
+      const body = await readNodeBody(ctx.req, http.maxBodyBytes);
+      if (body === 'aborted') {
+        // The client went away mid-body: nothing was claimed and no one is left to answer.
+        ctx.respond = false;
+        ctx.req.destroy();
         return;
       }
-      bodyBytes = body.length;
-      request.rawBody = body;
-      request.body = parsedBody(ctx.req, body);
+      if (body === 'too-large') {
+        respond(ctx, requestTooLarge(http.maxBodyBytes, bodyBytes));
+        drainRefusedBody(ctx.req);
+        return;
+      }
+      if (body.length > 0) {
+        bodyBytes = body.length;
+        request.rawBody = body;
+        request.body = parsedBody(ctx.get('content-type'), body);
+      }
     }
     const decision = await http.begin({
       method: ctx.method,
@@ -101,7 +108,7 @@ export function idempotency(options: KoaIdempotencyOptions) {
     try {
       await next();
     } catch (error) {
-      if (isClientError(error) && ctx.writable) recordServerResponse(ctx.res, recording);
+      if (hasClientErrorStatus(error) && ctx.writable) recordServerResponse(ctx.res, recording);
       else await recording.abort();
       throw error;
     }
@@ -154,9 +161,7 @@ function asReadable(body: unknown): Readable | undefined {
 
 function respond(ctx: Context, response: HttpResponseData): void {
   ctx.status = response.status;
-  const headers = new Map<string, string[]>();
-  for (const [name, value] of response.headers) headers.set(name, [...(headers.get(name) ?? []), value]);
-  for (const [name, values] of headers) ctx.set(name, values.length === 1 ? (values[0] as string) : values);
+  for (const [name, value] of groupHeaders(response.headers)) ctx.set(name, value);
   const { body } = response;
   ctx.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
@@ -164,10 +169,4 @@ function respond(ctx: Context, response: HttpResponseData): void {
 function defaultRoute(ctx: Context): string {
   const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
   return typeof matched === 'string' ? matched : ctx.path;
-}
-
-function isClientError(error: unknown): boolean {
-  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
-  const code = status ?? statusCode;
-  return typeof code === 'number' && code >= 400 && code < 500;
 }

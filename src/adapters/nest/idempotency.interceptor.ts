@@ -7,13 +7,22 @@ import {
   StreamableFile,
 } from '@nestjs/common';
 import { catchError, defer, type Observable, of } from 'rxjs';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import type { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo, HttpResponseData } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
-import { nodeHeader, readUnparsedBody, recordServerResponse, sendResponse } from '../node-http/server-response.js';
+import { groupHeaders } from '../shared/header-groups.js';
+import { drainRefusedBody, nodeHeader, readUnparsedBody } from '../shared/node-request.js';
+import { sendResponse } from '../shared/node-response.js';
+import { recordServerResponse } from '../shared/node-response-recorder.js';
+import {
+  type AdapterOptions,
+  mergeRouteSettings,
+  type RouteIdempotency,
+  routeIdempotency,
+} from '../shared/route-options.js';
 import { IDEMPOTENT_METADATA, type IdempotentRouteOptions } from './idempotent.decorator.js';
 
-export interface NestIdempotencyOptions extends HttpIdempotencyOptions {
+export interface NestIdempotencyOptions extends AdapterOptions<IncomingMessage> {
   /**
    * Which routes are protected. `decorated`: only handlers and controllers marked
    * `@Idempotent()`. `all`: every route, except those marked `@Idempotent(false)`; methods
@@ -71,13 +80,13 @@ const RESPONSE_PARAM_TYPES = new Set(['1', '2']);
  */
 export class IdempotencyInterceptor implements NestInterceptor {
   readonly #options: NestIdempotencyOptions;
-  readonly #shared: HttpIdempotency;
+  readonly #httpFor: (setting: RouteIdempotency | undefined) => HttpIdempotency | undefined;
   /** The setup of each handler, `null` when it is not protected; worked out on its first request. */
   readonly #byHandler = new WeakMap<Handler, RouteSetup | null>();
 
   constructor(options: NestIdempotencyOptions) {
     this.#options = options;
-    this.#shared = new HttpIdempotency(options);
+    this.#httpFor = routeIdempotency(options);
   }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
@@ -93,11 +102,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
     // No parser read this body (the app runs without Nest's body parser, or the content type is
     // not one it parses): read it here for the fingerprint, and leave it on req.body for @Body().
     const bodyBytes = await readUnparsedBody(req, http.maxBodyBytes);
-    if (bodyBytes === 'too-large') return of(answer(res, requestTooLarge(http.maxBodyBytes), route));
+    if (bodyBytes === 'too-large') {
+      drainRefusedBody(req);
+      return of(answer(res, requestTooLarge(http.maxBodyBytes), route));
+    }
     if (bodyBytes === 'aborted') throw new Error('the client went away before its request body arrived');
     const info: HttpRequestInfo = {
       method: req.method ?? 'POST',
-      route: routeOf(req),
+      route: (this.#options.route ?? routeOf)(req),
       url: req.originalUrl ?? req.url,
       header,
       body: req.body,
@@ -129,15 +141,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const controller = context.getClass();
     const onHandler = metadataOf(handler);
     const onClass = metadataOf(controller);
-    let http: HttpIdempotency | null;
-    if (onHandler === false || (onHandler === undefined && onClass === false)) http = null;
-    else if (onHandler === undefined && onClass === undefined)
-      http = this.#options.protect === 'all' ? this.#shared : null;
-    else {
-      const own = { ...(onClass || {}), ...onHandler };
-      http = Object.keys(own).length === 0 ? this.#shared : new HttpIdempotency({ ...this.#options, ...own });
-    }
-    const setup = http === null ? null : { http, writesItsResponse: writesItsResponse(controller, handler) };
+    const setting = mergeRouteSettings(onClass, onHandler) ?? this.#options.protect === 'all';
+    const http = this.#httpFor(setting);
+    const setup = http === undefined ? null : { http, writesItsResponse: writesItsResponse(controller, handler) };
     this.#byHandler.set(handler, setup);
     return setup;
   }
@@ -189,8 +195,6 @@ function answer(res: ServerResponse, response: HttpResponseData, route: RouteSet
     return undefined;
   }
   res.statusCode = response.status;
-  const headers = new Map<string, string[]>();
-  for (const [name, value] of response.headers) headers.set(name, [...(headers.get(name) ?? []), value]);
-  for (const [name, values] of headers) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+  for (const [name, value] of groupHeaders(response.headers)) res.setHeader(name, value);
   return response.body.length === 0 ? undefined : new StreamableFile(response.body);
 }

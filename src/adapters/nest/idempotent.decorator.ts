@@ -1,15 +1,15 @@
 import { type CustomDecorator, SetMetadata } from '@nestjs/common';
-import type { HttpIdempotencyOptions } from '../../http/http-idempotency.js';
+import type { RouteIdempotencyOptions } from '../shared/route-options.js';
 
 /** The metadata key `@Idempotent()` sets on a handler or a controller. */
 export const IDEMPOTENT_METADATA = 'idem:idempotent';
 
 /**
- * Options of one route or controller, over those given to the module or the interceptor. The
- * store is shared; everything else may differ per route (`required`, `fingerprint`, `policy`,
- * `leaseMs`...).
+ * Options of one route or controller, over those given to the module or the interceptor: the
+ * per-route options every adapter takes (Fastify's `config.idempotency` too). The store is
+ * shared; everything else may differ per route (`required`, `fingerprint`, `policy`, `leaseMs`...).
  */
-export type IdempotentRouteOptions = Omit<HttpIdempotencyOptions, 'store'>;
+export type IdempotentRouteOptions = RouteIdempotencyOptions;
 
 /**
  * Protects a route handler, or every route of a controller, with the `Idempotency-Key` header,

@@ -1,17 +1,12 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
-import { HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
-import { requestTooLarge } from '../../http/problem.js';
-import {
-  declaredLength,
-  hasBody,
-  nodeHeader,
-  parsedBody,
-  readBody,
-  recordServerResponse,
-  sendResponse,
-} from './server-response.js';
+import { HttpIdempotency } from '../../http/http-idempotency.js';
+import { declaredLength, nodeHeader, readNodeBody, refuseTooLarge } from '../shared/node-request.js';
+import { sendResponse } from '../shared/node-response.js';
+import { recordServerResponse } from '../shared/node-response-recorder.js';
+import { parsedBody } from '../shared/request-body.js';
+import type { AdapterOptions } from '../shared/route-options.js';
 
-export interface NodeIdempotencyOptions extends HttpIdempotencyOptions {
+export interface NodeIdempotencyOptions extends AdapterOptions<IncomingMessage> {
   /** The route of a request, for scope and fingerprint. Default: the path without the query. */
   route?: (req: IncomingMessage) => string;
   /**
@@ -69,29 +64,23 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
       }
       return;
     }
-    let body: Buffer = Buffer.alloc(0);
-    if (hasBody(req)) {
-      let read: Buffer | undefined;
-      try {
-        read = await readBody(req, http.maxBodyBytes);
-      } catch {
-        // The client went away (or broke the framing) before its body arrived: nothing was
-        // claimed and no one is left to answer. Rejecting would crash a server wired as above.
-        res.destroy();
-        return;
-      }
-      if (read === undefined) {
-        sendResponse(res, requestTooLarge(http.maxBodyBytes));
-        return;
-      }
-      body = read;
+    const body = await readNodeBody(req, http.maxBodyBytes);
+    if (body === 'aborted') {
+      // The client went away (or broke the framing) before its body arrived: nothing was
+      // claimed and no one is left to answer. Rejecting would crash a server wired as above.
+      res.destroy();
+      return;
+    }
+    if (body === 'too-large') {
+      refuseTooLarge(req, res, http.maxBodyBytes);
+      return;
     }
     const decision = await http.begin({
       method: req.method ?? 'POST',
       route: routeOf(req),
       url: req.url,
       header,
-      body: body.length === 0 ? undefined : parsedBody(req, body),
+      body: body.length === 0 ? undefined : parsedBody(req.headers['content-type'], body),
       bodyBytes: declaredLength(req) ?? body.length,
     });
     if (decision.action === 'respond') {

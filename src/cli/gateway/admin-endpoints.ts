@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendResponse } from '../../adapters/node-http/server-response.js';
+import { sendResponse } from '../../adapters/shared/node-response.js';
 import { callStore } from '../../core/deadlines.js';
 import type { Engine } from '../../core/engine.js';
 import { problemResponse } from '../../http/problem.js';

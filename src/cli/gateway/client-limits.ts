@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { isClientGone } from '../../adapters/shared/client-errors.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { problemResponse } from '../../http/problem.js';
 import { requestInvalid } from './gateway-problems.js';
@@ -61,7 +62,7 @@ function positive(name: string, value: number): number {
  * connection yet, then the connection is closed. Nothing reaches the upstream.
  */
 export function refuseMalformed(error: Error & { code?: string; reason?: string }, socket: Socket): void {
-  if (error.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
+  if (!isClientGone(error) && socket.writable && socket.bytesWritten === 0) {
     const problem = problemResponse(
       error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? new IdempotencyError(

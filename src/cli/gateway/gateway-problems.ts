@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { sendResponse } from '../../adapters/node-http/server-response.js';
+import { sendResponse } from '../../adapters/shared/node-response.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { problemResponse } from '../../http/problem.js';
 

@@ -9,13 +9,9 @@ import {
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  declaredLength,
-  hasBody,
-  nodeHeader,
-  parsedBody,
-  sendResponse,
-} from '../../adapters/node-http/server-response.js';
+import { declaredLength, hasBody, nodeHeader } from '../../adapters/shared/node-request.js';
+import { sendResponse } from '../../adapters/shared/node-response.js';
+import { parsedBody } from '../../adapters/shared/request-body.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../../core/errors.js';
 import { callerScope } from '../../http/caller-scope.js';
 import { type HttpEvent, HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
@@ -164,7 +160,6 @@ export class Gateway {
       agent: secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
       request: secure ? (httpsRequest as typeof httpRequest) : httpRequest,
       timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
-      maxResultBytes: this.#http.engine.maxResultBytes,
     };
     this.#admin = {
       metrics,
@@ -249,7 +244,7 @@ export class Gateway {
       route: url.split('?')[0] ?? '/',
       target: url,
       header,
-      body: body.length === 0 ? undefined : parsedBody(req, body),
+      body: body.length === 0 ? undefined : parsedBody(req.headers['content-type'], body),
       bodyBytes: body.length,
     };
     await this.#serveKeyed(flight, info, { req, res, path, body });

@@ -1,5 +1,5 @@
 import type { Agent, ClientRequest, request as httpRequest, IncomingMessage, ServerResponse } from 'node:http';
-import { endWithBody } from '../../adapters/node-http/server-response.js';
+import { endWithBody } from '../../adapters/shared/node-response.js';
 import type { IdempotencyError } from '../../core/errors.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
 import { copyResponseHead, type ForwardedBody, upstreamRequestHeaders } from './forward-headers.js';
@@ -58,8 +58,6 @@ export interface UpstreamLink {
   agent: Agent;
   /** Longest silence from the upstream (before its head, or between two chunks), in ms. */
   timeoutMs: number;
-  /** The engine's `maxResultBytes`: a recording written past it stores "not stored". */
-  maxResultBytes: number;
 }
 
 /** One request to forward. */
@@ -298,25 +296,25 @@ export class UpstreamExchange {
   }
 
   #brokeOff(): IdempotencyError {
-    const why = this.#cancelled
+    return upstreamBrokeOff(this.#input.res.statusCode, this.#brokeOffReason(), this.#recording !== undefined);
+  }
+
+  #brokeOffReason(): string {
+    return this.#cancelled
       ? 'the gateway shut down'
       : this.#timedOut
         ? `it sent nothing for ${this.#link.timeoutMs} ms`
         : 'the connection broke';
-    return upstreamBrokeOff(this.#input.res.statusCode, why, this.#recording !== undefined);
   }
 
   /**
-   * Completes the key as "not stored". `ResponseRecording` has no such ending of its own, so the
-   * recording is written past its limit, which stores the too-large outcome (retries get 410
-   * response-not-stored) for a status the policy stores, and releases the key for one it does
-   * not. The bytes are zero pages the recording counts and drops, never touched.
+   * Completes the key as "not stored" (retries get 410 response-not-stored, saying why) for a
+   * status the policy stores, and releases it for one it does not.
    */
   async #recordNotStored(recording: ResponseRecording): Promise<void> {
     const { res } = this.#input;
     recording.headFrom(res.statusCode, (name) => res.getHeader(name));
-    recording.write(Buffer.alloc(this.#link.maxResultBytes + 1));
-    await recording.finish();
+    await recording.notStored(`the upstream response broke off mid-body: ${this.#brokeOffReason()}`);
   }
 
   /**

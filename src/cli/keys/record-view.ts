@@ -5,7 +5,7 @@ import { encryptionKeysFromEnv } from '../encryption-env.js';
 
 /** What a stored result holds, as far as it can be read without the application. */
 interface ResultSummary {
-  kind: 'http' | 'value' | 'error' | 'too_large' | 'sealed' | 'unreadable';
+  kind: 'http' | 'value' | 'error' | 'too_large' | 'not_stored' | 'sealed' | 'unreadable';
   bytes: number;
   status?: number;
   headers?: [string, string][];
@@ -21,6 +21,7 @@ function summarize(result: Uint8Array, key: string): ResultSummary {
   }
   const payload = Buffer.from(outcome.payload);
   if (outcome.kind === OutcomeKind.tooLarge) return { kind: 'too_large', bytes: Number(payload.toString()) };
+  if (outcome.kind === OutcomeKind.notStored) return { kind: 'not_stored', bytes: 0, body: payload.toString() };
   if (outcome.kind === OutcomeKind.error) return { kind: 'error', bytes: payload.length, body: preview(payload) };
   return httpSummary(payload) ?? { kind: 'value', bytes: payload.length, body: preview(payload) };
 }
@@ -76,6 +77,8 @@ function shortResult(record: IdempotencyRecord): string {
     }
     case 'too_large':
       return `too large to keep (${summary.bytes} B)`;
+    case 'not_stored':
+      return `not stored: ${summary.body}`;
     case 'sealed':
       return `encrypted, ${summary.bytes} B`;
     default:
