@@ -45,10 +45,13 @@ export function registerServe(program: Command): void {
     .option('--methods <list>', 'methods to protect, comma-separated (default POST,PATCH)')
     .option('--retention <duration>', 'how long a response is replayed (default 24h)')
     .option('--lease <duration>', 'how long a request holds its key before another may take over (default 30s)')
-    .option('--policy <name>', 'default: 5xx, 408, 409, 429 are not stored; stripe: every response is stored')
+    .option(
+      '--policy <name>',
+      'default: 5xx and 400, 401, 403, 404, 408, 409, 422, 429 are not stored; stripe: every response is stored',
+    )
     .option(
       '--on-in-progress <mode>',
-      'reject: answer duplicates 409; wait: wait for the first response (default reject)',
+      'throw: answer duplicates 409 (reject, the old name, works too); wait: wait for the first response (default throw)',
     )
     .option('--wait-timeout <duration>', 'with --on-in-progress wait, the longest wait (default: the lease)')
     .option('--namespace <name>', 'namespace of the keys in the store (default http)')

@@ -34,7 +34,7 @@ export interface ServeConfig {
   /** Which responses are stored: `default` (not 5xx, 408, 409, 429) or `stripe` (all). Default `default`. */
   policy: 'default' | 'stripe';
   /** A duplicate of a request still running: `reject` (409) or `wait` for its response. Default `reject`. */
-  onInProgress: 'reject' | 'wait';
+  onInProgress: 'throw' | 'reject' | 'wait';
   /** With `wait`, the longest wait, in ms. Default: the lease. */
   waitTimeoutMs: number | undefined;
   /** Namespace of the keys in the store. Default `http`. */
@@ -245,7 +245,7 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
     retentionMs,
     leaseMs,
     policy: choice('policy', ['default', 'stripe'] as const, 'default'),
-    onInProgress: choice('onInProgress', ['reject', 'wait'] as const, 'reject'),
+    onInProgress: choice('onInProgress', ['throw', 'wait', 'reject'] as const, 'throw'),
     waitTimeoutMs: pick('waitTimeout') === undefined ? undefined : duration('waitTimeout', 0),
     namespace: text('namespace', 'http'),
     maxBodyBytes: bytes(pick('maxBody')),
