@@ -32,25 +32,33 @@ export function parseIdempotencyKey(
 function parseQuoted(raw: string): string {
   let key = '';
   for (let i = 1; i < raw.length; i++) {
-    const code = raw.charCodeAt(i);
-    const char = raw[i];
-    if (char === '\\') {
-      const next = raw[i + 1];
-      if (next !== '"' && next !== '\\') invalid('a backslash in a quoted key may only escape " or \\');
-      key += next;
-      i += 1;
-    } else if (char === '"') {
-      const rest = trimOws(raw.slice(i + 1));
-      if (rest.startsWith(',')) invalid('the header holds a list; send exactly one key');
-      if (rest !== '') invalid('parameters after the key are not allowed');
+    const char = raw[i] as string;
+    if (char === '"') {
+      refuseAfterKey(trimOws(raw.slice(i + 1)));
       return key;
-    } else if (code < 0x20 || code > 0x7e) {
-      invalid('the key holds a character outside printable ASCII');
-    } else {
-      key += char;
     }
+    if (char === '\\') {
+      key += escaped(raw[i + 1]);
+      i += 1;
+      continue;
+    }
+    const code = raw.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e) invalid('the key holds a character outside printable ASCII');
+    key += char;
   }
   return invalid('the quoted key has no closing quote');
+}
+
+/** The character after a backslash in a quoted key: only `"` and `\` may be escaped. */
+function escaped(next: string | undefined): string {
+  if (next !== '"' && next !== '\\') invalid('a backslash in a quoted key may only escape " or \\');
+  return next;
+}
+
+/** Nothing may follow the closing quote: not a second key (a list), not parameters. */
+function refuseAfterKey(rest: string): void {
+  if (rest.startsWith(',')) invalid('the header holds a list; send exactly one key');
+  if (rest !== '') invalid('parameters after the key are not allowed');
 }
 
 function parseBare(raw: string): string {

@@ -30,29 +30,42 @@ export function requestFingerprint(request: HttpRequestInfo, options: Fingerprin
 }
 
 function bodyText(request: HttpRequestInfo, options: FingerprintOptions): string | Uint8Array {
-  let body = request.body;
+  const { body } = request;
   if (body === undefined || body === null) return 'none';
-  if (typeof body === 'string' || body instanceof Uint8Array) {
-    const contentType = String(request.header('content-type') ?? '');
-    const text = typeof body === 'string' ? body : undefined;
-    if (/\bjson\b/i.test(contentType)) {
-      try {
-        body = JSON.parse(text ?? Buffer.from(body as Uint8Array).toString('utf8'));
-      } catch {
-        // Not valid JSON after all: it counts by its bytes, like any other body.
-        return typeof body === 'string' ? `raw:${body}` : Buffer.concat([Buffer.from('raw:'), body as Uint8Array]);
-      }
-    } else if (/application\/x-www-form-urlencoded/i.test(contentType)) {
-      body = Object.fromEntries(
-        groupForm(new URLSearchParams(text ?? Buffer.from(body as Uint8Array).toString('utf8'))),
-      );
-    } else {
-      return typeof body === 'string' ? `raw:${body}` : Buffer.concat([Buffer.from('raw:'), body]);
+  const parsed = typeof body === 'string' || body instanceof Uint8Array ? parseSent(request, body) : { value: body };
+  if ('raw' in parsed) return parsed.raw;
+  let value = parsed.value;
+  if (options.includePaths !== undefined) value = pick(value, options.includePaths);
+  if (options.excludePaths !== undefined) value = omit(value, options.excludePaths);
+  return `json:${canonicalize(value)}`;
+}
+
+/**
+ * A body as sent (text or bytes): a JSON or form body as its value, so that key order and spacing
+ * do not count; any other body, or JSON that does not parse, by its bytes.
+ */
+function parseSent(
+  request: HttpRequestInfo,
+  body: string | Uint8Array,
+): { value: unknown } | { raw: string | Uint8Array } {
+  const contentType = String(request.header('content-type') ?? '');
+  const text = () => (typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
+  if (/\bjson\b/i.test(contentType)) {
+    try {
+      return { value: JSON.parse(text()) };
+    } catch {
+      // Not valid JSON after all: it counts by its bytes, like any other body.
+      return { raw: rawOf(body) };
     }
   }
-  if (options.includePaths !== undefined) body = pick(body, options.includePaths);
-  if (options.excludePaths !== undefined) body = omit(body, options.excludePaths);
-  return `json:${canonicalize(body)}`;
+  if (/application\/x-www-form-urlencoded/i.test(contentType)) {
+    return { value: Object.fromEntries(groupForm(new URLSearchParams(text()))) };
+  }
+  return { raw: rawOf(body) };
+}
+
+function rawOf(body: string | Uint8Array): string | Uint8Array {
+  return typeof body === 'string' ? `raw:${body}` : Buffer.concat([Buffer.from('raw:'), body]);
 }
 
 /** Form fields as name -> value, or name -> values when repeated; order of repeats is kept. */
