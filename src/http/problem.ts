@@ -1,6 +1,19 @@
 import { ErrorCode, IdempotencyError } from '../core/errors.js';
 import type { HttpResponseData } from './http-types.js';
 
+/** One row of the table: what a client is told for an error code. */
+interface ProblemEntry {
+  status: number;
+  /** Stable `type` URI; clients switch on it or on `code`. */
+  type: string;
+  title: string;
+  /**
+   * The `detail` clients get, for errors whose own message is for operators (driver errors,
+   * internal addresses, configuration): it is never sent. Absent: the error's message is the detail.
+   */
+  detail?: string;
+}
+
 /**
  * The one table from error code to HTTP answer. Every refusal is `application/problem+json`
  * (RFC 9457) with a stable `type` per case; clients can switch on `type` or on `code`.
@@ -40,21 +53,26 @@ export const Problems = {
     status: 503,
     type: 'urn:idem:problem:store-unavailable',
     title: 'Idempotency store unavailable',
+    detail: 'The idempotency store could not be used; nothing was run. Retry in a moment with the same key.',
   },
   [ErrorCode.STORE_MISCONFIGURED]: {
     status: 503,
     type: 'urn:idem:problem:store-unavailable',
     title: 'Idempotency store unavailable',
+    detail: 'The idempotency store could not be used; nothing was run. Retry in a moment with the same key.',
   },
   [ErrorCode.STORE_CLOSED]: {
     status: 503,
     type: 'urn:idem:problem:store-unavailable',
     title: 'Idempotency store unavailable',
+    detail: 'The idempotency store could not be used; nothing was run. Retry in a moment with the same key.',
   },
   [ErrorCode.RESULT_UNREADABLE]: {
     status: 500,
     type: 'urn:idem:problem:response-unreadable',
     title: 'The stored response cannot be read',
+    detail:
+      'The stored response for this key cannot be read back; the request was not run again. Contact the API owner.',
   },
   [ErrorCode.FINGERPRINT_UNSUPPORTED]: {
     status: 400,
@@ -105,17 +123,18 @@ export const Problems = {
     status: 500,
     type: 'urn:idem:problem:misconfigured',
     title: 'Idempotency middleware misconfigured',
+    detail: 'The API is misconfigured; nothing was run. Contact the API owner.',
   },
-} as const satisfies Record<ErrorCode, { status: number; type: string; title: string }>;
+} as const satisfies Record<ErrorCode, ProblemEntry>;
 
 /** The HTTP answer for an Idem error: status, problem+json body, and `Retry-After` for 409 and 503. */
 export function problemResponse(error: IdempotencyError): HttpResponseData {
-  const problem = Problems[error.code];
+  const problem: ProblemEntry = Problems[error.code];
   const body = {
     type: problem.type,
     title: problem.title,
     status: problem.status,
-    detail: error.message.replace(/^\[idem\] /, ''),
+    detail: problem.detail ?? error.message.replace(/^\[idem\] /, ''),
     code: error.code,
   };
   const headers: [string, string][] = [['content-type', 'application/problem+json']];
