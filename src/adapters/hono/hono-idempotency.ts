@@ -4,6 +4,7 @@ import { matchedRoutes } from 'hono/route';
 import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 import { recordedWebStream } from '../shared/recorded-stream.js';
 import { parsedBody } from '../shared/request-body.js';
 import type { AdapterOptions } from '../shared/route-options.js';
@@ -47,60 +48,80 @@ export function idempotency(options: HonoIdempotencyOptions): MiddlewareHandler 
   const http = new HttpIdempotency(options);
   const routeOf = options.route ?? defaultRoute;
   return async function idempotency(c: Context, next: Next): Promise<Response | undefined> {
-    const request = c.req.raw;
-    const header = webHeader(request);
-    if (!http.applies(request.method, header)) {
-      await next();
-      return undefined;
-    }
-    const declared = webDeclaredLength(request);
-    const bytes = await readWebBody(request, http.maxBodyBytes);
-    if (bytes === 'too-large') return toWebResponse(requestTooLarge(http.maxBodyBytes, declared));
-    // The body broke off: nothing was claimed, and the client is gone.
-    if (bytes === 'aborted') return new Response(null, { status: 400 });
-    const info: HttpRequestInfo = {
-      method: request.method,
-      route: routeOf(c),
-      url: targetOf(request.url),
-      header,
-      body: bytes.length === 0 ? undefined : parsedBody(request.headers.get('content-type'), bytes),
-      bodyBytes: declared ?? bytes.length,
-    };
+    const header = webHeader(c.req.raw);
+    if (!http.applies(c.req.raw.method, header)) return passOn(next);
+    const info = await requestInfoOrRefusal(c, http, header, routeOf);
+    if (info instanceof Response) return info;
     const decision = await http.begin(info);
     if (decision.action === 'respond') return toWebResponse(decision.response);
-    if (decision.action === 'pass') {
-      await next();
-      return undefined;
-    }
-
-    const { recording } = decision;
-    // The client went away: keep the claim (the handler is most likely still running) but stop
-    // extending it, as the node:http recorder does.
-    const abandon = () => recording.abandon();
-    request.signal?.addEventListener('abort', abandon, { once: true });
-    try {
-      await next();
-    } catch (error) {
-      await recording.abort();
-      throw error;
-    }
-    if (c.error !== undefined && !(c.error instanceof HTTPException)) {
-      // The handler threw and Hono's error handler answered for it: the work may have half
-      // happened, so the key is released and a retry runs again, whatever the policy.
-      await recording.abort();
-      return undefined;
-    }
-    const response = c.res;
-    recording.head(response.status, response.headers);
-    if (response.body === null) {
-      await recording.finish();
-      return undefined;
-    }
-    // Replace, not merge: the new Response carries the same status and headers.
-    c.res = undefined;
-    c.res = new Response(recordedWebStream(response.body, recording), response);
+    if (decision.action === 'pass') return passOn(next);
+    await runAndRecord(c, next, decision.recording);
     return undefined;
   };
+}
+
+/** Lets the request through untouched. */
+async function passOn(next: Next): Promise<undefined> {
+  await next();
+  return undefined;
+}
+
+/**
+ * The request as the store knows it, read from a clone of its body; or the answer that refuses
+ * it, when the body is too large or broke off.
+ */
+async function requestInfoOrRefusal(
+  c: Context,
+  http: HttpIdempotency,
+  header: HttpRequestInfo['header'],
+  routeOf: (c: Context) => string,
+): Promise<HttpRequestInfo | Response> {
+  const request = c.req.raw;
+  const declared = webDeclaredLength(request);
+  const bytes = await readWebBody(request, http.maxBodyBytes);
+  if (bytes === 'too-large') return toWebResponse(requestTooLarge(http.maxBodyBytes, declared));
+  // The body broke off: nothing was claimed, and the client is gone.
+  if (bytes === 'aborted') return new Response(null, { status: 400 });
+  return {
+    method: request.method,
+    route: routeOf(c),
+    url: targetOf(request.url),
+    header,
+    body: bytes.length === 0 ? undefined : parsedBody(request.headers.get('content-type'), bytes),
+    bodyBytes: declared ?? bytes.length,
+  };
+}
+
+/**
+ * Runs the handler and records its answer: the head now, the body as it streams. A handler that
+ * threw (whether or not Hono's error handler answered for it) releases the key instead.
+ */
+async function runAndRecord(c: Context, next: Next, recording: ResponseRecording): Promise<void> {
+  // The client went away: keep the claim (the handler is most likely still running) but stop
+  // extending it, as the node:http recorder does.
+  const abandon = () => recording.abandon();
+  c.req.raw.signal?.addEventListener('abort', abandon, { once: true });
+  try {
+    await next();
+  } catch (error) {
+    await recording.abort();
+    throw error;
+  }
+  if (c.error !== undefined && !(c.error instanceof HTTPException)) {
+    // The handler threw and Hono's error handler answered for it: the work may have half
+    // happened, so the key is released and a retry runs again, whatever the policy.
+    await recording.abort();
+    return;
+  }
+  const response = c.res;
+  recording.head(response.status, response.headers);
+  if (response.body === null) {
+    await recording.finish();
+    return;
+  }
+  // Replace, not merge: the new Response carries the same status and headers.
+  c.res = undefined;
+  c.res = new Response(recordedWebStream(response.body, recording), response);
 }
 
 /**

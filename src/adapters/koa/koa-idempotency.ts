@@ -68,33 +68,14 @@ export function idempotency(options: KoaIdempotencyOptions) {
   return async function idempotency(ctx: Context, next: Next): Promise<void> {
     const header = nodeHeader(ctx.req);
     if (!http.applies(ctx.method, header)) return next();
-    const request = ctx.request as Context['request'] & RequestWithBody;
-    let bodyBytes = declaredLength(ctx.req);
-    if (request.body === undefined) {
-      const body = await readNodeBody(ctx.req, http.maxBodyBytes);
-      if (body === 'aborted') {
-        // The client went away mid-body: nothing was claimed and no one is left to answer.
-        ctx.respond = false;
-        ctx.req.destroy();
-        return;
-      }
-      if (body === 'too-large') {
-        respond(ctx, requestTooLarge(http.maxBodyBytes, bodyBytes));
-        drainRefusedBody(ctx.req);
-        return;
-      }
-      if (body.length > 0) {
-        bodyBytes = body.length;
-        request.rawBody = body;
-        request.body = parsedBody(ctx.get('content-type'), body);
-      }
-    }
+    const bodyBytes = await readBodyOrRefuse(ctx, http.maxBodyBytes);
+    if (bodyBytes === 'refused') return;
     const decision = await http.begin({
       method: ctx.method,
       route: routeOf(ctx),
       url: ctx.originalUrl,
       header,
-      body: request.body,
+      body: (ctx.request as Context['request'] & RequestWithBody).body,
       bodyBytes,
     });
     if (decision.action === 'respond') {
@@ -102,22 +83,56 @@ export function idempotency(options: KoaIdempotencyOptions) {
       return;
     }
     if (decision.action === 'pass') return next();
-
-    const { recording } = decision;
-    ctx.res.once('close', () => recording.abandon());
-    try {
-      await next();
-    } catch (error) {
-      if (hasClientErrorStatus(error) && ctx.writable) recordServerResponse(ctx.res, recording);
-      else await recording.abort();
-      throw error;
-    }
-    if (ctx.respond === false) {
-      await recording.abort();
-      return;
-    }
-    await record(ctx, recording);
+    await runAndRecord(ctx, next, decision.recording);
   };
+}
+
+/**
+ * Reads the body onto `ctx.request` when no body parser has read it yet. Returns the body's size
+ * in bytes (undefined when unknown), or `'refused'` when the request was answered with a 413 or
+ * dropped because its client went away.
+ */
+async function readBodyOrRefuse(ctx: Context, maxBodyBytes: number): Promise<number | undefined | 'refused'> {
+  const request = ctx.request as Context['request'] & RequestWithBody;
+  const declared = declaredLength(ctx.req);
+  if (request.body !== undefined) return declared;
+  const body = await readNodeBody(ctx.req, maxBodyBytes);
+  if (body === 'aborted') {
+    // The client went away mid-body: nothing was claimed and no one is left to answer.
+    ctx.respond = false;
+    ctx.req.destroy();
+    return 'refused';
+  }
+  if (body === 'too-large') {
+    respond(ctx, requestTooLarge(maxBodyBytes, declared));
+    drainRefusedBody(ctx.req);
+    return 'refused';
+  }
+  if (body.length === 0) return declared;
+  request.rawBody = body;
+  request.body = parsedBody(ctx.get('content-type'), body);
+  return body.length;
+}
+
+/**
+ * Runs the downstream middleware and records the answer Koa gives. A thrown error with a 4xx
+ * status is recorded as Koa sends it; any other thrown error, or a response Koa does not send
+ * itself (`ctx.respond = false`), releases the key.
+ */
+async function runAndRecord(ctx: Context, next: Next, recording: ResponseRecording): Promise<void> {
+  ctx.res.once('close', () => recording.abandon());
+  try {
+    await next();
+  } catch (error) {
+    if (hasClientErrorStatus(error) && ctx.writable) recordServerResponse(ctx.res, recording);
+    else await recording.abort();
+    throw error;
+  }
+  if (ctx.respond === false) {
+    await recording.abort();
+    return;
+  }
+  await record(ctx, recording);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import { HttpIdempotency } from '../../http/http-idempotency.js';
+import type { ResponseRecording } from '../../http/response-recording.js';
 import { declaredLength, nodeHeader, readNodeBody, refuseTooLarge } from '../shared/node-request.js';
 import { sendResponse } from '../shared/node-response.js';
 import { recordServerResponse } from '../shared/node-response-recorder.js';
@@ -54,27 +55,25 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
     }
     onError(error, req);
   };
+  /** Runs the handler on `handed`; when it throws, releases the key, then answers and reports the error. */
+  const runHandler = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    handed: BufferedRequest,
+    recording?: ResponseRecording,
+  ): Promise<void> => {
+    try {
+      await handler(handed, res);
+    } catch (error) {
+      if (recording !== undefined) await recording.abort();
+      fail(error, req, res);
+    }
+  };
   return async function idempotentHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const header = nodeHeader(req);
-    if (!http.applies(req.method ?? 'GET', header)) {
-      try {
-        await handler(req as BufferedRequest, res);
-      } catch (error) {
-        fail(error, req, res);
-      }
-      return;
-    }
-    const body = await readNodeBody(req, http.maxBodyBytes);
-    if (body === 'aborted') {
-      // The client went away (or broke the framing) before its body arrived: nothing was
-      // claimed and no one is left to answer. Rejecting would crash a server wired as above.
-      res.destroy();
-      return;
-    }
-    if (body === 'too-large') {
-      refuseTooLarge(req, res, http.maxBodyBytes);
-      return;
-    }
+    if (!http.applies(req.method ?? 'GET', header)) return runHandler(req, res, req as BufferedRequest);
+    const body = await readBodyOrRefuse(req, res, http.maxBodyBytes);
+    if (body === undefined) return;
     const decision = await http.begin({
       method: req.method ?? 'POST',
       route: routeOf(req),
@@ -87,15 +86,33 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
       sendResponse(res, decision.response);
       return;
     }
-    if (decision.action === 'run') recordServerResponse(res, decision.recording);
-    const replayable = replayableRequest(req, body);
-    try {
-      await handler(replayable, res);
-    } catch (error) {
-      if (decision.action === 'run') await decision.recording.abort();
-      fail(error, req, res);
-    }
+    const recording = decision.action === 'run' ? decision.recording : undefined;
+    if (recording !== undefined) recordServerResponse(res, recording);
+    await runHandler(req, res, replayableRequest(req, body), recording);
   };
+}
+
+/**
+ * Reads the whole body. Returns undefined when the request was refused instead: answered with a
+ * 413, or dropped because its client went away.
+ */
+async function readBodyOrRefuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  maxBodyBytes: number,
+): Promise<Buffer | undefined> {
+  const body = await readNodeBody(req, maxBodyBytes);
+  if (body === 'aborted') {
+    // The client went away (or broke the framing) before its body arrived: nothing was
+    // claimed and no one is left to answer. Rejecting would crash a server wired as in the example of `withIdempotency`.
+    res.destroy();
+    return undefined;
+  }
+  if (body === 'too-large') {
+    refuseTooLarge(req, res, maxBodyBytes);
+    return undefined;
+  }
+  return body;
 }
 
 /** A new IncomingMessage on the same socket that yields `body` again, with the same head. */
