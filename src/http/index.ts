@@ -23,4 +23,5 @@ export type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 export { parseIdempotencyKey } from './key-header.js';
 export { Problems, problemResponse } from './problem.js';
 export { type FingerprintOptions, requestFingerprint } from './request-fingerprint.js';
-export { ResponseRecording } from './response-recording.js';
+// A type only: recordings are made by HttpIdempotency, never by hand.
+export type { ResponseRecording } from './response-recording.js';

@@ -76,6 +76,8 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'HttpEvent',
     'HttpIdempotency',
     'HttpIdempotencyOptions',
+    'HttpIdentification',
+    'HttpIdentity',
     'HttpRequestInfo',
     'HttpResponseData',
     'HttpStoreKeyParts',
@@ -105,9 +107,6 @@ const PUBLIC_API: Record<string, readonly string[]> = {
   './node': [
     'BufferedRequest',
     'NodeIdempotencyOptions',
-    'readBody',
-    'recordServerResponse',
-    'sendResponse',
     'withIdempotency',
   ],
   './lambda': ['LambdaContextLike', 'LambdaIdempotencyOptions', 'makeIdempotent'],
