@@ -104,11 +104,7 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'IdempotentRouteOptions',
     'NestIdempotencyOptions',
   ],
-  './node': [
-    'BufferedRequest',
-    'NodeIdempotencyOptions',
-    'withIdempotency',
-  ],
+  './node': ['BufferedRequest', 'NodeIdempotencyOptions', 'withIdempotency'],
   './lambda': ['LambdaContextLike', 'LambdaIdempotencyOptions', 'makeIdempotent'],
   './store-kit': [
     'AdminStore',
