@@ -3,7 +3,7 @@
 // tsx, or only those whose path contains one of the filters. Checks first that the servers the
 // selected files need answer (a unit run needs none), and says how to start those that do not.
 // Usage: npm test [-- <file or folder filter>...]
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,7 +26,24 @@ const services = [
   { name: 'PostgreSQL', port: 5432, env: 'IDEM_POSTGRES_URL', paths: /^test\/(core\/crash|cli\/errors)\./ },
   { name: 'Redis', port: 6379, env: 'IDEM_REDIS_URL', paths: /^test\/core\/crash\./ },
   { name: 'MariaDB/MySQL', port: 3306, env: 'IDEM_MYSQL_URL' },
-  { name: 'DynamoDB (dynalite)', port: 4567, env: 'IDEM_DYNAMODB_URL', paths: /^test\/(stores\/dynamodb|lambda\/)/ },
+  {
+    name: 'DynamoDB (dynalite)',
+    port: 4567,
+    env: 'IDEM_DYNAMODB_URL',
+    paths: /^test\/(stores\/dynamodb|lambda\/)/,
+    // An npm dev dependency, not a system service: when it is down, the run starts its own.
+    start: [
+      'node_modules/.bin/dynalite',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '4567',
+      '--createTableMs',
+      '50',
+      '--deleteTableMs',
+      '50',
+    ],
+  },
   { name: 'Redis Cluster', port: 7101, env: 'IDEM_REDIS_CLUSTER', optional: '127.0.0.1:7101' },
 ];
 
@@ -86,6 +103,22 @@ function addressOf(service) {
   }
 }
 
+/** Starts `service.start` for this run and waits up to 20 s for it to answer; false if it does not. */
+async function startOwn(service, address) {
+  const [command, ...args] = service.start;
+  const child = spawn(join(root, command), args, { cwd: root, stdio: 'ignore' });
+  child.once('error', () => {});
+  started.push(child);
+  for (let tries = 0; tries < 80; tries++) {
+    if (await reachable(address)) {
+      console.log(`[idem] started ${service.name} on ${address.host}:${address.port} for this run`);
+      return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
+
 function reachable({ host, port }) {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
@@ -99,9 +132,12 @@ function reachable({ host, port }) {
 const sources = files.map((file) => ({ file, text: sourcesOf(file) }));
 const needed = services.filter((service) => sources.some(({ file, text }) => needs(service, file, text)));
 const down = [];
+/** Servers this run started itself (see `start`), ended when the run ends. */
+const started = [];
 for (const service of needed) {
   const address = addressOf(service);
-  const up = await reachable(address);
+  let up = await reachable(address);
+  if (!up && service.start !== undefined && !address.from) up = await startOwn(service, address);
   if (service.optional !== undefined) {
     if (up && !process.env[service.env]) process.env[service.env] = service.optional;
   } else if (!up) {
@@ -120,6 +156,7 @@ if (down.length > 0) {
   console.error(
     '[idem] These tests run against real servers: start them with `bash .ci/services` (it starts any that is down), or select other files with npm test -- <filter>.',
   );
+  for (const child of started) child.kill();
   process.exit(2);
 }
 const checked = needed.filter((service) => service.optional === undefined);
@@ -143,6 +180,7 @@ const result = spawnSync(
   ],
   { cwd: root, stdio: 'inherit' },
 );
+for (const child of started) child.kill();
 const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
 rmSync(tapFile, { force: true });
 const count = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
