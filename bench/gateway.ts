@@ -303,7 +303,11 @@ const idOf = (json: unknown) => String((json as { id?: unknown } | undefined)?.i
 
 function post(url: string, key: string | undefined) {
   return send(`${url}${PATH}`, {
-    headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
+    headers: {
+      'content-type': 'application/json',
+      authorization: 'Bearer bench-client',
+      ...(key === undefined ? {} : { 'idempotency-key': key }),
+    },
     body: BODY,
   });
 }

@@ -251,7 +251,7 @@ async function verifyReplay(url: string, idem: boolean): Promise<{ ok: boolean; 
 
 function post(url: string, key: string) {
   return send(`${url}/orders`, {
-    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    headers: { 'content-type': 'application/json', authorization: 'Bearer bench-client', 'idempotency-key': key },
     body: BODY,
   });
 }

@@ -43,7 +43,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         method: 'POST',
         path: options.path,
         body: options.body,
-        headers: { 'content-type': 'application/json' },
+        // Every client sends a credential: Idem scopes keys by caller and refuses keyed requests without one.
+        headers: { 'content-type': 'application/json', authorization: 'Bearer bench-client' },
         // Same work on the client in every mode: only the key's value differs.
         setupRequest: (request) => {
           const key = options.key();
