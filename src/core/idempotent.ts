@@ -211,7 +211,7 @@ function replay<R>(outcome: Outcome, serializer: ValueSerializer<R>, key: string
   }
   throw new IdempotencyError(
     ErrorCode.RESULT_TOO_LARGE,
-    `[idem] key "${key}" already ran and succeeded, but its result (${new TextDecoder().decode(outcome.payload)} bytes) was over maxResultBytes and was not stored. The operation will not run again for this key; raise maxResultBytes or return less.`,
+    `[idem] key "${key}" already ran and succeeded, but its result (${new TextDecoder().decode(outcome.payload)} bytes) was over maxResultBytes (the option, or the store's own limit when smaller) and was not stored. The operation will not run again for this key; return less, or raise maxResultBytes if the store allows it.`,
   );
 }
 

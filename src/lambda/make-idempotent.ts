@@ -1,5 +1,4 @@
-import { DEFAULT_MAX_RESULT_BYTES } from '../core/engine.js';
-import { ErrorCode, IdempotencyError, type IdempotentOptions, idempotent, type Store } from '../core/index.js';
+import { ErrorCode, IdempotencyError, type IdempotentOptions, idempotent } from '../core/index.js';
 import { InvocationDeadline } from './invocation-deadline.js';
 
 /**
@@ -88,16 +87,12 @@ export function makeIdempotent<E, C extends object, R>(
     );
   }
   const deadline = new InvocationDeadline();
-  const capacity = maxResultBytesOf(options.store);
   const run = idempotent(handler, {
     ...options,
     store: deadline.boundStore(options.store),
     name: options.name ?? (handler.name || 'handler'),
     fingerprint: options.fingerprint ?? ((event) => event),
     scope: options.scope ?? ((_event, context) => (context as LambdaContextLike | undefined)?.functionName),
-    ...(capacity === undefined
-      ? {}
-      : { maxResultBytes: Math.min(options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES, capacity) }),
   });
   const now = options.now ?? Date.now;
 
@@ -113,14 +108,4 @@ function remainingTimeOf(context: LambdaContextLike | undefined): number | undef
   if (typeof context?.getRemainingTimeInMillis !== 'function') return undefined;
   const remainingMs = context.getRemainingTimeInMillis();
   return Number.isFinite(remainingMs) ? Math.max(0, remainingMs) : undefined;
-}
-
-/**
- * The largest result `store` declares it keeps (DynamoDB: 400 KB an item), so that a larger one is
- * recorded as too large rather than refused after the handler ran. `undefined` when it declares none.
- * (Until the engine reads the store's `maxResultBytes` itself.)
- */
-function maxResultBytesOf(store: Store): number | undefined {
-  const declared = (store as { maxResultBytes?: unknown }).maxResultBytes;
-  return typeof declared === 'number' && Number.isFinite(declared) && declared > 0 ? declared : undefined;
 }
