@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Engine } from '../../src/core/engine.js';
 import { isIdempotencyError } from '../../src/core/errors.js';
 import type { ClaimInput, IdempotencyRecord } from '../../src/core/store.js';
 import { ExpiryQueue } from '../../src/stores/memory/expiry-queue.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import { seedsWithFresh, seedTestOptions } from '../random-seeds.js';
 
 const T = 1_700_000_000_000;
 
@@ -25,7 +25,7 @@ function rng(seed: number): () => number {
   };
 }
 
-const SEEDS = [1, 7, 42, 2024, randomInt(2 ** 31)];
+const SEEDS = seedsWithFresh([1, 7, 42, 2024]);
 
 describe('MemoryStore limits', () => {
   it('refuses a new key past maxRecords with STORE_UNAVAILABLE that says what to do, and keeps every live key', async () => {
@@ -89,109 +89,119 @@ describe('MemoryStore limits', () => {
     assert.throws(() => new MemoryStore({ maxBytes: Number.NaN }), /maxBytes must be a whole number above 0/);
   });
 
-  for (const seed of SEEDS) {
-    it(`sweeps exactly the expired records and never drops a live one under random operations (seed ${seed})`, async () => {
-      const random = rng(seed);
-      const store = new MemoryStore({ maxRecords: 40 });
-      /** The model: what the store must hold, by key. */
-      const model = new Map<string, IdempotencyRecord>();
-      let now = T;
-      try {
-        for (let step = 0; step < 3000; step++) {
-          now += Math.floor(random() * 50);
-          const key = `k${Math.floor(random() * 60)}`;
-          const roll = random();
-          const current = model.get(key);
-          if (roll < 0.45) {
-            const input = claim(key, now, now + 200 + Math.floor(random() * 2000));
-            let result: Awaited<ReturnType<MemoryStore['claim']>> | undefined;
-            try {
-              result = await store.claim(input);
-            } catch (error) {
-              assert.ok(isIdempotencyError(error, 'STORE_UNAVAILABLE'), String(error));
-              const live = [...model.values()].filter((record) => record.expiresAtMs > now).length;
-              assert.ok(live >= 40 && current === undefined, 'refused only a new key, and only when full');
-              result = undefined;
+  for (const entry of SEEDS) {
+    const { seed } = entry;
+    it(
+      `sweeps exactly the expired records and never drops a live one under random operations (seed ${seed})`,
+      seedTestOptions(entry),
+      async () => {
+        const random = rng(seed);
+        const store = new MemoryStore({ maxRecords: 40 });
+        /** The model: what the store must hold, by key. */
+        const model = new Map<string, IdempotencyRecord>();
+        let now = T;
+        try {
+          for (let step = 0; step < 3000; step++) {
+            now += Math.floor(random() * 50);
+            const key = `k${Math.floor(random() * 60)}`;
+            const roll = random();
+            const current = model.get(key);
+            if (roll < 0.45) {
+              const input = claim(key, now, now + 200 + Math.floor(random() * 2000));
+              let result: Awaited<ReturnType<MemoryStore['claim']>> | undefined;
+              try {
+                result = await store.claim(input);
+              } catch (error) {
+                assert.ok(isIdempotencyError(error, 'STORE_UNAVAILABLE'), String(error));
+                const live = [...model.values()].filter((record) => record.expiresAtMs > now).length;
+                assert.ok(live >= 40 && current === undefined, 'refused only a new key, and only when full');
+                result = undefined;
+              }
+              if (result?.claimed) model.set(key, { ...result.record });
+            } else if (roll < 0.7 && current?.state === 'in_progress') {
+              const expiresAtMs = now + Math.floor(random() * 3000);
+              const stored = await store.complete({
+                key,
+                token: current.token,
+                result: new Uint8Array(Math.floor(random() * 100)),
+                nowMs: now,
+                expiresAtMs,
+              });
+              assert.equal(stored, true);
+              model.set(key, { ...current, state: 'completed', expiresAtMs });
+            } else if (roll < 0.8 && current?.state === 'in_progress') {
+              assert.equal(await store.release(key, current.token), true);
+              model.delete(key);
+            } else if (roll < 0.85) {
+              assert.equal(await store.delete(key), current !== undefined);
+              model.delete(key);
+            } else {
+              const expired = [...model.values()].filter((record) => record.expiresAtMs <= now).length;
+              const limit = 1 + Math.floor(random() * 5);
+              const swept = await store.sweep(now, limit);
+              assert.equal(swept, Math.min(limit, expired), `sweep(${now}, ${limit})`);
             }
-            if (result?.claimed) model.set(key, { ...result.record });
-          } else if (roll < 0.7 && current?.state === 'in_progress') {
-            const expiresAtMs = now + Math.floor(random() * 3000);
-            const stored = await store.complete({
-              key,
-              token: current.token,
-              result: new Uint8Array(Math.floor(random() * 100)),
-              nowMs: now,
-              expiresAtMs,
-            });
-            assert.equal(stored, true);
-            model.set(key, { ...current, state: 'completed', expiresAtMs });
-          } else if (roll < 0.8 && current?.state === 'in_progress') {
-            assert.equal(await store.release(key, current.token), true);
-            model.delete(key);
-          } else if (roll < 0.85) {
-            assert.equal(await store.delete(key), current !== undefined);
-            model.delete(key);
-          } else {
-            const expired = [...model.values()].filter((record) => record.expiresAtMs <= now).length;
-            const limit = 1 + Math.floor(random() * 5);
-            const swept = await store.sweep(now, limit);
-            assert.equal(swept, Math.min(limit, expired), `sweep(${now}, ${limit})`);
+            // The store may drop expired records on its own (sweep, or room for a new key): the model follows.
+            for (const [name, record] of [...model]) {
+              if (record.expiresAtMs <= now && (await store.get(name)) === null) model.delete(name);
+            }
+            assert.equal(store.size, model.size, 'the store holds what the model holds');
+            // Every record the model holds unexpired is in the store, unchanged in state.
+            for (const [name, record] of model) {
+              if (record.expiresAtMs <= now) continue;
+              const kept = await store.get(name, now);
+              assert.equal(kept?.state, record.state, `${name} at step ${step}`);
+            }
           }
-          // The store may drop expired records on its own (sweep, or room for a new key): the model follows.
-          for (const [name, record] of [...model]) {
-            if (record.expiresAtMs <= now && (await store.get(name)) === null) model.delete(name);
-          }
-          assert.equal(store.size, model.size, 'the store holds what the model holds');
-          // Every record the model holds unexpired is in the store, unchanged in state.
-          for (const [name, record] of model) {
-            if (record.expiresAtMs <= now) continue;
-            const kept = await store.get(name, now);
-            assert.equal(kept?.state, record.state, `${name} at step ${step}`);
-          }
+        } catch (error) {
+          throw new Error(`seed ${seed}: ${(error as Error).message}`, { cause: error });
         }
-      } catch (error) {
-        throw new Error(`seed ${seed}: ${(error as Error).message}`, { cause: error });
-      }
-    });
+      },
+    );
   }
 });
 
 describe('ExpiryQueue', () => {
-  for (const seed of SEEDS) {
-    it(`gives keys back in the order they are due, replaced and unscheduled ones left out (seed ${seed})`, () => {
-      const random = rng(seed);
-      const queue = new ExpiryQueue();
-      const model = new Map<string, number>();
-      let now = 0;
-      try {
-        for (let step = 0; step < 5000; step++) {
-          const key = `k${Math.floor(random() * 300)}`;
-          const roll = random();
-          if (roll < 0.6) {
-            const at = now + Math.floor(random() * 1000);
-            queue.schedule(key, at);
-            model.set(key, at);
-          } else if (roll < 0.75) {
-            queue.unschedule(key);
-            model.delete(key);
-          } else {
-            now += Math.floor(random() * 200);
-            const due = [...model].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]);
-            const popped: string[] = [];
-            for (let key = queue.popDue(now); key !== undefined; key = queue.popDue(now)) popped.push(key);
-            assert.deepEqual(
-              popped.map((name) => model.get(name)),
-              due.map(([, at]) => at),
-              'due keys come out soonest first',
-            );
-            assert.deepEqual(new Set(popped), new Set(due.map(([name]) => name)));
-            for (const name of popped) model.delete(name);
+  for (const entry of SEEDS) {
+    const { seed } = entry;
+    it(
+      `gives keys back in the order they are due, replaced and unscheduled ones left out (seed ${seed})`,
+      seedTestOptions(entry),
+      () => {
+        const random = rng(seed);
+        const queue = new ExpiryQueue();
+        const model = new Map<string, number>();
+        let now = 0;
+        try {
+          for (let step = 0; step < 5000; step++) {
+            const key = `k${Math.floor(random() * 300)}`;
+            const roll = random();
+            if (roll < 0.6) {
+              const at = now + Math.floor(random() * 1000);
+              queue.schedule(key, at);
+              model.set(key, at);
+            } else if (roll < 0.75) {
+              queue.unschedule(key);
+              model.delete(key);
+            } else {
+              now += Math.floor(random() * 200);
+              const due = [...model].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]);
+              const popped: string[] = [];
+              for (let key = queue.popDue(now); key !== undefined; key = queue.popDue(now)) popped.push(key);
+              assert.deepEqual(
+                popped.map((name) => model.get(name)),
+                due.map(([, at]) => at),
+                'due keys come out soonest first',
+              );
+              assert.deepEqual(new Set(popped), new Set(due.map(([name]) => name)));
+              for (const name of popped) model.delete(name);
+            }
+            assert.equal(queue.size, model.size);
           }
-          assert.equal(queue.size, model.size);
+        } catch (error) {
+          throw new Error(`seed ${seed}: ${(error as Error).message}`, { cause: error });
         }
-      } catch (error) {
-        throw new Error(`seed ${seed}: ${(error as Error).message}`, { cause: error });
-      }
-    });
+      },
+    );
   }
 });
