@@ -48,6 +48,24 @@ export const ErrorCode = {
   REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
   /** Gateway: no such endpoint of the gateway's own (under `/__idem/`). */
   NOT_FOUND: 'NOT_FOUND',
+  /** Workflow: the id was started before with another workflow or other input. */
+  WORKFLOW_CONFLICT: 'WORKFLOW_CONFLICT',
+  /** Workflow: the id exists and the start asked to refuse it (`ifExists: 'refuse'`). */
+  WORKFLOW_EXISTS: 'WORKFLOW_EXISTS',
+  /** Workflow: no run with this id (or its record has expired). */
+  WORKFLOW_NOT_FOUND: 'WORKFLOW_NOT_FOUND',
+  /** Workflow: the run gave up; `cause` is the error that made it give up (compensations, if any, ran). */
+  WORKFLOW_FAILED: 'WORKFLOW_FAILED',
+  /** Workflow: the run was cancelled (compensations, if any, ran). */
+  WORKFLOW_CANCELLED: 'WORKFLOW_CANCELLED',
+  /** Workflow: the code no longer matches the run's journal (a step renamed, reordered or removed); the run is parked. */
+  WORKFLOW_NONDETERMINISM: 'WORKFLOW_NONDETERMINISM',
+  /** Workflow: the run was parked after too many attempts, or a compensation failed; `idem workflows resume` continues it. */
+  WORKFLOW_DEAD: 'WORKFLOW_DEAD',
+  /** Workflow: no workflow of this name (and version) is defined in this process. */
+  WORKFLOW_UNKNOWN: 'WORKFLOW_UNKNOWN',
+  /** Workflow: a step ran longer than its `timeoutMs`. */
+  STEP_TIMEOUT: 'STEP_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -125,6 +125,55 @@ export const Problems = {
     title: 'Idempotency middleware misconfigured',
     detail: 'The API is misconfigured; nothing was run. Contact the API owner.',
   },
+  [ErrorCode.WORKFLOW_CONFLICT]: {
+    status: 422,
+    type: 'urn:idem:problem:workflow-conflict',
+    title: 'Workflow id already used with other input',
+  },
+  [ErrorCode.WORKFLOW_EXISTS]: {
+    status: 409,
+    type: 'urn:idem:problem:workflow-exists',
+    title: 'Workflow id already started',
+  },
+  [ErrorCode.WORKFLOW_NOT_FOUND]: {
+    status: 404,
+    type: 'urn:idem:problem:workflow-not-found',
+    title: 'No workflow run with this id',
+  },
+  [ErrorCode.WORKFLOW_FAILED]: {
+    status: 500,
+    type: 'urn:idem:problem:workflow-failed',
+    title: 'The workflow failed',
+    detail: 'The operation failed and was undone where it could be. Contact the API owner.',
+  },
+  [ErrorCode.WORKFLOW_CANCELLED]: {
+    status: 409,
+    type: 'urn:idem:problem:workflow-cancelled',
+    title: 'The workflow was cancelled',
+  },
+  [ErrorCode.WORKFLOW_NONDETERMINISM]: {
+    status: 500,
+    type: 'urn:idem:problem:workflow-parked',
+    title: 'The workflow is parked',
+    detail: 'The operation is paused for an operator; nothing more was run. Contact the API owner.',
+  },
+  [ErrorCode.WORKFLOW_DEAD]: {
+    status: 500,
+    type: 'urn:idem:problem:workflow-parked',
+    title: 'The workflow is parked',
+    detail: 'The operation is paused for an operator; nothing more was run. Contact the API owner.',
+  },
+  [ErrorCode.WORKFLOW_UNKNOWN]: {
+    status: 500,
+    type: 'urn:idem:problem:misconfigured',
+    title: 'Idempotency middleware misconfigured',
+    detail: 'The API is misconfigured; nothing was run. Contact the API owner.',
+  },
+  [ErrorCode.STEP_TIMEOUT]: {
+    status: 504,
+    type: 'urn:idem:problem:step-timeout',
+    title: 'A step of the operation timed out',
+  },
 } as const satisfies Record<ErrorCode, ProblemEntry>;
 
 /** The HTTP answer for an Idem error: status, problem+json body, and `Retry-After` for 409 and 503. */
