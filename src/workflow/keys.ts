@@ -1,0 +1,26 @@
+import { hashText } from '../core/canonical.js';
+import { storeKeyOf } from '../core/keys.js';
+
+/** The namespace of run records: a workflow id is a key in it, whatever the workflow's name. */
+const RUNS = 'idem:workflow';
+/** The namespace of cancellation requests, one per workflow id. */
+const CANCELS = 'idem:workflow-cancel';
+
+/** The store key of the run with workflow id `id`. */
+export function runKeyOf(id: string): string {
+  return storeKeyOf(RUNS, '', id);
+}
+
+/** The store key of the cancellation request of workflow `id`. */
+export function cancelKeyOf(id: string): string {
+  return storeKeyOf(CANCELS, '', id);
+}
+
+/**
+ * The key a step passes downstream (`Idempotency-Key`): a hash of the run id and the step's place
+ * and name, so it is the same on every attempt and every resume of this run, and differs between
+ * runs (a re-run after a failure gets new keys) and between steps.
+ */
+export function deriveKey(runId: string, what: string): string {
+  return `idem_${hashText(`${runId.length}:${runId}|${what}`)}`;
+}
