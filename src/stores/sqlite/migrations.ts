@@ -33,7 +33,8 @@ export function migrationStatements(table: string): string[] {
      * Creates the journal table beside the records: a run's entries, one row per (key, seq).
      * `data` holds the engine's encoded entry, `at_ms` the time of its append (ms since the
      * epoch). WITHOUT ROWID keeps the rows in primary-key order, so a run's entries are one
-     * range, read in seq order.
+     * range, read in seq order, with no second lookup per entry (entries are mostly small step
+     * results; a large one goes to overflow pages as it would in a rowid table).
      * No parameters. Returns nothing.
      */
     `CREATE TABLE IF NOT EXISTS ${table}_journal (
