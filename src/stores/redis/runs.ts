@@ -80,7 +80,10 @@ async function readRun(client: RedisLike, keys: RedisKeys, key: string): Promise
   };
 }
 
-/** The runs rule: a record with entry 0; with `dueBy`, one a worker may take over by then. */
+/**
+ * The runs rule: a record with entry 0; with `dueBy`, one a worker may take over by then (the rule
+ * of `isDueRun`, on the three fields read here rather than a whole record and its result).
+ */
 function isListedRun(run: RunState | null, dueBy: number | undefined): boolean {
   if (run === null || !run.hasFirstEntry) return false;
   if (dueBy === undefined) return true;
