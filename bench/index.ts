@@ -4,8 +4,8 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway  run one part (default all three)
- *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all)
+ *   --only stores|http|gateway|workflows  run one part (default all four)
+ *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,9 @@ import { benchHttp, type HttpReport } from './http.js';
 import { gatewaySection, httpSection, storeSection } from './report.js';
 import { STORE_NAMES, type StoreName } from './store-targets.js';
 import { benchStores, type StoreReport } from './stores.js';
+import { WORKFLOW_DATABASES, type WorkflowDatabaseName } from './workflows/databases.js';
+import { workflowSection } from './workflows/report.js';
+import { benchWorkflows, type WorkflowReport } from './workflows/workflows.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,9 +29,10 @@ const { values } = parseArgs({
   strict: true,
 });
 
+const PARTS = ['stores', 'http', 'gateway', 'workflows'];
 const only = values.only;
-if (only !== undefined && only !== 'stores' && only !== 'http' && only !== 'gateway') {
-  console.error(`--only takes "stores", "http" or "gateway", got ${JSON.stringify(only)}`);
+if (only !== undefined && !PARTS.includes(only)) {
+  console.error(`--only takes "stores", "http", "gateway" or "workflows", got ${JSON.stringify(only)}`);
   process.exit(2);
 }
 const stores = (values.stores?.split(',').map((name) => name.trim()) ?? [...STORE_NAMES]).filter(Boolean);
@@ -46,6 +50,7 @@ const results: {
   stores?: StoreReport;
   http?: HttpReport;
   gateway?: GatewayReport;
+  workflows?: WorkflowReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -70,6 +75,14 @@ if (only === undefined || only === 'gateway') {
   log(quick ? 'gateway (quick)...' : 'gateway...');
   results.gateway = await benchGateway({ stores: stores as StoreName[], quick, log });
 }
+if (only === undefined || only === 'workflows') {
+  const databases = WORKFLOW_DATABASES.filter((name) => stores.includes(name)) as WorkflowDatabaseName[];
+  if (databases.length === 0) log('workflows: skipped, --stores names neither sqlite nor postgres');
+  else {
+    log(quick ? 'workflows (quick)...' : 'workflows...');
+    results.workflows = await benchWorkflows({ databases, quick, log });
+  }
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -79,6 +92,7 @@ const sections: string[] = [
 if (results.stores) sections.push(storeSection(results.stores));
 if (results.http) sections.push(httpSection(results.http));
 if (results.gateway) sections.push(gatewaySection(results.gateway));
+if (results.workflows) sections.push(workflowSection(results.workflows));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,

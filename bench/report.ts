@@ -3,7 +3,7 @@ import type { HttpReport } from './http.js';
 import type { LoadResult } from './load.js';
 import type { StoreReport, StoreRow } from './stores.js';
 
-type Align = 'left' | 'right';
+export type Align = 'left' | 'right';
 
 /** A plain-text table: a header row, a rule, then the rows; numbers right-aligned. */
 export function table(headers: string[], rows: string[][], align: Align[] = []): string {

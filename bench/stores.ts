@@ -288,7 +288,7 @@ async function overheadBreakdown(quick: boolean): Promise<OverheadPart[]> {
  * as scattered as theirs, so both write into the same kind of index (a B-tree fed sequential keys
  * would flatter the floor). fmix32 is a bijection, so no two indexes share a key.
  */
-function spreadKey(tag: string, index: number): string {
+export function spreadKey(tag: string, index: number): string {
   const hex = (value: number) => fmix32(value).toString(16).padStart(8, '0');
   return `${hex(index >>> 0)}${hex((index + 0x9e3779b9) >>> 0)}-${tag}`.padEnd(43, '.');
 }
