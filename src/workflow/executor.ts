@@ -165,7 +165,7 @@ function deadError(crashes: number, lastError: unknown): IdempotencyError {
       : '';
   return new IdempotencyError(
     ErrorCode.WORKFLOW_DEAD,
-    `[idem] the run stopped ${crashes} times without finishing (its process died or lost the lease), the attempt limit; it is parked.${last} Fix the cause, then resume it with \`idem workflows resume\`.`,
+    `[idem] the run stopped ${crashes} time${crashes === 1 ? '' : 's'} without finishing (its process died or lost the lease), the attempt limit; it is parked.${last} Fix the cause, then resume it with \`idem workflows resume\`.`,
   );
 }
 

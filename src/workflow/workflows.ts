@@ -20,8 +20,9 @@ export interface WorkflowsOptions extends Omit<EngineOptions, 'store'>, ErrorRev
   /** Where runs and their journals live: a store that keeps journals (every built-in store but DynamoDB). */
   store: JournalStore;
   /**
-   * How many times a run may be taken over after its holder stopped (a crash, a kill, a lost
-   * lease) before it is parked as dead with its last error. Wakes from sleeps do not count. Default 10.
+   * Attempts a run may have, the first included: each time its holder stops without finishing (a
+   * crash, a kill, a lost lease) and a worker takes it over counts one more; a takeover past the
+   * limit parks it as dead with its last error. Wakes from sleeps do not count. Default 10.
    */
   maxAttempts?: number;
   /**

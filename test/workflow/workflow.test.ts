@@ -5,6 +5,7 @@ import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import type { JournalStore } from '../../src/core/journal.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { type WorkflowContext, Workflows, type WorkflowsOptions } from '../../src/workflow/index.js';
+import { runKeyOf } from '../../src/workflow/keys.js';
 
 const withCode = (code: ErrorCode, pattern?: RegExp) => (error: unknown) => {
   assert.ok(isIdempotencyError(error, code), `expected ${code}, got ${String(error)}`);
@@ -129,3 +130,330 @@ describe('workflows: start, steps, replay', () => {
     assert.equal(await first.handle('f-1').result(), 'second');
   });
 });
+
+describe('workflows: failures, retries and undos', () => {
+  it('retries a failing step with backoff, then records its result; a final error is not retried', async () => {
+    const { first } = pair();
+    let flaky = 0;
+    let fatal = 0;
+    const wf = first.define('retry', async (ctx) => {
+      const value = await ctx.step(
+        'flaky',
+        (step) => {
+          flaky += 1;
+          if (step.attempt < 3) throw new Error(`flake ${step.attempt}`);
+          return step.attempt;
+        },
+        { retries: { maxAttempts: 5, baseMs: 1, maxMs: 5 } },
+      );
+      await ctx.step(
+        'fatal',
+        () => {
+          fatal += 1;
+          throw Object.assign(new Error('card declined'), { code: 'declined' });
+        },
+        { retries: { maxAttempts: 5, baseMs: 1 }, isFinal: (error) => (error as { code?: string }).code === 'declined' },
+      );
+      return value;
+    });
+    await assert.rejects(wf.run('retry-1', null), (error: unknown) => {
+      assert.ok(isIdempotencyError(error, ErrorCode.WORKFLOW_FAILED));
+      assert.match(error.message, /card declined/);
+      assert.equal((error.cause as { code?: string }).code, 'declined');
+      return true;
+    });
+    assert.equal(flaky, 3);
+    assert.equal(fatal, 1);
+    const view = await first.status('retry-1');
+    assert.equal(view.state, 'failed');
+    assert.deepEqual(
+      view.steps.map((step) => [step.name, step.state, step.attempts]),
+      [
+        ['flaky', 'done', 3],
+        ['fatal', 'failed', 1],
+      ],
+    );
+  });
+
+  it('times a step out with STEP_TIMEOUT and retries it', async () => {
+    const { first } = pair();
+    let calls = 0;
+    const wf = first.define('timeout', async (ctx) =>
+      ctx.step(
+        'slow',
+        async (step) => {
+          calls += 1;
+          if (step.attempt === 1) await new Promise((resolve) => step.signal.addEventListener('abort', resolve));
+          return 'fast enough';
+        },
+        { timeoutMs: 30, retries: { maxAttempts: 2, baseMs: 1 } },
+      ),
+    );
+    assert.equal(await wf.run('t-1', null), 'fast enough');
+    assert.equal(calls, 2);
+    const [step] = (await first.status('t-1')).steps;
+    assert.equal(step?.attempts, 2);
+  });
+
+  it('runs the undos of finished steps in reverse order, each once, when the workflow gives up', async () => {
+    const { first } = pair();
+    const log: string[] = [];
+    const wf = first.define('saga', async (ctx) => {
+      const order = await ctx.step('order', () => 'o-1', { compensate: (id) => log.push(`cancel ${id}`) });
+      const charge = await ctx.step('charge', () => 'ch-1', { compensate: (id) => log.push(`refund ${id}`) });
+      await ctx.step('note', () => 'no undo');
+      await ctx.step('ship', () => Promise.reject(new Error('out of stock')), { retries: { maxAttempts: 1 } });
+      return [order, charge];
+    });
+    await assert.rejects(wf.run('saga-1', null), withCode(ErrorCode.WORKFLOW_FAILED, /out of stock/));
+    assert.deepEqual(log, ['refund ch-1', 'cancel o-1']);
+    const view = await first.status('saga-1');
+    assert.deepEqual(
+      view.steps.map((step) => [step.name, step.undone === true]),
+      [
+        ['order', true],
+        ['charge', true],
+        ['note', false],
+        ['ship', false],
+      ],
+    );
+    await assert.rejects(wf.run('saga-1', null), withCode(ErrorCode.WORKFLOW_FAILED));
+    assert.equal(log.length, 2, 'a second start replays the failure, undoing nothing again');
+  });
+
+  it('re-runs a failed run from the start with rerun-failed, with new derived keys', async () => {
+    const { first } = pair();
+    const keys: string[] = [];
+    let fail = true;
+    const wf = first.define('rerun', async (ctx) =>
+      ctx.step(
+        'pay',
+        (step) => {
+          keys.push(step.key);
+          if (fail) throw new Error('down');
+          return 'paid';
+        },
+        { retries: { maxAttempts: 1 } },
+      ),
+    );
+    await assert.rejects(wf.run('rr-1', null), withCode(ErrorCode.WORKFLOW_FAILED));
+    fail = false;
+    await assert.rejects(wf.run('rr-1', null), withCode(ErrorCode.WORKFLOW_FAILED), 'attach replays the failure');
+    assert.equal(await wf.run('rr-1', null, { ifExists: 'rerun-failed' }), 'paid');
+    assert.equal(keys.length, 2);
+    assert.notEqual(keys[0], keys[1]);
+    assert.equal(await wf.run('rr-1', null, { ifExists: 'rerun-failed' }), 'paid', 'a completed run is not re-run');
+    assert.equal(keys.length, 2);
+  });
+});
+
+describe('workflows: unknown outcomes', () => {
+  it('asks reconcile when a step recorded its intent but not its result, and takes what it found', async () => {
+    const { first, second } = pair();
+    const provider = new Map<string, string>();
+    let calls = 0;
+    const body = (hangAfterEffect: boolean) => async (ctx: WorkflowContext) =>
+      ctx.step(
+        'charge',
+        async (step) => {
+          calls += 1;
+          provider.set(step.key, 'ch_1');
+          if (hangAfterEffect) return hang();
+          return 'ch_1';
+        },
+        {
+          reconcile: (step) => {
+            const found = provider.get(step.key);
+            return found === undefined ? { done: false } : { done: true, value: found };
+          },
+        },
+      );
+    const wf = first.define('reconcile', body(true));
+    second.define('reconcile', body(false));
+    await wf.start('rc-1', null);
+    assert.equal(await recoverAfter(second, 150), 1);
+    assert.equal(await second.handle('rc-1').result(), 'ch_1');
+    assert.equal(calls, 1, 'the effect was found, not made again');
+  });
+
+  it('retries with the same key when reconcile finds nothing', async () => {
+    const { first, second } = pair();
+    const keys: string[] = [];
+    const body = (hangBeforeEffect: boolean) => async (ctx: WorkflowContext) =>
+      ctx.step(
+        'charge',
+        async (step) => {
+          keys.push(step.key);
+          if (hangBeforeEffect) return hang();
+          return 'ch_2';
+        },
+        { reconcile: () => ({ done: false }) },
+      );
+    const wf = first.define('reconcile-none', body(true));
+    second.define('reconcile-none', body(false));
+    await wf.start('rc-2', null);
+    assert.equal(await recoverAfter(second, 150), 1);
+    assert.equal(await second.handle('rc-2').result(), 'ch_2');
+    assert.equal(keys.length, 2);
+    assert.equal(keys[0], keys[1]);
+  });
+});
+
+describe('workflows: changed code', () => {
+  it('parks a run whose code renamed a recorded step, names it, and resumes once fixed', async () => {
+    const { store, first, second } = pair();
+    const wf = first.define('change', async (ctx) => {
+      await ctx.step('a', () => 1);
+      return ctx.step('b', hang);
+    });
+    second.define('change', async (ctx) => {
+      await ctx.step('renamed', () => 1);
+      return ctx.step('b', () => 2);
+    });
+    await wf.start('ch-1', null);
+    await recoverAfter(second, 150);
+    await assert.rejects(second.handle('ch-1').result(), withCode(ErrorCode.WORKFLOW_NONDETERMINISM, /"renamed".*"a"/));
+    assert.equal((await second.status('ch-1')).state, 'blocked');
+    assert.equal(await second.recoverDue(), 0, 'a parked run is left alone');
+    const fixed = new Workflows({ store, leaseMs: 150, heartbeatMs: 0, retentionMs: 60_000 });
+    fixed.define('change', async (ctx) => {
+      await ctx.step('a', () => 1);
+      return ctx.step('b', () => 3);
+    });
+    assert.equal(await fixed.resume('ch-1'), true);
+    assert.equal(await fixed.recoverDue(), 1);
+    assert.equal(await fixed.handle('ch-1').result(), 3);
+  });
+
+  it('parks a run whose code no longer runs a recorded step', async () => {
+    const { first, second } = pair();
+    const wf = first.define('removed', async (ctx) => {
+      await ctx.step('a', () => 1);
+      await ctx.step('b', () => 2);
+      return ctx.step('c', hang);
+    });
+    second.define('removed', async (ctx) => ctx.step('a', () => 1));
+    await wf.start('rm-1', null);
+    await recoverAfter(second, 150);
+    await assert.rejects(second.handle('rm-1').result(), withCode(ErrorCode.WORKFLOW_NONDETERMINISM, /"b"/));
+  });
+
+  it('resumes a run with the version it started with, while new runs take the newest', async () => {
+    const { first, second } = pair();
+    const v1 = first.define('versioned', async (ctx) => {
+      await ctx.step('one', () => 'v1');
+      return ctx.step('two', hang);
+    });
+    second.define('versioned', async (ctx) => {
+      await ctx.step('one', () => 'v1');
+      return ctx.step('two', () => 'resumed by v1');
+    });
+    const v2 = second.define('versioned', async (ctx) => ctx.step('only', () => 'v2'), { version: 2 });
+    await v1.start('v-1', null);
+    await recoverAfter(second, 150);
+    assert.equal(await second.handle('v-1').result(), 'resumed by v1');
+    assert.equal(await v2.run('v-2', null), 'v2');
+    assert.equal((await second.status('v-2')).version, 2);
+  });
+});
+
+describe('workflows: durable sleep, cancel, dead runs', () => {
+  it('lets the lease go during a long sleep; a worker wakes the run when it is due', async () => {
+    const { first, second } = pair({ inlineSleepMs: 0 });
+    const log: string[] = [];
+    const body = async (ctx: WorkflowContext) => {
+      await ctx.step('before', () => log.push('before'));
+      await ctx.sleep(250, 'three days');
+      await ctx.step('after', () => log.push('after'));
+      return 'woke';
+    };
+    const wf = first.define('sleepy', body);
+    second.define('sleepy', body);
+    await wf.start('s-1', null);
+    await first.drain();
+    const view = await first.status('s-1');
+    assert.equal(view.state, 'sleeping');
+    assert.equal(view.steps[1]?.state, 'waiting');
+    assert.equal(await second.recoverDue(), 0, 'not due yet');
+    await sleep(260);
+    assert.equal(await second.recoverDue(), 1);
+    assert.equal(await second.handle('s-1').result(), 'woke');
+    assert.deepEqual(log, ['before', 'after']);
+    assert.equal((await second.status('s-1')).steps[1]?.state, 'done');
+  });
+
+  it('cancels a sleeping run: it is woken, runs its undos and ends cancelled', async () => {
+    const { first, second } = pair({ inlineSleepMs: 0 });
+    const log: string[] = [];
+    const body = async (ctx: WorkflowContext) => {
+      await ctx.step('reserve', () => 'r-1', { compensate: (id) => log.push(`release ${id}`) });
+      await ctx.sleep(60_000);
+      await ctx.step('never', () => log.push('never'));
+    };
+    const wf = first.define('cancel', body);
+    second.define('cancel', body);
+    await wf.start('c-1', null);
+    await first.drain();
+    assert.equal(await first.cancel('c-1', 'customer asked'), true);
+    assert.equal(await second.recoverDue(), 1);
+    await assert.rejects(second.handle('c-1').result(), withCode(ErrorCode.WORKFLOW_CANCELLED, /customer asked/));
+    assert.deepEqual(log, ['release r-1']);
+    assert.equal((await second.status('c-1')).state, 'cancelled');
+    assert.equal(await second.cancel('c-1'), false, 'a finished run stays as it is');
+  });
+
+  it('parks a run as dead after too many takeovers, with its last error; resume gives it another round', async () => {
+    const { store, first } = pair({ maxAttempts: 2 });
+    const hanging = async (ctx: WorkflowContext) => ctx.step('stuck', hang);
+    const wf = first.define('dead', hanging);
+    await wf.start('d-1', null);
+    const secondWorker = new Workflows({ store, leaseMs: 150, heartbeatMs: 0, retentionMs: 60_000, maxAttempts: 2 });
+    secondWorker.define('dead', hanging);
+    assert.equal(await recoverAfterNoDrain(secondWorker, 150), 1, 'the first takeover runs');
+    const third = new Workflows({ store, leaseMs: 150, heartbeatMs: 0, retentionMs: 60_000, maxAttempts: 2 });
+    third.define('dead', async (ctx) => ctx.step('stuck', () => 'unstuck'));
+    await recoverAfter(third, 150);
+    await assert.rejects(third.handle('d-1').result(), withCode(ErrorCode.WORKFLOW_DEAD, /stopped 2 times/));
+    assert.equal((await third.status('d-1')).state, 'dead');
+    assert.equal(await third.recoverDue(), 0);
+    assert.equal(await third.resume('d-1'), true);
+    assert.equal(await third.recoverDue(), 1);
+    assert.equal(await third.handle('d-1').result(), 'unstuck');
+  });
+});
+
+describe('workflows: records at rest and bad input', () => {
+  it('seals the journal with the encryption key: no input or step value in the clear', async () => {
+    const store = new MemoryStore();
+    const workflows = new Workflows({ store, encryptionKey: 'a secret of at least 32 bytes, for the test' });
+    const wf = workflows.define('secret', async (ctx, card: string) => ctx.step('tokenize', () => `tok-${card}`));
+    assert.equal(await wf.run('e-1', '4242424242424242'), 'tok-4242424242424242');
+    const entries = await store.entries(runKeyOf('e-1'));
+    assert.ok(entries.length >= 2);
+    for (const entry of entries) assert.ok(!Buffer.from(entry.data).toString('latin1').includes('4242'));
+    const other = new Workflows({ store, encryptionKey: 'another secret of at least 32 bytes, for the test' });
+    await assert.rejects(other.status('e-1'), withCode(ErrorCode.RESULT_UNREADABLE));
+  });
+
+  it('refuses what it cannot do with a clear error', async () => {
+    assert.throws(() => new Workflows({ store: {} as JournalStore }), withCode(ErrorCode.INVALID_OPTIONS, /journals/));
+    const workflows = new Workflows({ store: new MemoryStore() });
+    assert.throws(() => workflows.define('', async () => 1), withCode(ErrorCode.INVALID_OPTIONS));
+    workflows.define('twice', async () => 1);
+    assert.throws(() => workflows.define('twice', async () => 2), withCode(ErrorCode.INVALID_OPTIONS, /higher version/));
+    const wf = workflows.define('bad', async (ctx) => ctx.step('fn', () => () => 'a function'));
+    await assert.rejects(wf.start('', null), withCode(ErrorCode.KEY_MISSING));
+    await assert.rejects(wf.start('x'.repeat(256), null), withCode(ErrorCode.KEY_INVALID));
+    await assert.rejects(wf.run('bad-1', null), withCode(ErrorCode.WORKFLOW_FAILED, /cannot be recorded/));
+    const sleeper = workflows.define('sleep-bad', async (ctx) => ctx.sleep(-1));
+    await assert.rejects(sleeper.run('sb-1', null), withCode(ErrorCode.WORKFLOW_FAILED, /0 ms or more/));
+    await assert.rejects(workflows.cancel('none'), withCode(ErrorCode.WORKFLOW_NOT_FOUND));
+    await assert.rejects(workflows.handle('none').result(), withCode(ErrorCode.WORKFLOW_NOT_FOUND));
+  });
+});
+
+/** `recoverAfter` without waiting for the runs it took: for runs that hang. */
+async function recoverAfterNoDrain(workflows: Workflows, ms: number): Promise<number> {
+  await sleep(ms + 20);
+  return workflows.recoverDue();
+}
