@@ -92,7 +92,8 @@ export class RunContext implements WorkflowContext {
     } else if (reconcile !== undefined && recorded?.intent !== true) {
       await this.append({ t: 'intent', op, name });
     }
-    await waitFor(recorded?.attempts.at(-1)?.retryAtMs, this.#parts.engine.now, this.#parts.lease.signal);
+    const lastAttempt = recorded?.attempts.at(-1);
+    if (lastAttempt !== undefined) await waitFor(lastAttempt.retryAtMs, this.#parts.engine.now, this.#parts.lease.signal);
     return this.#attempts(op, name, 'step', attempt, options, (signal, n) =>
       attemptOnce((s) => fn(this.#stepContext(op, name, n, s)), options.timeoutMs, signal, name),
     );
@@ -164,10 +165,16 @@ export class RunContext implements WorkflowContext {
   }
 
   /** Appends `entry` at the next position, under the lease; a refused append means the run was taken over. */
-  async append(entry: Entry): Promise<void> {
+  async append(entry: Entry, stepName?: string): Promise<void> {
     const { engine, store, codec, lease, replay } = this.#parts;
+    let data: Uint8Array;
+    try {
+      data = codec.encode(lease.key, replay.nextSeq, entry);
+    } catch (cause) {
+      // Only a step's value can fail to encode: the rest of an entry is plain data of our own.
+      throw unrecordable(stepName ?? entry.t, cause);
+    }
     const seq = replay.nextSeq++;
-    const data = codec.encode(lease.key, seq, entry);
     let appended: boolean;
     try {
       appended = await engine.call('append', () =>
@@ -210,7 +217,18 @@ export class RunContext implements WorkflowContext {
   }
 
   #stepContext(op: number, name: string, attempt: number, signal: AbortSignal): StepContext {
-    return { key: deriveKey(this.runId, `${op}:${name}`), attempt, signal, workflowId: this.workflowId };
+    const { runId, workflowId } = this;
+    let key: string | undefined;
+    // The key is a hash: made when a step asks for it, not for every step.
+    return {
+      get key() {
+        key ??= deriveKey(runId, `${op}:${name}`);
+        return key;
+      },
+      attempt,
+      signal,
+      workflowId,
+    };
   }
 
   /** A recorded result: its value (registering its undo again), or its error thrown again. */
@@ -271,8 +289,7 @@ export class RunContext implements WorkflowContext {
     startedAtMs: number,
     options: Pick<StepOptions<T>, 'compensate'>,
   ): Promise<T> {
-    encodeValue(name, value);
-    await this.append({ t: 'step', op, name, kind, ok: true, value, attempts, startedAtMs, endedAtMs: this.#now() });
+    await this.append({ t: 'step', op, name, kind, ok: true, value, attempts, startedAtMs, endedAtMs: this.#now() }, name);
     this.#register(op, name, value, options);
     return value;
   }
@@ -307,12 +324,16 @@ function encodeValue(name: string, value: unknown): Uint8Array {
   try {
     return defaultSerializer.encode(value);
   } catch (cause) {
-    throw new IdempotencyError(
-      ErrorCode.INVALID_OPTIONS,
-      `[idem] step "${name}" returned a value that cannot be recorded (${cause instanceof Error ? cause.message : String(cause)}); return plain data (objects, arrays, strings, numbers, Dates, Maps...).`,
-      { cause },
-    );
+    throw unrecordable(name, cause);
   }
+}
+
+function unrecordable(name: string, cause: unknown): IdempotencyError {
+  return new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] step "${name}" returned a value that cannot be recorded (${cause instanceof Error ? cause.message : String(cause)}); return plain data (objects, arrays, strings, numbers, Dates, Maps...).`,
+    { cause },
+  );
 }
 
 export function leaseLost(key: string): IdempotencyError {
