@@ -34,6 +34,7 @@ const runs = [
   ['scoped-encrypted.ts'],
   ['gateway.ts'],
   ['custom-store.ts'],
+  ['workflow-order.ts'],
   ['stores.ts', 'memory:'],
   ['stores.ts'],
 ];
