@@ -1,7 +1,8 @@
 /**
  * The kit for store authors: the store contract (`Store`, `AdminStore`, the inputs of each call,
- * `StoreLimits`, the claim rules), and everything an Idem store needs besides its own queries. A
- * store written with it passes `runStoreConformance` from `idem/testing`. docs/stores.md walks
+ * `StoreLimits`, the claim rules), the journal contract (`JournalStore`, its inputs and its
+ * rules), and everything an Idem store needs besides its own queries. A store written with it
+ * passes `runStoreConformance` from `idem/testing`. docs/stores.md walks
  * through a store written with it. `idem` exports only the types a user holds (`Store`,
  * `AdminStore`, `IdempotencyRecord`). test/package/public-api.test.ts holds the list of exports.
  */
@@ -14,6 +15,16 @@ export {
   isExpired,
   takenOverRecord,
 } from '../core/claim-rules.js';
+export {
+  type AppendInput,
+  isJournalStore,
+  type JournalEntry,
+  type JournalStore,
+  type ReopenInput,
+  type RunListOptions,
+  type RunPage,
+} from '../core/journal.js';
+export { isDueRun, mayAppend, mayReopen, reopenedRecord } from '../core/journal-rules.js';
 export {
   type AdminStore,
   type ClaimInput,

@@ -1,18 +1,19 @@
-/** The contract's rules on `limit` for `list` and `sweep` (see `ListOptions`, `AdminStore.sweep`), checked once for every store. */
+/** The contract's rules on `limit` for `list`, `runs` and `sweep` (see `ListOptions`, `RunListOptions`, `AdminStore.sweep`), checked once for every store. */
 import { StoreLimits } from '../core/store.js';
 import { invalidOptions } from './errors.js';
 
 /**
- * The page size `list` must use: `limit` when it is a whole number from 1 to
- * `StoreLimits.maxListLimit` (1000), `StoreLimits.defaultListLimit` (100) when it is `undefined`.
- * Anything else throws `INVALID_OPTIONS`, naming `store`.
+ * The page size `list` (or `runs` of a `JournalStore`, named by `operation`) must use: `limit`
+ * when it is a whole number from 1 to `StoreLimits.maxListLimit` (1000),
+ * `StoreLimits.defaultListLimit` (100) when it is `undefined`. Anything else throws
+ * `INVALID_OPTIONS`, naming `store` and `operation` (default `'list'`).
  */
-export function checkListLimit(store: string, limit: number | undefined): number {
+export function checkListLimit(store: string, limit: number | undefined, operation = 'list'): number {
   if (limit === undefined) return StoreLimits.defaultListLimit;
   if (Number.isInteger(limit) && limit >= 1 && limit <= StoreLimits.maxListLimit) return limit;
   throw invalidOptions(
     store,
-    `list(): limit must be a whole number from 1 to ${StoreLimits.maxListLimit}, got ${String(limit)}; page on with nextCursor for more.`,
+    `${operation}(): limit must be a whole number from 1 to ${StoreLimits.maxListLimit}, got ${String(limit)}; page on with nextCursor for more.`,
   );
 }
 

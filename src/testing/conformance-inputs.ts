@@ -1,6 +1,7 @@
 /** Inputs, readers and checks the store conformance scenarios share. */
 import assert from 'node:assert/strict';
 import { type ErrorCode, isIdempotencyError } from '../core/errors.js';
+import type { AppendInput, JournalEntry, JournalStore, RunListOptions } from '../core/journal.js';
 import type { AdminStore, ClaimInput, ListOptions, Store } from '../core/store.js';
 import type { WorkerJob } from './claim-worker.js';
 
@@ -46,6 +47,46 @@ export function bytes(value: Uint8Array | null | undefined): number[] | null {
 /** The store as an `AdminStore`; the scenarios that call this declare `needs: 'admin'`. */
 export function admin(store: Store): AdminStore {
   return store as AdminStore;
+}
+
+/** The store as a `JournalStore`; the scenarios that call this declare `needs: 'journal'`. */
+export function journal(store: Store): JournalStore {
+  return store as JournalStore;
+}
+
+/** The UTF-8 bytes of `text`. */
+export function utf8(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** An append of `seq` to `key` under `token` at `nowMs`; its data is the text `key:seq` unless given. */
+export function appendInput(key: string, token: string, seq: number, nowMs: number, data?: Uint8Array): AppendInput {
+  return { key, token, seq, nowMs, data: data ?? utf8(`${key}:${seq}`) };
+}
+
+/** Entries as `seq@atMs:text` lines (data read as UTF-8), for `deepEqual` with a readable diff. */
+export function shown(entries: readonly JournalEntry[]): string[] {
+  return entries.map((entry) => `${entry.seq}@${entry.atMs}:${Buffer.from(entry.data).toString('utf8')}`);
+}
+
+/**
+ * Every key `runs` returns, page by page with `options`, checking the page rules on the way: no
+ * page holds more than its limit, and the paging ends (no cursor) within 10,000 pages. A store
+ * that scans may return a key on two pages, so the keys come back as a set: every key at least
+ * once, sorted.
+ */
+export async function runsAll(store: JournalStore, options: Omit<RunListOptions, 'cursor'> = {}): Promise<string[]> {
+  const keys = new Set<string>();
+  const limit = options.limit ?? 100;
+  let cursor: string | undefined;
+  for (let page = 0; page < 10_000; page++) {
+    const result = await store.runs({ ...options, ...(cursor === undefined ? {} : { cursor }) });
+    assert.ok(result.keys.length <= limit, `a runs page of limit ${limit} held ${result.keys.length} keys`);
+    for (const key of result.keys) keys.add(key);
+    cursor = result.nextCursor;
+    if (cursor === undefined) return [...keys].sort();
+  }
+  throw new Error('runs() did not finish within 10,000 pages');
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Conformance scenarios about a store's life: ping while it serves, and every call refused after close. */
 import assert from 'node:assert/strict';
 import { ErrorCode } from '../core/errors.js';
+import { isJournalStore } from '../core/journal.js';
 import { isAdminStore } from '../core/store.js';
 import { claimInput, HOUR_MS, hasCode, type ScenarioContext } from './conformance-inputs.js';
 
@@ -34,6 +35,15 @@ export async function closeRefusesEverything({ store }: ScenarioContext): Promis
     calls.push(['delete', () => store.delete('k')], ['list', () => store.list()]);
     const { sweep } = store;
     if (sweep !== undefined) calls.push(['sweep', () => sweep.call(store, t)]);
+  }
+  if (isJournalStore(store)) {
+    const reopen = { key: 'k', expectedToken: 'a', token: 'b', nowMs: t, leaseExpiresAtMs: t + 1, expiresAtMs: t + 1 };
+    calls.push(
+      ['append', () => store.append({ key: 'k', token: 'a', seq: 0, data: result, nowMs: t })],
+      ['entries', () => store.entries('k')],
+      ['reopen', () => store.reopen(reopen)],
+      ['runs', () => store.runs()],
+    );
   }
   for (const [operation, call] of calls) await assert.rejects(call(), closed, `${operation} after close`);
 }

@@ -1,6 +1,7 @@
 /**
  * The conformance scenarios that need other processes: claims racing across processes, and a
- * holder killed mid-lease. The children run `claim-worker.ts`.
+ * holder killed mid-lease. The children run `claim-worker.ts`; `startWorker` starts one for the
+ * journal scenarios too.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -10,14 +11,14 @@ import { claimInput, HOUR_MS, type ScenarioContext } from './conformance-inputs.
 
 const workerUrl = new URL(`./claim-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-interface Worker {
+export interface Worker {
   process: ChildProcess;
   nextLine(): Promise<string>;
   exited: Promise<number | null>;
 }
 
 /** Spawns a worker with this process's loader flags and resolves once it says `ready`. */
-async function startWorker(job: WorkerJob): Promise<Worker> {
+export async function startWorker(job: WorkerJob): Promise<Worker> {
   const child = spawn(process.execPath, [...process.execArgv, workerUrl.pathname, JSON.stringify(job)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as nodeTest from 'node:test';
+import { isJournalStore } from '../core/journal.js';
 import { isAdminStore, type Store } from '../core/store.js';
 import type { ScenarioCounts } from './conformance-inputs.js';
 import { type ScenarioEntry, type ScenarioNeed, StoreScenario, storeScenarios } from './store-scenarios.js';
@@ -44,11 +45,11 @@ export interface StoreConformanceOptions {
    * too). Default: every scenario.
    */
   only?: readonly StoreScenario[];
-  /** Processes in the cross-process race. Default 4. */
+  /** Processes in the cross-process races (claims, and journal appends). Default 4. */
   processes?: number;
-  /** Keys each process races for. Default 50. */
+  /** Keys each process races for, and entries each appends in the journal race. Default 50. */
   claimsPerProcess?: number;
-  /** Concurrent claims on one key in one process. Default 200. */
+  /** Concurrent claims on one key in one process, and concurrent appends of one seq. Default 200. */
   concurrentClaims?: number;
   /** The test runner. Default `node:test`. */
   test?: ConformanceTestApi;
@@ -65,7 +66,7 @@ type Factory = {
  * scenario is an entry of a table (`StoreScenario` names them): skip one with a reason, or run
  * only some with `only` or the environment variable `IDEM_CONFORMANCE_ONLY=cycle,close`. A
  * scenario that needs what your store does not have (`list` and `delete` of an `AdminStore`,
- * `sweep`, `ping`) is skipped, saying so.
+ * `sweep`, `ping`, the journal of a `JournalStore`) is skipped, saying so.
  *
  * @example
  * ```ts
@@ -129,9 +130,22 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
   });
 }
 
-/** Why `store` cannot run a scenario that needs `need`, or `undefined` when it can. */
-function lacks(store: Store, need: ScenarioNeed): string | undefined {
+/** Why `store` cannot run a scenario that needs `needs`, or `undefined` when it can. */
+function lacks(store: Store, needs: ScenarioNeed | readonly ScenarioNeed[]): string | undefined {
+  for (const need of typeof needs === 'string' ? [needs] : needs) {
+    const missing = lacksOne(store, need);
+    if (missing !== undefined) return missing;
+  }
+  return undefined;
+}
+
+function lacksOne(store: Store, need: ScenarioNeed): string | undefined {
   if (need === 'ping') return store.ping === undefined ? `the ${store.name} store has no ping()` : undefined;
+  if (need === 'journal') {
+    return isJournalStore(store)
+      ? undefined
+      : `the ${store.name} store is not a JournalStore (no append(), entries(), reopen() and runs())`;
+  }
   if (!isAdminStore(store)) return `the ${store.name} store is not an AdminStore (no list() and delete())`;
   if (need === 'sweep' && store.sweep === undefined) {
     return `the ${store.name} store has no sweep(): its backend drops expired records itself`;

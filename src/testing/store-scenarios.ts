@@ -15,6 +15,16 @@ import {
   staleTokens,
 } from './claim-scenarios.js';
 import type { ScenarioContext, ScenarioCounts } from './conformance-inputs.js';
+import { concurrentAppends, dueRuns, journalsAcrossProcesses, runLimits, runPaging } from './journal-run-scenarios.js';
+import {
+  appendAndEntries,
+  appendFencing,
+  deleteRemovesEntries,
+  newJournal,
+  releaseRemovesEntries,
+  reopenRun,
+  sweepRemovesEntries,
+} from './journal-scenarios.js';
 import { extendKeepsRetention, lostCompletionAbortsSignal } from './lease-scenarios.js';
 import { closeRefusesEverything, pingThenClose } from './lifecycle-scenarios.js';
 import { killHolderMidLease, raceAcrossProcesses } from './process-scenarios.js';
@@ -22,17 +32,18 @@ import { binaryResults, resultCapacity, retentionExpiry, textSizes } from './rec
 
 /**
  * What a scenario needs besides the hot path: `admin` (`delete` and `list`: an `AdminStore`),
- * `sweep` (an `AdminStore` with `sweep`), `ping`.
+ * `sweep` (an `AdminStore` with `sweep`), `ping`, `journal` (`append`, `entries`, `reopen` and
+ * `runs`: a `JournalStore`).
  */
-export type ScenarioNeed = 'admin' | 'sweep' | 'ping';
+export type ScenarioNeed = 'admin' | 'sweep' | 'ping' | 'journal';
 
 export interface ScenarioEntry {
   /** A few words, shown first in the test's title. */
   name: string;
   /** What it checks, as a sentence; a function when it names the counts in the options. */
   title: string | ((counts: ScenarioCounts) => string);
-  /** What the store must have besides the hot path; skipped, saying so, when it does not. */
-  needs?: ScenarioNeed;
+  /** What the store must have besides the hot path (one need, or all of several); skipped, saying so, when it does not. */
+  needs?: ScenarioNeed | readonly ScenarioNeed[];
   /** The scenario, on a fresh and empty store; it throws (an assertion) when the store breaks the contract. */
   run(context: ScenarioContext): Promise<void>;
 }
@@ -132,6 +143,83 @@ export const storeScenarios = {
     name: 'a holder killed with SIGKILL',
     title: 'a holder killed mid-lease blocks the key until its lease ends, then one caller takes over',
     run: killHolderMidLease,
+  },
+  journal: {
+    name: 'journal entries',
+    title:
+      "entries come back in seq order with their append's time and exact bytes: none, every byte value, the store's capacity",
+    needs: 'journal',
+    run: appendAndEntries,
+  },
+  journalFencing: {
+    name: 'journal fencing',
+    title:
+      'append writes only under the holding token, in progress and unexpired, to a free seq; a refusal changes nothing',
+    needs: 'journal',
+    run: appendFencing,
+  },
+  journalRestart: {
+    name: 'a new journal',
+    title: "appending seq 0 removes every entry the key had, the same run's or an expired earlier run's",
+    needs: 'journal',
+    run: newJournal,
+  },
+  journalRelease: {
+    name: 'journal and release',
+    title: 'release removes the entries with the record, and a refused release keeps them',
+    needs: 'journal',
+    run: releaseRemovesEntries,
+  },
+  journalDelete: {
+    name: 'journal and delete',
+    title: 'delete removes the entries with the record, whatever its state',
+    needs: ['journal', 'admin'],
+    run: deleteRemovesEntries,
+  },
+  journalSweep: {
+    name: 'journal and sweep',
+    title: 'sweep removes the entries of the records it deletes, and of no other',
+    needs: ['journal', 'sweep'],
+    run: sweepRemovesEntries,
+  },
+  reopen: {
+    name: 'reopen',
+    title:
+      'a completed, unexpired run with the expected token becomes a fresh run without a journal; nothing else does',
+    needs: 'journal',
+    run: reopenRun,
+  },
+  runs: {
+    name: 'runs',
+    title: 'pages through every record with an entry 0, and through nothing else',
+    needs: 'journal',
+    run: runPaging,
+  },
+  runLimits: {
+    name: 'runs limits',
+    title: 'limit is a whole number from 1 to 1000, 100 by default; anything else is INVALID_OPTIONS',
+    needs: 'journal',
+    run: runLimits,
+  },
+  dueRuns: {
+    name: 'due runs',
+    title: 'dueBy keeps only in-progress runs whose lease ended and whose retention did not',
+    needs: 'journal',
+    run: dueRuns,
+  },
+  concurrentAppends: {
+    name: 'concurrent appends in one process',
+    title: ({ concurrentClaims }) =>
+      `${concurrentClaims} concurrent appends of one seq write exactly one; runs appended at once keep their own entries`,
+    needs: 'journal',
+    run: concurrentAppends,
+  },
+  journalProcesses: {
+    name: 'journals across processes',
+    title: ({ processes, claimsPerProcess }) =>
+      `${processes} processes append ${claimsPerProcess} entries each to their own runs and race for a shared one: each seq written once`,
+    needs: 'journal',
+    run: journalsAcrossProcesses,
   },
   ping: {
     name: 'ping',

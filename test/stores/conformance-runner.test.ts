@@ -82,7 +82,7 @@ describe('runStoreConformance', () => {
 
   it('skips, saying why, a scenario that needs what the store does not have, and runs the rest', async () => {
     delete process.env[CONFORMANCE_ONLY_ENV];
-    const registered = register({ only: ['list', 'sweep', 'ping', 'cycle', 'close'] });
+    const registered = register({ only: ['list', 'sweep', 'ping', 'journal', 'journalDelete', 'cycle', 'close'] });
     const reasons = new Map<string, string | undefined>();
     for (const test of registered) {
       await test.fn({ skip: (message) => reasons.set(test.name.split(':')[0] as string, message) });
@@ -90,6 +90,8 @@ describe('runStoreConformance', () => {
     assert.match(reasons.get(StoreScenario.list) ?? '', /hot-path store is not an AdminStore/);
     assert.match(reasons.get(StoreScenario.sweep) ?? '', /not an AdminStore/);
     assert.match(reasons.get(StoreScenario.ping) ?? '', /has no ping\(\)/);
+    assert.match(reasons.get(StoreScenario.journal) ?? '', /hot-path store is not a JournalStore/);
+    assert.match(reasons.get(StoreScenario.journalDelete) ?? '', /not a JournalStore/, 'the first need it lacks');
     assert.equal(reasons.has(StoreScenario.cycle), false, 'a hot-path scenario runs');
     assert.equal(reasons.has(StoreScenario.close), false);
   });

@@ -76,6 +76,42 @@ describe('MemoryStore limits', () => {
     assert.equal((await store.claim(claim('next', T + 1, T + 60_000))).claimed, true);
   });
 
+  it('counts journal entries against maxBytes, never refuses an append, and uncounts entries wherever they go', async () => {
+    const store = new MemoryStore({ maxBytes: 20_000 });
+    const first = await store.claim(claim('run', T, T + 60_000));
+    const { token } = first.record;
+    const empty = store.bytes;
+    const append = (seq: number, size: number, nowMs = T) =>
+      store.append({ key: 'run', token, seq, data: new Uint8Array(size), nowMs });
+    assert.equal(await append(0, 10_000), true);
+    assert.equal(await append(1, 10_000), true, 'an append past maxBytes is kept: its step has run');
+    assert.equal(store.bytes, empty + 20_000 + 2 * 64, 'data plus 64 bytes an entry');
+    await assert.rejects(store.claim(claim('next', T + 1, T + 60_000)), /is full/);
+    assert.equal(await append(0, 100), true, 'seq 0 starts afresh');
+    assert.equal(store.bytes, empty + 100 + 64, 'the entries seq 0 removed are uncounted');
+    assert.equal(await store.release('run', token), true);
+    assert.equal(store.bytes, 0, 'release uncounts the journal with the record');
+
+    // A fresh claim over an expired record drops the old journal; reopen and sweep uncount theirs.
+    const second = await store.claim(claim('run', T, T + 1000));
+    await store.append({ key: 'run', token: second.record.token, seq: 0, data: new Uint8Array(500), nowMs: T });
+    const fresh = await store.claim(claim('run', T + 1000, T + 60_000));
+    assert.deepEqual(await store.entries('run'), []);
+    assert.equal(store.bytes, empty);
+    const run = { key: 'run', token: fresh.record.token, nowMs: T + 1001 };
+    await store.append({ ...run, seq: 0, data: new Uint8Array(500) });
+    await store.complete({ ...run, result: new Uint8Array(0), expiresAtMs: T + 2000 });
+    // A token of the same length, so the record counts as many bytes as before.
+    const again = 'x'.repeat(run.token.length);
+    const reopen = { key: 'run', expectedToken: run.token, token: again, leaseExpiresAtMs: T + 1500 };
+    assert.equal(await store.reopen({ ...reopen, nowMs: T + 1002, expiresAtMs: T + 2000 }), true);
+    assert.equal(store.bytes, empty);
+    await store.append({ key: 'run', token: again, seq: 0, data: new Uint8Array(500), nowMs: T + 1003 });
+    assert.equal(await store.sweep(T + 2000), 1);
+    assert.equal(store.bytes, 0);
+    assert.equal(store.size, 0);
+  });
+
   it('reaches the engine as a 503-class STORE_UNAVAILABLE, nothing run', async () => {
     const engine = new Engine({ store: new MemoryStore({ maxRecords: 1 }) });
     assert.equal((await engine.begin({ key: 'one', fingerprint: 'f' })).kind, 'run');

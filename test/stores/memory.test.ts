@@ -4,5 +4,5 @@ const perProcess = 'a memory store lives in one process: other processes cannot 
 runStoreConformance({
   name: 'memory',
   factoryModule: new URL('./memory.factory.ts', import.meta.url).href,
-  skip: { processes: perProcess, crash: perProcess },
+  skip: { processes: perProcess, crash: perProcess, journalProcesses: perProcess },
 });

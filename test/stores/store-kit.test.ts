@@ -161,6 +161,11 @@ describe('the limits of list and sweep', () => {
         hasCode(ErrorCode.INVALID_OPTIONS, /\[fake\] list\(\): limit/),
       );
     }
+    assert.equal(checkListLimit('fake', 7, 'runs'), 7);
+    assert.throws(
+      () => checkListLimit('fake', 0, 'runs'),
+      hasCode(ErrorCode.INVALID_OPTIONS, /\[fake\] runs\(\): limit/),
+    );
   });
 
   it('takes sweep limits of at least 1, 1000 by default, and refuses the rest with INVALID_OPTIONS', () => {

@@ -1,6 +1,15 @@
 import { decideClaim, extendedRecord, isExpired } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
+  AppendInput,
+  JournalEntry,
+  JournalStore,
+  ReopenInput,
+  RunListOptions,
+  RunPage,
+} from '../../core/journal.js';
+import { isDueRun, mayAppend, mayReopen, reopenedRecord } from '../../core/journal-rules.js';
+import type {
   AdminStore,
   ClaimInput,
   ClaimResult,
@@ -12,6 +21,7 @@ import type {
 } from '../../core/store.js';
 import { checkListLimit, checkSweepLimit, storeClosed } from '../../store-kit/index.js';
 import { ExpiryQueue } from './expiry-queue.js';
+import { MemoryJournals } from './memory-journals.js';
 
 /** Default `maxRecords`. */
 export const DEFAULT_MAX_RECORDS = 100_000;
@@ -29,18 +39,19 @@ export interface MemoryStoreOptions {
    */
   maxRecords?: number;
   /**
-   * Largest memory the records may take, in bytes, counted as their keys, fingerprints, tokens
-   * and stored results plus a fixed 256 bytes per record (an estimate, not the heap's own
-   * count). Enforced as `maxRecords` is, when a new key is claimed. Storing a result is never
-   * refused, as its work has run: the total may pass the cap by the results of the records in
-   * progress (each at most the engine's `maxResultBytes`). Default 256 MiB.
+   * Largest memory the records may take, in bytes, counted as their keys, fingerprints, tokens,
+   * stored results and journal entries plus a fixed 256 bytes per record and 64 per entry (an
+   * estimate, not the heap's own count). Enforced as `maxRecords` is, when a new key is claimed.
+   * Storing a result or appending an entry is never refused, as its work has run: the total may
+   * pass the cap by the results and journals of the records in progress. Default 256 MiB.
    */
   maxBytes?: number;
 }
 
 /**
  * A store in this process's memory. For tests and single-process programs: records vanish with
- * the process, and two processes never see each other's keys.
+ * the process, and two processes never see each other's keys. It keeps journals for workflows
+ * (`JournalStore`): a run's entries live and die with its record.
  *
  * @example
  * ```ts
@@ -49,11 +60,13 @@ export interface MemoryStoreOptions {
  * const charge = idempotent(chargeCard, { store: new MemoryStore(), key: (req) => req.id });
  * ```
  */
-export class MemoryStore implements AdminStore {
+export class MemoryStore implements AdminStore, JournalStore {
   readonly name = 'memory';
   #records = new Map<string, IdempotencyRecord>();
-  /** Each record's size as counted in `#bytes`, so a record changed in place is uncounted exactly. */
+  /** Each record's size with its journal's, as counted in `#bytes`, so a record changed in place is uncounted exactly. */
   readonly #sizes = new Map<string, number>();
+  /** The runs' journals; a key has one only while it has a record. */
+  readonly #journals = new MemoryJournals();
   /** Records by retention end, to find expired ones without a scan. */
   readonly #expiries = new ExpiryQueue();
   readonly #maxRecords: number;
@@ -84,6 +97,8 @@ export class MemoryStore implements AdminStore {
     const answer = decideClaim(current, input);
     if (answer.claimed) {
       if (current === undefined) this.#makeRoom(input.nowMs, sizeOf(answer.record));
+      // A fresh record replaces an expired one: the old run's journal dies with it.
+      else if (!answer.takeover) this.#clearJournal(input.key);
       this.#put(answer.record);
     }
     // Callers get copies, so nothing they do to a record changes the one kept here.
@@ -153,6 +168,46 @@ export class MemoryStore implements AdminStore {
     return this.#dropExpired(nowMs, checkSweepLimit('memory', limit));
   }
 
+  async append(input: AppendInput): Promise<boolean> {
+    this.#open();
+    if (!mayAppend(this.#records.get(input.key), input)) return false;
+    // Seq 0 starts the journal afresh; any other seq must be free.
+    if (input.seq === 0) this.#clearJournal(input.key);
+    else if (this.#journals.has(input.key, input.seq)) return false;
+    const bytes = this.#journals.add(input.key, { seq: input.seq, data: input.data, atMs: input.nowMs });
+    this.#count(input.key, bytes);
+    return true;
+  }
+
+  async entries(key: string): Promise<JournalEntry[]> {
+    this.#open();
+    return this.#journals.entries(key);
+  }
+
+  async reopen(input: ReopenInput): Promise<boolean> {
+    this.#open();
+    const current = this.#records.get(input.key);
+    if (current === undefined || !mayReopen(current, input)) return false;
+    this.#clearJournal(input.key);
+    this.#put(reopenedRecord(current, input));
+    return true;
+  }
+
+  async runs(options: RunListOptions = {}): Promise<RunPage> {
+    this.#open();
+    const limit = checkListLimit('memory', options.limit, 'runs');
+    const { cursor, dueBy } = options;
+    const keys: string[] = [];
+    for (const key of this.#journals.heads()) {
+      if (cursor !== undefined && key <= cursor) continue;
+      const record = this.#records.get(key);
+      if (record === undefined || (dueBy !== undefined && !isDueRun(record, dueBy))) continue;
+      if (keys.length === limit) return { keys, nextCursor: keys.at(-1) };
+      keys.push(key);
+    }
+    return { keys, nextCursor: undefined };
+  }
+
   /** Resolves while the store is open: there is nothing to reach. `STORE_CLOSED` after `close()`. */
   async ping(): Promise<void> {
     this.#open();
@@ -162,21 +217,34 @@ export class MemoryStore implements AdminStore {
     this.#closed = true;
   }
 
-  /** Keeps `record` (new or changed), counting its size and queueing its retention end. */
+  /** Keeps `record` (new or changed), counting its size (its journal's included) and queueing its retention end. */
   #put(record: IdempotencyRecord): void {
-    const size = sizeOf(record);
+    const size = sizeOf(record) + this.#journals.bytesOf(record.key);
     this.#bytes += size - (this.#sizes.get(record.key) ?? 0);
     this.#sizes.set(record.key, size);
     this.#records.set(record.key, record);
     this.#expiries.schedule(record.key, record.expiresAtMs);
   }
 
+  /** Deletes the record of `key` and its journal, uncounting both. */
   #remove(key: string): boolean {
     if (!this.#records.delete(key)) return false;
     this.#bytes -= this.#sizes.get(key) ?? 0;
     this.#sizes.delete(key);
+    this.#journals.clear(key);
     this.#expiries.unschedule(key);
     return true;
+  }
+
+  /** Removes the journal of `key` (whose record stays), uncounting it. */
+  #clearJournal(key: string): void {
+    this.#count(key, -this.#journals.clear(key));
+  }
+
+  /** Counts `bytes` more (or fewer) for the record of `key`. */
+  #count(key: string, bytes: number): void {
+    this.#bytes += bytes;
+    this.#sizes.set(key, (this.#sizes.get(key) ?? 0) + bytes);
   }
 
   /** Drops up to `limit` records expired at `nowMs`, soonest first; returns how many. */
