@@ -51,7 +51,9 @@ export interface StepDatabase<Tx> {
    * (`ran: false`). Two holders running the same step at once: exactly one commits; the other's
    * transaction rolls back (unique violation, deadlock or lock) and it returns the committed row's
    * data (`ran: false`). `fn` returns the bytes to record (the runtime encodes the step's value);
-   * it must not commit or roll back the transaction itself.
+   * it must not commit or roll back the transaction itself. When the server rolls the transaction
+   * back for a deadlock or serialization failure, `fn` runs again (up to 5 times in all), so it
+   * should change nothing but through `tx`.
    * Throws what `fn` throws, after rolling the transaction back (no row written), unless the same
    * step was committed meanwhile by another holder: then that row is returned (`ran: false`), since
    * the step is done. Database failures throw `STORE_UNAVAILABLE` (or `STORE_MISCONFIGURED` when the
