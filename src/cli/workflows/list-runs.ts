@@ -62,6 +62,7 @@ async function collectRuns(
 ): Promise<Listing> {
   const runs: RunView[] = [];
   const progress = new ListProgress(options.limit);
+  let read = 0;
   let cursor = options.cursor;
   try {
     do {
@@ -69,9 +70,10 @@ async function collectRuns(
         limit: Math.min(PAGE_SIZE, options.limit - runs.length),
         ...(cursor === undefined ? {} : { cursor }),
       });
+      read += page.runs.length;
       runs.push(...page.runs.filter((run) => options.state === undefined || run.state === options.state));
       cursor = page.nextCursor;
-      progress.page(runs.length, cursor !== undefined);
+      progress.page(runs.length, read, cursor !== undefined);
     } while (cursor !== undefined && runs.length < options.limit);
   } finally {
     progress.stop();
@@ -79,7 +81,7 @@ async function collectRuns(
   return { runs, nextCursor: cursor };
 }
 
-/** A bar on stderr, from the second page on and only on a terminal: how many of the runs asked for are found. */
+/** A bar on stderr, from the second page on and only on a terminal: how many of the runs asked for are found, of how many read. */
 class ListProgress {
   readonly #total: number;
   #bar: cliProgress.SingleBar | undefined;
@@ -89,16 +91,21 @@ class ListProgress {
     this.#total = total;
   }
 
-  page(found: number, more: boolean): void {
+  page(found: number, read: number, more: boolean): void {
     this.#pages += 1;
     if (this.#bar === undefined && more && this.#pages === 1 && process.stderr.isTTY) {
       this.#bar = new cliProgress.SingleBar(
-        { format: 'listing runs {bar} {value}/{total}', hideCursor: true, stream: process.stderr },
+        {
+          format: 'listing runs {bar} {value}/{total} ({read} read)',
+          hideCursor: true,
+          clearOnComplete: true,
+          stream: process.stderr,
+        },
         cliProgress.Presets.shades_classic,
       );
-      this.#bar.start(this.#total, found);
+      this.#bar.start(this.#total, found, { read });
     }
-    this.#bar?.update(found);
+    this.#bar?.update(found, { read });
   }
 
   stop(): void {

@@ -54,7 +54,7 @@ export class LoggedWorkflows extends Workflows {
     try {
       await super.launch(lease);
     } catch (error) {
-      if (isIdempotencyError(error, ErrorCode.WORKFLOW_UNKNOWN)) this.#once(reasonOf(error));
+      if (isIdempotencyError(error, ErrorCode.WORKFLOW_UNKNOWN)) this.#once(reasonOf(error).split(';')[0] ?? '');
       throw error;
     }
     const run = this.localRun(lease.key);
@@ -92,6 +92,6 @@ export class LoggedWorkflows extends Workflows {
   #once(line: string): void {
     if (this.#unknown.has(line)) return;
     this.#unknown.add(line);
-    this.#log(`${line} (left to a process that defines it)`);
+    this.#log(`${line}: its due runs are left to a process that defines it`);
   }
 }

@@ -14,7 +14,11 @@ export interface RunOptions {
 export async function showWorkflow(id: string, options: RunOptions): Promise<void> {
   await withWorkflows(options.store, async (workflows) => {
     const run = await workflows.status(id);
-    print(options.json ? jsonText(runJson(run, true), 2) : runDetails(run, Date.now()));
+    // A run asked to stop shows it only once a holder acts on it: say so meanwhile.
+    const cancelling = isFinished(run) ? undefined : await workflows.cancelReason(id);
+    if (options.json)
+      print(jsonText({ ...runJson(run, true), ...(cancelling === undefined ? {} : { cancelling }) }, 2));
+    else print(runDetails(run, Date.now(), cancelling));
   });
 }
 
@@ -23,16 +27,17 @@ export async function showWorkflow(id: string, options: RunOptions): Promise<voi
  * finished otherwise cannot be cancelled (exit 3, nothing changed).
  */
 export async function cancelWorkflow(id: string, options: RunOptions): Promise<void> {
-  const reason = options.reason ?? 'cancelled by an operator (idem workflows cancel)';
+  const reason = options.reason ?? 'cancelled by an operator';
   if (reason.length > 1000) throw usageError('--reason: at most 1,000 characters.');
   await withWorkflows(options.store, async (workflows) => {
     const before = await workflows.status(id);
     if (before.state === 'cancelled') {
-      print(`${id} was cancelled already${before.error === undefined ? '' : `: ${before.error.message}`}.`);
+      const why = await workflows.cancelReason(id);
+      print(`${id} was cancelled already${why === undefined ? '' : `: ${why}`}.`);
       return;
     }
     if (!(await workflows.cancel(id, reason))) throw finished(await workflows.status(id), 'cancel');
-    print(`asked ${id} to stop (${reason}): ${howItStops(before)}`);
+    print(`asked ${id} to stop (${JSON.stringify(reason)}): ${howItStops(before)}`);
   });
 }
 
@@ -49,9 +54,8 @@ export async function resumeWorkflow(id: string, options: RunOptions): Promise<v
   await withWorkflows(options.store, async (workflows) => {
     const before = await workflows.status(id);
     if (!(await workflows.resume(id))) throw notParked(await current(workflows, id, before));
-    const why = before.error === undefined ? '' : ` (${before.error.message.replace(/^(\[[^\]]+\] )+/, '')})`;
     print(
-      `resumed ${id}, which was ${before.state}${why}: a worker (idem workflows worker) takes it up now, from its last recorded step.`,
+      `resumed ${id}, which was ${before.state}: a worker (idem workflows worker) takes it up now, from its last recorded step.`,
     );
   });
 }
@@ -60,12 +64,16 @@ async function current(workflows: Workflows, id: string, fallback: RunView): Pro
   return workflows.status(id).catch(() => fallback);
 }
 
+function isFinished(run: RunView): boolean {
+  return run.state === 'completed' || run.state === 'failed' || run.state === 'cancelled';
+}
+
 function finished(run: RunView, what: string): CliError {
   return new CliError(`${run.id} has finished (${run.state}): there is nothing to ${what}.`, ExitCode.unchanged);
 }
 
 function notParked(run: RunView): CliError {
-  if (run.state === 'completed' || run.state === 'failed' || run.state === 'cancelled') return finished(run, 'resume');
+  if (isFinished(run)) return finished(run, 'resume');
   return new CliError(
     `${run.id} is ${run.state}, not parked (dead or blocked): there is nothing to resume; a worker takes up a pending run by itself.`,
     ExitCode.unchanged,

@@ -21,8 +21,8 @@ export function runsTable(runs: readonly RunView[]): string {
   ]);
 }
 
-/** The run, then its steps as a timeline. */
-export function runDetails(run: RunView, nowMs: number): string {
+/** The run, then its steps as a timeline; `cancelling` is the reason of a cancellation not acted on yet. */
+export function runDetails(run: RunView, nowMs: number, cancelling?: string): string {
   const lines = [
     `id          ${run.id}`,
     `workflow    ${run.name}@${run.version}`,
@@ -34,6 +34,7 @@ export function runDetails(run: RunView, nowMs: number): string {
   ];
   const lease = leaseLine(run, nowMs);
   if (lease !== undefined) lines.push(`lease       ${lease}`);
+  if (cancelling !== undefined) lines.push(`cancelling  asked to stop: ${clip(cancelling, FIELD_CHARS)}`);
   lines.push(`input       ${preview(run.input, FIELD_CHARS)}`);
   if (run.state === 'completed') lines.push(`result      ${preview(run.result, FIELD_CHARS)}`);
   if (run.error !== undefined) lines.push(`error       ${clip(errorText(run.error), FIELD_CHARS)}`);
@@ -108,7 +109,7 @@ export function runJson(run: RunView, withSteps: boolean): Record<string, unknow
     state: run.state,
     attempts: run.attempts,
     stepsDone: run.steps.filter((step) => step.state === 'done').length,
-    steps: run.steps.length,
+    stepsTotal: run.steps.length,
     createdAt: iso(run.createdAtMs),
     updatedAt: iso(run.updatedAtMs),
     leaseExpiresAt: iso(run.leaseExpiresAtMs),

@@ -51,5 +51,7 @@ function notLoaded(path: string, error: unknown): CliError {
   if (code === 'ERR_UNKNOWN_FILE_EXTENSION') {
     return usageError(`--module ${path}: node cannot load a ${extname(path)} file; give a .js or .mjs module.`);
   }
-  return new CliError(`cannot load --module ${path}: ${reasonOf(error)}.`, ExitCode.failure, { cause: error });
+  // Node gives no line for a syntax error in an imported module: node --check does.
+  const where = error instanceof SyntaxError ? ` (node --check ${path} shows where)` : '';
+  return new CliError(`cannot load --module ${path}: ${reasonOf(error)}${where}.`, ExitCode.failure, { cause: error });
 }
