@@ -6,6 +6,11 @@ export const ExitCode = {
   failure: 1,
   /** The command line or config file is wrong: a bad flag, duration, store URL. */
   usage: 2,
+  /**
+   * Nothing to do, and nothing changed: `idem workflows cancel` of a run that finished, `resume`
+   * of a run that is not parked. Told apart from 0 so that a script sees the run was not changed.
+   */
+  unchanged: 3,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -14,14 +14,21 @@ const CLI_PACKAGES = ['commander', 'cli-progress'] as const;
 /** Commander and the commands, loaded now; a one-line `CliError` naming the `npm i` when a package is missing. */
 async function loadCommands() {
   try {
-    const [commander, check, demo, keys, serve] = await Promise.all([
+    const [commander, check, demo, keys, serve, workflows] = await Promise.all([
       import('commander'),
       import('./commands/check.js'),
       import('./commands/demo.js'),
       import('./commands/keys.js'),
       import('./commands/serve.js'),
+      import('./commands/workflows.js'),
     ]);
-    const register = [serve.registerServe, check.registerCheck, keys.registerKeys, demo.registerDemo];
+    const register = [
+      serve.registerServe,
+      check.registerCheck,
+      keys.registerKeys,
+      workflows.registerWorkflows,
+      demo.registerDemo,
+    ];
     return { Command: commander.Command, CommanderError: commander.CommanderError, register };
   } catch (error) {
     if (!CLI_PACKAGES.some((name) => isDriverMissing(error, name))) throw error;
@@ -38,7 +45,7 @@ type Commands = Awaited<ReturnType<typeof loadCommands>>;
 /** The `idem` program, with every command registered. */
 function createProgram({ Command, register }: Commands): Command {
   const program = new Command('idem')
-    .description('Make HTTP APIs safe to retry: a gateway, a checker, and key administration.')
+    .description('Make HTTP APIs safe to retry: a gateway, a checker, key administration, and durable workflow runs.')
     .version(packageVersion(), '-v, --version')
     .exitOverride()
     .configureOutput({
