@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import type { ClaimInput } from '../../src/core/store.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite/index.js';
+import { migrationStatements } from '../../src/stores/sqlite/migrations.js';
 import { runStoreConformance } from '../../src/testing/index.js';
 import { dropStore, sqliteTestPath } from './sqlite.factory.js';
 
@@ -73,11 +74,37 @@ describe('sqlite store', () => {
     const peek = new Database(path, { readonly: true });
     assert.equal(peek.pragma('journal_mode', { simple: true }), 'wal');
     const tables = peek.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
-    assert.deepEqual(tables, ['my_records']);
+    assert.deepEqual(tables, ['my_records', 'my_records_journal']);
     peek.close();
 
     await store.close();
     assert.equal(existsSync(`${path}-wal`), false, 'the last connection closed and checkpointed the WAL');
+  });
+
+  it('adds the journal to a database made before it, keeping the records, and deletes entries with their record', async () => {
+    const path = freshPath();
+    const older = new Database(path);
+    // The schema as it shipped before journals: the records table and its index only.
+    for (const statement of migrationStatements('idem_records').slice(0, 2)) older.prepare(statement).run();
+    const t = Date.now();
+    older
+      .prepare(`INSERT INTO idem_records VALUES ('old', 'fp', 'in_progress', 'a', ?, ?, NULL, ?, ?, 1)`)
+      .run(t + 30_000, t + 3_600_000, t, t);
+    older.close();
+
+    const store = new SqliteStore({ path });
+    assert.equal(await store.append({ key: 'old', token: 'a', seq: 0, data: new Uint8Array([1]), nowMs: t }), true);
+    assert.deepEqual((await store.runs()).keys, ['old']);
+    const peek = new Database(path, { readonly: true });
+    assert.equal(peek.prepare('SELECT count(*) FROM idem_records_journal').pluck().get(), 1);
+    await store.release('old', 'a');
+    assert.equal(
+      peek.prepare('SELECT count(*) FROM idem_records_journal').pluck().get(),
+      0,
+      'released with the record',
+    );
+    peek.close();
+    await store.close();
   });
 
   it('answers STORE_UNAVAILABLE within the busy timeout while another connection holds the write lock', async () => {

@@ -2,7 +2,8 @@
  * The SQL the SQLite store runs, one statement per function. Each takes the table name (already
  * validated by the store: letters, digits and underscore only) and returns the text to prepare.
  * Parameters are positional `?`, bound in the order each header lists them (?1..?n), except the
- * list queries, which bind named `@` parameters. Times are ms since the epoch in INTEGER columns,
+ * list queries and the journal's, which bind named `@` parameters. The journal of `table` is the
+ * table `<table>_journal` (see `migrations.ts`). Times are ms since the epoch in INTEGER columns,
  * read back as number, or as bigint when the connection uses safe integers.
  */
 
@@ -129,4 +130,98 @@ export function sweepExpired(table: string): string {
   return `DELETE FROM ${table} WHERE rowid IN (
   SELECT rowid FROM ${table} WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?
 )`;
+}
+
+/**
+ * Appends a journal entry, only while the run's record is in progress, holds the token and has
+ * not expired (the fencing rule); an entry already at that seq is left as it is. One statement,
+ * so atomic: SQLite takes the write lock before it reads the record.
+ * `@key`, `@seq`, `@data` (BLOB), `@nowMs` (the entry's at_ms, and the time the record must not
+ * have expired by), `@token`
+ * Returns: changes = 1 if written, 0 if the token no longer holds or the seq is taken.
+ */
+export function appendEntry(table: string): string {
+  return `INSERT INTO ${table}_journal (key, seq, data, at_ms)
+SELECT @key, @seq, @data, @nowMs WHERE EXISTS (
+  SELECT 1 FROM ${table}
+  WHERE key = @key AND state = 'in_progress' AND token = @token AND expires_at_ms > @nowMs
+)
+ON CONFLICT (key, seq) DO NOTHING`;
+}
+
+/**
+ * Deletes every entry of a run, only while the run's record is in progress, holds the token and
+ * has not expired: the first half of appending seq 0, run with `appendEntry` in one IMMEDIATE
+ * transaction, so a refused append removes nothing.
+ * `@key`, `@token`, `@nowMs`
+ * Returns: changes = how many entries were deleted.
+ */
+export function clearFencedJournal(table: string): string {
+  return `DELETE FROM ${table}_journal
+WHERE key = @key AND EXISTS (
+  SELECT 1 FROM ${table}
+  WHERE key = @key AND state = 'in_progress' AND token = @token AND expires_at_ms > @nowMs
+)`;
+}
+
+/**
+ * Every entry of a key, in seq order.
+ * ?1 key
+ * Returns: zero or more rows (seq, data, at_ms).
+ */
+export function selectEntries(table: string): string {
+  return `SELECT seq, data, at_ms FROM ${table}_journal WHERE key = ? ORDER BY seq`;
+}
+
+/**
+ * Reopens a completed, unexpired record that holds the expected token: in progress with the new
+ * token, lease and retention end (set, not raised), no result, one more attempt, updated now;
+ * fingerprint and created_at_ms kept (the rule of `reopenedRecord`). Run with `clearJournal` in
+ * one IMMEDIATE transaction.
+ * `@token`, `@leaseExpiresAtMs`, `@expiresAtMs`, `@nowMs`, `@key`, `@expectedToken`
+ * Returns: changes = 1 if reopened, 0 otherwise.
+ */
+export function reopenRecord(table: string): string {
+  return `UPDATE ${table}
+SET state = 'in_progress', token = @token, lease_expires_at_ms = @leaseExpiresAtMs,
+  expires_at_ms = @expiresAtMs, result = NULL, updated_at_ms = @nowMs, attempts = attempts + 1
+WHERE key = @key AND state = 'completed' AND token = @expectedToken AND expires_at_ms > @nowMs`;
+}
+
+/**
+ * Deletes every entry of a key: the second half of `reopenRecord`, once it reopened the record.
+ * ?1 key
+ * Returns: changes = how many entries were deleted.
+ */
+export function clearJournal(table: string): string {
+  return `DELETE FROM ${table}_journal WHERE key = ?`;
+}
+
+/** The filter of `runs` with `dueBy`: in progress, lease ended, retention not (the rule of `isDueRun`). */
+const DUE = `(@dueBy IS NULL OR (
+  r.state = 'in_progress' AND r.lease_expires_at_ms <= @dueBy AND r.expires_at_ms > @dueBy
+))`;
+
+/**
+ * One page of runs (keys with an entry 0 and a record) in key order, from the first. It reads
+ * the partial index of entries 0, and each record by its key. Fetch one row more than the page
+ * holds to learn whether another page follows.
+ * `@dueBy` only the runs due by then, or NULL for every run; `@limit` row limit
+ * Returns: up to `@limit` rows (key).
+ */
+export function runsFirstPage(table: string): string {
+  return `SELECT e.key AS key FROM ${table}_journal e JOIN ${table} r ON r.key = e.key
+WHERE e.seq = 0 AND ${DUE}
+ORDER BY e.key LIMIT @limit`;
+}
+
+/**
+ * One page of runs in key order, after the cursor (the last key of the previous page).
+ * `@cursor` the last key already returned; `@dueBy`, `@limit` as in `runsFirstPage`
+ * Returns: up to `@limit` rows (key).
+ */
+export function runsNextPage(table: string): string {
+  return `SELECT e.key AS key FROM ${table}_journal e JOIN ${table} r ON r.key = e.key
+WHERE e.seq = 0 AND e.key > @cursor AND ${DUE}
+ORDER BY e.key LIMIT @limit`;
 }

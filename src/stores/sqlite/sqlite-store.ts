@@ -2,6 +2,14 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { decideClaim, isExpired } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
+  AppendInput,
+  JournalEntry,
+  JournalStore,
+  ReopenInput,
+  RunListOptions,
+  RunPage,
+} from '../../core/journal.js';
+import type {
   AdminStore,
   ClaimInput,
   ClaimResult,
@@ -25,6 +33,7 @@ import {
 } from '../../store-kit/index.js';
 import { migrationStatements } from './migrations.js';
 import * as sql from './sql.js';
+import { type PreparedJournal, prepareJournal, runPageOf } from './sqlite-journal.js';
 
 /** The part of a better-sqlite3 `Statement` the store uses. */
 export interface SqliteStatementLike {
@@ -55,7 +64,10 @@ export interface SqliteStoreOptions {
    * waits 5000 ms by default) and `close()` leaves it open. Default: none, the store opens `path`.
    */
   database?: SqliteDatabaseLike | (() => SqliteDatabaseLike | Promise<SqliteDatabaseLike>);
-  /** The table that holds the records: letters, digits and underscore, up to 64. Default `'idem_records'`. */
+  /**
+   * The table that holds the records: letters, digits and underscore, up to 64. Default
+   * `'idem_records'`. Workflow journals go in the table of the same name with `_journal` after it.
+   */
   table?: string;
   /**
    * How long, in ms, a write waits for another connection (another process on the same file)
@@ -83,6 +95,7 @@ interface Prepared {
   listFirst: SqliteStatementLike;
   listNext: SqliteStatementLike;
   sweep: SqliteStatementLike;
+  journal: PreparedJournal;
 }
 
 const STORE_NAME = 'sqlite';
@@ -96,6 +109,10 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  * other processes wait up to `busyTimeoutMs` for their turn. The file must be on a local disk
  * (WAL needs shared memory, which network file systems do not give). Machines that serve one API
  * together need a shared server store (PostgreSQL, MySQL, Redis) instead.
+ *
+ * It keeps the journals of workflows too (`JournalStore`), in the table `<table>_journal`: an
+ * entry is appended in one statement that checks the run's record, and a record's entries are
+ * deleted with it, in the same statement, by a trigger.
  *
  * better-sqlite3 is synchronous: each method runs its statement to the end before it returns,
  * and blocks the event loop for that time: tens of microseconds, but up to `busyTimeoutMs`
@@ -111,7 +128,7 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  * await store.close();
  * ```
  */
-export class SqliteStore implements AdminStore {
+export class SqliteStore implements AdminStore, JournalStore {
   readonly name = STORE_NAME;
   #path: string;
   #database: SqliteStoreOptions['database'];
@@ -228,6 +245,26 @@ export class SqliteStore implements AdminStore {
     return this.#ops.run('sweep', (prepared) => prepared.sweep.run(nowMs, checkSweepLimit(STORE_NAME, limit)).changes);
   }
 
+  async append(input: AppendInput): Promise<boolean> {
+    return this.#ops.run('append', (prepared) => prepared.journal.append(input));
+  }
+
+  async entries(key: string): Promise<JournalEntry[]> {
+    return this.#ops.run('entries', (prepared) => prepared.journal.entries(key));
+  }
+
+  async reopen(input: ReopenInput): Promise<boolean> {
+    return this.#ops.run('reopen', (prepared) => prepared.journal.reopen(input));
+  }
+
+  async runs(options: RunListOptions = {}): Promise<RunPage> {
+    return this.#ops.run('runs', (prepared) => {
+      const limit = checkListLimit(STORE_NAME, options.limit, 'runs');
+      const query = { dueBy: options.dueBy ?? null, cursor: options.cursor, limit: limit + 1 };
+      return runPageOf(prepared.journal.runKeys(query), limit);
+    });
+  }
+
   /** Closes the file the store opened itself; a `database` passed in stays open. */
   async close(): Promise<void> {
     return this.#ops.close();
@@ -291,6 +328,7 @@ export class SqliteStore implements AdminStore {
       listFirst: db.prepare(sql.listFirstPage(table)),
       listNext: db.prepare(sql.listNextPage(table)),
       sweep: db.prepare(sql.sweepExpired(table)),
+      journal: prepareJournal(db, table),
     };
   }
 
