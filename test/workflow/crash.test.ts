@@ -19,6 +19,7 @@ import {
   type OrderInput,
   openApp,
   type Scenario,
+  STEPS_TABLE,
   type Variant,
   workflowsOn,
 } from './fixtures/order-workflow.js';
@@ -155,15 +156,19 @@ async function scenario(variant: Variant, failReceipt: boolean, kills: string[])
   const id = `order-${namespace}`;
   const input: OrderInput = { run: id, order: 'A-7', amount: 4200, qty: 2, failReceipt };
   const where: Scenario = { variant, namespace, dir: sqliteDir, serverUrl: server.url };
-  let child = await runChild({ scenario: where, id, input, resume: false }, kills[0]);
-  for (const [index, killAt] of kills.entries()) {
-    if (index > 0) child = await runChild({ scenario: where, id, input, resume: true }, killAt);
-    assert.equal(child.signal, 'SIGKILL', `the child got to ${killAt} and was killed there (stdout: ${child.stdout})`);
-  }
   const app = openApp(where, pool);
+  const workflows = workflowsOn(app);
+  defineOrder(workflows, app, server.url, () => {});
   try {
-    const workflows = workflowsOn(app);
-    defineOrder(workflows, app, server.url, () => {});
+    let child = await runChild({ scenario: where, id, input, resume: false }, kills[0]);
+    for (const [index, killAt] of kills.entries()) {
+      if (index > 0) child = await runChild({ scenario: where, id, input, resume: true }, killAt);
+      assert.equal(
+        child.signal,
+        'SIGKILL',
+        `the child got to ${killAt} and was killed there (stdout: ${child.stdout})`,
+      );
+    }
     let outcome: Outcome;
     if (kills.length === 0) {
       assert.equal(child.code, 0, 'the uninterrupted run ends normally');
@@ -179,15 +184,18 @@ async function scenario(variant: Variant, failReceipt: boolean, kills: string[])
       }
     }
     await checkEffects(workflows, app.ledger, id, failReceipt, kills);
-    const view = await workflows.status(id);
-    if (variant === 'postgres') await pool.query('DELETE FROM wf_crash_steps WHERE run_id = $1', [view.runId]);
     return withoutId(outcome, id);
   } finally {
-    await app.close();
     if (variant === 'postgres') {
-      await dropStore(namespace);
+      const runId = await workflows.status(id).then(
+        (view) => view.runId,
+        () => undefined,
+      );
+      if (runId !== undefined) await pool.query(`DELETE FROM ${STEPS_TABLE} WHERE run_id = $1`, [runId]);
       await pool.query(`DELETE FROM ${LEDGER_TABLE} WHERE run = $1`, [id]);
     }
+    await app.close();
+    if (variant === 'postgres') await dropStore(namespace);
   }
 }
 
