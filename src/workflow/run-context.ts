@@ -37,6 +37,8 @@ export interface RunParts {
 interface Undo {
   op: number;
   name: string;
+  /** What the undone operation is: the replay checks the position against it. */
+  kind: 'step' | 'transaction';
   run: () => Promise<unknown>;
   retries: StepOptions<unknown>['retries'];
 }
@@ -146,7 +148,7 @@ export class RunContext implements WorkflowContext {
   /** Runs the undos of finished steps, last first, each once: a recorded undo is not run again. */
   async compensate(): Promise<void> {
     for (const undo of [...this.#undos].reverse()) {
-      if (this.#parts.replay.at(undo.op, undo.name, 'step')?.undone === true) continue;
+      if (this.#parts.replay.at(undo.op, undo.name, undo.kind)?.undone === true) continue;
       const policy = retryPolicy(undo.retries);
       for (let attempt = 1; ; attempt++) {
         try {
@@ -235,7 +237,7 @@ export class RunContext implements WorkflowContext {
   #settled<T>(result: StepEntry, op: number, options: Pick<StepOptions<T>, 'compensate'>): T {
     if (!result.ok) throw reviveError(result.error as StoredError, {});
     const value = result.value as T;
-    this.#register(op, result.name, value, options);
+    this.#register(op, result.name, result.kind, value, options);
     return value;
   }
 
@@ -290,15 +292,21 @@ export class RunContext implements WorkflowContext {
     options: Pick<StepOptions<T>, 'compensate'>,
   ): Promise<T> {
     await this.append({ t: 'step', op, name, kind, ok: true, value, attempts, startedAtMs, endedAtMs: this.#now() }, name);
-    this.#register(op, name, value, options);
+    this.#register(op, name, kind, value, options);
     return value;
   }
 
-  #register<T>(op: number, name: string, value: T, options: Pick<StepOptions<T>, 'compensate' | 'retries'>): void {
+  #register<T>(
+    op: number,
+    name: string,
+    kind: 'step' | 'transaction',
+    value: T,
+    options: Pick<StepOptions<T>, 'compensate' | 'retries'>,
+  ): void {
     const { compensate } = options;
     if (compensate === undefined) return;
     const context = this.#stepContext(op, `undo:${name}`, 1, this.#parts.lease.signal);
-    this.#undos.push({ op, name, retries: options.retries, run: async () => compensate(value, context) });
+    this.#undos.push({ op, name, kind, retries: options.retries, run: async () => compensate(value, context) });
   }
 
   async #sleep(name: string, wakeAt: () => number): Promise<void> {
