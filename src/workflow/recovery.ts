@@ -5,6 +5,7 @@
  */
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
 import { StoreLimits } from '../core/store.js';
+import type { StartEntry } from './entries.js';
 import type { Workflows } from './workflows.js';
 
 export interface RecoverOptions {
@@ -36,11 +37,21 @@ export async function recoverDue(workflows: Workflows, options: RecoverOptions =
   return taken;
 }
 
-/** Claims the due run `key` and starts it here; false when another worker was first or it is not ours to run. */
+/**
+ * Claims the due run `key` and starts it here; false when another worker was first or it is not
+ * ours to run. The run's start entry is read before the claim: a run of a workflow (or version)
+ * this process does not define is left to a process that does, without a claim, so that workers
+ * loading different modules never count as crashes of each other's runs.
+ */
 async function takeOver(workflows: Workflows, key: string): Promise<boolean> {
   const { engine, store } = workflows;
   const record = await engine.call('get', () => store.get(key, engine.now()));
   if (record === null || record.state !== 'in_progress' || record.leaseExpiresAtMs > engine.now()) return false;
+  const start = await startOf(workflows, key);
+  if (start !== undefined && start.createdAtMs === record.createdAtMs && !workflows.knows(start.name, start.version)) {
+    workflows.unknownRun(start.name, start.version);
+    return false;
+  }
   const decision = await engine.begin({ key, fingerprint: record.fingerprint });
   if (decision.kind !== 'run') return false;
   try {
@@ -50,6 +61,16 @@ async function takeOver(workflows: Workflows, key: string): Promise<boolean> {
     throw error;
   }
   return workflows.localRun(key) !== undefined;
+}
+
+/** The run's start entry, when its journal has one. */
+async function startOf(workflows: Workflows, key: string): Promise<StartEntry | undefined> {
+  const { engine, store, entryCodec } = workflows;
+  const entries = await engine.call('entries', () => store.entries(key));
+  const first = entries[0];
+  if (first?.seq !== 0) return undefined;
+  const { entry } = entryCodec.decode(key, first);
+  return entry.t === 'start' ? entry : undefined;
 }
 
 export interface WorkerOptions {

@@ -95,7 +95,8 @@ export class RunContext implements WorkflowContext {
       await this.append({ t: 'intent', op, name });
     }
     const lastAttempt = recorded?.attempts.at(-1);
-    if (lastAttempt !== undefined) await waitFor(lastAttempt.retryAtMs, this.#parts.engine.now, this.#parts.lease.signal);
+    if (lastAttempt !== undefined)
+      await waitFor(lastAttempt.retryAtMs, this.#parts.engine.now, this.#parts.lease.signal);
     return this.#attempts(op, name, 'step', attempt, options, (signal, n) =>
       attemptOnce((s) => fn(this.#stepContext(op, name, n, s)), options.timeoutMs, signal, name),
     );
@@ -291,7 +292,10 @@ export class RunContext implements WorkflowContext {
     startedAtMs: number,
     options: Pick<StepOptions<T>, 'compensate'>,
   ): Promise<T> {
-    await this.append({ t: 'step', op, name, kind, ok: true, value, attempts, startedAtMs, endedAtMs: this.#now() }, name);
+    await this.append(
+      { t: 'step', op, name, kind, ok: true, value, attempts, startedAtMs, endedAtMs: this.#now() },
+      name,
+    );
     this.#register(op, name, kind, value, options);
     return value;
   }

@@ -339,6 +339,12 @@ export class Workflows implements HandleHost {
     return this.#definitions.get(name)?.has(version) === true;
   }
 
+  /**
+   * Called when a due run belongs to a workflow (or version) this process does not define: it is
+   * left to a process that does. A hook for workers that log; does nothing here. @internal
+   */
+  unknownRun(_name: string, _version: number): void {}
+
   /** Encodes a run's final outcome for tests and tools. @internal */
   static encodeOutcome(outcome: StoredOutcome): Uint8Array {
     return defaultSerializer.encode(outcome);

@@ -152,7 +152,10 @@ describe('workflows: failures, retries and undos', () => {
           fatal += 1;
           throw Object.assign(new Error('card declined'), { code: 'declined' });
         },
-        { retries: { maxAttempts: 5, baseMs: 1 }, isFinal: (error) => (error as { code?: string }).code === 'declined' },
+        {
+          retries: { maxAttempts: 5, baseMs: 1 },
+          isFinal: (error) => (error as { code?: string }).code === 'declined',
+        },
       );
       return value;
     });
@@ -338,6 +341,20 @@ describe('workflows: changed code', () => {
     await assert.rejects(second.handle('rm-1').result(), withCode(ErrorCode.WORKFLOW_NONDETERMINISM, /"b"/));
   });
 
+  it('leaves a due run of a workflow it does not define to a process that does, without a claim', async () => {
+    const { store, first, second } = pair();
+    const wf = first.define('elsewhere', async (ctx) => ctx.step('a', hang));
+    await wf.start('el-1', null);
+    second.define('other', async () => 1);
+    await sleep(170);
+    for (let pass = 0; pass < 5; pass++) assert.equal(await second.recoverDue(), 0);
+    assert.equal((await store.get(runKeyOf('el-1')))?.attempts, 1, 'no takeover was counted');
+    const third = new Workflows({ store, leaseMs: 150, heartbeatMs: 0, retentionMs: 60_000, maxAttempts: 2 });
+    third.define('elsewhere', async (ctx) => ctx.step('a', () => 'here'));
+    assert.equal(await third.recoverDue(), 1);
+    assert.equal(await third.handle('el-1').result(), 'here');
+  });
+
   it('resumes a run with the version it started with, while new runs take the newest', async () => {
     const { first, second } = pair();
     const v1 = first.define('versioned', async (ctx) => {
@@ -440,7 +457,10 @@ describe('workflows: records at rest and bad input', () => {
     const workflows = new Workflows({ store: new MemoryStore() });
     assert.throws(() => workflows.define('', async () => 1), withCode(ErrorCode.INVALID_OPTIONS));
     workflows.define('twice', async () => 1);
-    assert.throws(() => workflows.define('twice', async () => 2), withCode(ErrorCode.INVALID_OPTIONS, /higher version/));
+    assert.throws(
+      () => workflows.define('twice', async () => 2),
+      withCode(ErrorCode.INVALID_OPTIONS, /higher version/),
+    );
     const wf = workflows.define('bad', async (ctx) => ctx.step('fn', () => () => 'a function'));
     await assert.rejects(wf.start('', null), withCode(ErrorCode.KEY_MISSING));
     await assert.rejects(wf.start('x'.repeat(256), null), withCode(ErrorCode.KEY_INVALID));

@@ -62,6 +62,11 @@ export class LoggedWorkflows extends Workflows {
     if (run !== undefined) void this.#follow(lease, run);
   }
 
+  /** A due run of a workflow the module does not define: said once, and left alone. @internal */
+  override unknownRun(name: string, version: number): void {
+    this.#once(`[idem] no workflow "${name}" version ${version} is defined in this process`);
+  }
+
   /** Counts as the worker's summary says them: `3 taken, 2 completed, 1 sleeping`. */
   summary(): string {
     const parts = [...this.counts].map(([what, count]) => `${count} ${what === 'suspended' ? 'sleeping' : what}`);
