@@ -73,7 +73,8 @@ if (role === 'child') {
   await worker.stop();
   const view = await workflows.status('order-1042');
   console.log(`resumed by a worker: ${view.state}, ${chargeId}, ${view.attempts} attempts`);
-  for (const step of view.steps) console.log(`  ${step.position} ${step.name}: ${step.state}, ${step.attempts} attempt(s)`);
+  for (const step of view.steps)
+    console.log(`  ${step.position} ${step.name}: ${step.state}, ${step.attempts} attempt(s)`);
   console.log(`provider: ${calls} calls, ${charges.size} charge (the repeated call carried the same key)`);
   await store.close();
   server.close();

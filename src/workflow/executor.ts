@@ -143,9 +143,14 @@ async function park(ctx: RunContext, input: ExecuteInput, kind: 'dead' | 'blocke
   return 'parked';
 }
 
-/** Checks for a cancellation request at every heartbeat while the run holds its lease. */
-function watchCancel(ctx: RunContext, input: ExecuteInput): NodeJS.Timeout {
-  const everyMs = input.engine.heartbeatMs > 0 ? input.engine.heartbeatMs : input.engine.leaseMs / 3;
+/**
+ * Checks for a cancellation request at every heartbeat while the run holds its lease: not at all
+ * with the heartbeat off (the request is then seen when the run is resumed), and no more once the
+ * lease is lost (a stalled holder must not poll forever).
+ */
+function watchCancel(ctx: RunContext, input: ExecuteInput): NodeJS.Timeout | undefined {
+  const { engine, lease } = input;
+  if (engine.heartbeatMs === 0) return undefined;
   const timer = setInterval(() => {
     input.cancelled().then(
       (reason) => {
@@ -153,8 +158,9 @@ function watchCancel(ctx: RunContext, input: ExecuteInput): NodeJS.Timeout {
       },
       () => {},
     );
-  }, everyMs);
+  }, engine.heartbeatMs);
   timer.unref();
+  lease.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   return timer;
 }
 
