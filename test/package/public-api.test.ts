@@ -54,7 +54,7 @@ const PUBLIC_API: Record<string, readonly string[]> = {
   './sqlite': ['SqliteDatabaseLike', 'SqliteStatementLike', 'SqliteStore', 'SqliteStoreOptions'],
   './postgres': ['PgPoolLike', 'PostgresStore', 'PostgresStoreOptions'],
   './redis': ['RedisLike', 'RedisStore', 'RedisStoreOptions'],
-  './mysql': ['MysqlPoolLike', 'MysqlQuery', 'MysqlStore', 'MysqlStoreOptions', 'MysqlValue'],
+  './mysql': ['MysqlConnectionLike', 'MysqlPoolLike', 'MysqlQuery', 'MysqlStore', 'MysqlStoreOptions', 'MysqlValue'],
   './dynamodb': [
     'DYNAMODB_MAX_RESULT_BYTES',
     'DynamoDbClientLike',

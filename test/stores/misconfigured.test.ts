@@ -95,7 +95,7 @@ describe('postgres store: configuration mistakes', () => {
       assert.equal(rows[0].exists, true, 'ping created the table');
     } finally {
       await store.close();
-      await admin.query(`DROP TABLE IF EXISTS "${table}"`);
+      await admin.query(`DROP TABLE IF EXISTS "${table}_journal", "${table}"`);
     }
     const down = new PostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test' });
     await assert.rejects(down.ping(), (error: unknown) => isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE));
@@ -142,7 +142,7 @@ describe('mysql store: configuration mistakes', () => {
       await store.ping();
     } finally {
       await store.close();
-      await admin.query(`DROP TABLE IF EXISTS \`${table}\``);
+      await admin.query(`DROP TABLE IF EXISTS \`${table}_journal\`, \`${table}\``);
     }
   });
 });

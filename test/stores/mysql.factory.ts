@@ -12,7 +12,8 @@ export async function createStore(namespace: string): Promise<AdminStore> {
 export async function dropStore(namespace: string): Promise<void> {
   const connection = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
   try {
-    await connection.query(`DROP TABLE IF EXISTS \`idem_records_${namespace}\``);
+    // The journal first: its foreign key references the records table.
+    await connection.query(`DROP TABLE IF EXISTS \`idem_records_${namespace}_journal\`, \`idem_records_${namespace}\``);
   } finally {
     await connection.end();
   }

@@ -13,7 +13,8 @@ export async function dropStore(namespace: string): Promise<void> {
   const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
-    await client.query(`DROP TABLE IF EXISTS "idem_${namespace}"`);
+    // The journal first: its foreign key references the records table.
+    await client.query(`DROP TABLE IF EXISTS "idem_${namespace}_journal", "idem_${namespace}"`);
   } finally {
     await client.end();
   }

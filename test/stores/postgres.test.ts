@@ -25,7 +25,7 @@ after(async () => {
 /** A fresh table name, dropped after the tests. */
 function freshTable(): string {
   const table = `idem_pg_${randomBytes(5).toString('hex')}`;
-  tables.push(`"${table}"`);
+  tables.push(`"${table}_journal"`, `"${table}"`);
   return table;
 }
 

@@ -11,7 +11,7 @@ export const redisUrl = process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379';
  */
 export const clusterNode = process.env.IDEM_REDIS_CLUSTER;
 
-/** The key prefix of a namespace; no other namespace's prefix starts with it followed by `{`. */
+/** The key prefix of a namespace; no other namespace's prefix starts with it. */
 export function prefixOf(namespace: string): string {
   return `idem_test:${namespace}:`;
 }
@@ -76,7 +76,8 @@ async function connectCluster(): Promise<Cluster> {
 async function deleteMatching(redis: Pick<import('ioredis').Redis, 'scan' | 'del'>, namespace: string): Promise<void> {
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefixOf(namespace)}{*`, 'COUNT', 1000);
+    // Every key of the namespace: its records and its runs index.
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefixOf(namespace)}*`, 'COUNT', 1000);
     await Promise.all(keys.map((key) => redis.del(key)));
     cursor = next;
   } while (cursor !== '0');

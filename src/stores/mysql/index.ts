@@ -1,7 +1,2 @@
-export {
-  type MysqlPoolLike,
-  type MysqlQuery,
-  MysqlStore,
-  type MysqlStoreOptions,
-  type MysqlValue,
-} from './mysql-store.js';
+export type { MysqlConnectionLike, MysqlPoolLike, MysqlQuery, MysqlValue } from './client.js';
+export { MysqlStore, type MysqlStoreOptions } from './mysql-store.js';

@@ -2,6 +2,14 @@ import type { PoolOptions } from 'mysql2/promise';
 import { isClaimable } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
+  AppendInput,
+  JournalEntry,
+  JournalStore,
+  ReopenInput,
+  RunListOptions,
+  RunPage,
+} from '../../core/journal.js';
+import type {
   AdminStore,
   ClaimInput,
   ClaimResult,
@@ -24,36 +32,12 @@ import {
   StoreOperations,
   toRecord,
 } from '../../store-kit/index.js';
+import type { MysqlPoolLike, MysqlQuery, MysqlValue } from './client.js';
 import { mysqlMisconfiguration } from './errors.js';
-import { existsSql, MAX_TEXT_BYTES, migrateSql } from './migrations.js';
+import { existsSql, journalTable, MAX_TEXT_BYTES, migrateJournalSql, migrateSql } from './migrations.js';
+import { MysqlJournal } from './mysql-journal.js';
 import { type MysqlRecordRow, type MysqlStatements, mysqlStatements } from './sql.js';
-
-/** A value the store binds: text, a number of ms, bytes (Buffer) or NULL. */
-export type MysqlValue = string | number | Buffer | null;
-
-/** What the store passes to `query`: a subset of `mysql2`'s `QueryOptions`. */
-export interface MysqlQuery {
-  sql: string;
-  /** Named parameters, for `:name` placeholders in `sql`. */
-  values: Record<string, MysqlValue>;
-  /** Always true: the store's statements use `:name` placeholders. */
-  namedPlaceholders: boolean;
-  /** Client-side limit on the statement, in ms; the connection is dropped when it passes. */
-  timeout: number;
-  /** Always false: the store reads rows as flat objects, whatever the pool's default. */
-  rowsAsArray: boolean;
-  /** Always false, for the same reason. */
-  nestTables: boolean;
-}
-
-/**
- * The part of a `mysql2/promise` pool the store uses. A `mysql2` promise `Pool` fits as it is (so
- * does a single `Connection`, which runs one operation at a time). `query` resolves to
- * `[rows, fields]` for a SELECT and to `[{ affectedRows, info }, undefined]` for a change.
- */
-export interface MysqlPoolLike {
-  query(options: MysqlQuery): Promise<[unknown, unknown]>;
-}
+import { affectedRows, bytesOf, ER_LOCK_DEADLOCK, errno, matchedRows, textOf } from './values.js';
 
 export interface MysqlStoreOptions {
   /**
@@ -70,7 +54,8 @@ export interface MysqlStoreOptions {
   url?: string;
   /**
    * Table that holds the records, in the connection's database: letters, digits and
-   * underscores, at most 64 characters. Created on first use if missing. Default `idem_records`.
+   * underscores, at most 56 characters. Created on first use if missing, with the journal table
+   * `<table>_journal` beside it. Default `idem_records`.
    */
   table?: string;
   /** Own pool only: how long to wait for a connection to open, in ms. Default 3000. */
@@ -86,16 +71,18 @@ export interface MysqlStoreOptions {
 }
 
 const STORE_NAME = 'mysql';
-const MAX_TABLE_LENGTH = 64;
+/** Leaves room for the journal table's `_journal` suffix within MySQL's 64 characters. */
+const MAX_TABLE_LENGTH = 56;
 /** How often a losing claim re-reads a record that changed under it before giving up. */
 const MAX_CLAIM_ROUNDS = 10;
-const ER_LOCK_DEADLOCK = 1213;
 
 /**
  * A store in MySQL 8 or MariaDB 10.5+, for many processes and machines that share one
  * database. The claim is one `INSERT ... ON DUPLICATE KEY UPDATE` whose every assignment is
- * conditional, followed by a read of the row; every other operation is one statement. The table
- * is created on first use (or by `migrate()`), safely from many processes at once. Results are
+ * conditional, followed by a read of the row; a workflow step's `append` and every other record
+ * operation is one statement (starting a journal and `reopen` are a transaction). The tables
+ * (records, and the journal `<table>_journal`) are created on first use (or by `migrate()`),
+ * safely from many processes at once. Results are
  * sent as hex in the statement text, so the largest is about half of the server's
  * `max_allowed_packet` (8 MiB with MariaDB's default, 32 MiB with MySQL 8's).
  *
@@ -113,11 +100,12 @@ const ER_LOCK_DEADLOCK = 1213;
  * await shared.migrate();
  * ```
  */
-export class MysqlStore implements AdminStore {
+export class MysqlStore implements AdminStore, JournalStore {
   readonly name = STORE_NAME;
   #options: MysqlStoreOptions;
   #table: string;
   #sql: MysqlStatements;
+  #journal: MysqlJournal;
   #queryTimeoutMs: number;
   /** Every operation, on the pool once the table exists. */
   #ops: StoreOperations<MysqlPoolLike>;
@@ -136,6 +124,7 @@ export class MysqlStore implements AdminStore {
     this.#table = table;
     this.#sql = mysqlStatements(table);
     this.#queryTimeoutMs = options.queryTimeoutMs ?? 5000;
+    this.#journal = new MysqlJournal(STORE_NAME, table, (sql, values) => this.#query(sql, values));
     this.#ops = new StoreOperations({
       store: STORE_NAME,
       className: 'MysqlStore',
@@ -147,7 +136,7 @@ export class MysqlStore implements AdminStore {
   }
 
   /**
-   * Creates the table if it is missing. Runs by itself before the first operation; call it at
+   * Creates the tables if they are missing. Runs by itself before the first operation; call it at
    * start-up to fail early. Safe to run from many processes at once.
    */
   async migrate(): Promise<void> {
@@ -155,7 +144,7 @@ export class MysqlStore implements AdminStore {
   }
 
   /**
-   * Readiness check: connects, creates the table if it is missing, and runs `SELECT 1`. Rejects
+   * Readiness check: connects, creates the tables if they are missing, and runs `SELECT 1`. Rejects
    * with `STORE_MISCONFIGURED` when the server refuses the configuration (user, password,
    * database, permissions), `STORE_UNAVAILABLE` when it cannot be reached.
    */
@@ -258,6 +247,24 @@ export class MysqlStore implements AdminStore {
     });
   }
 
+  async append(input: AppendInput): Promise<boolean> {
+    checkSeq(input.seq);
+    return this.#ops.run('append', (pool) => this.#journal.append(pool, input));
+  }
+
+  async entries(key: string): Promise<JournalEntry[]> {
+    return this.#ops.run('entries', (pool) => this.#journal.entries(pool, key));
+  }
+
+  async reopen(input: ReopenInput): Promise<boolean> {
+    checkLength('token', input.token, ErrorCode.INVALID_OPTIONS);
+    return this.#ops.run('reopen', (pool) => this.#journal.reopen(pool, input));
+  }
+
+  async runs(options: RunListOptions = {}): Promise<RunPage> {
+    return this.#ops.run('runs', (pool) => this.#journal.runs(pool, options));
+  }
+
   /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
     return this.#ops.close();
@@ -321,9 +328,10 @@ export class MysqlStore implements AdminStore {
   }
 
   async #migrate(pool: MysqlPoolLike): Promise<void> {
-    const [rows] = await pool.query(this.#query(existsSql, { table: this.#table }));
-    if ((rows as unknown[]).length > 0) return;
+    const [rows] = await pool.query(this.#query(existsSql, { table: this.#table, journal: journalTable(this.#table) }));
+    if ((rows as unknown[]).length === 2) return;
     await pool.query(this.#query(migrateSql(this.#table), {}));
+    await pool.query(this.#query(migrateJournalSql(this.#table), {}));
   }
 }
 
@@ -339,40 +347,6 @@ function decodeRow(row: MysqlRecordRow): IdempotencyRecord {
   });
 }
 
-/**
- * Binds text as its UTF-8 bytes (sent as `X'..'`), so the stored bytes do not depend on the
- * connection's character set and compare exactly against the VARBINARY columns.
- */
-function bytesOf(text: string): Buffer {
-  return Buffer.from(text, 'utf8');
-}
-
-function textOf(value: Buffer | string): string {
-  return typeof value === 'string' ? value : value.toString('utf8');
-}
-
-function affectedRows(header: unknown): number {
-  return Number((header as { affectedRows?: number | string }).affectedRows ?? 0);
-}
-
-/**
- * Rows an UPDATE or DELETE matched. `affectedRows` counts matched rows when the client sets
- * CLIENT_FOUND_ROWS (mysql2's default) but only changed rows otherwise; an UPDATE's info line
- * (`Rows matched: 1  Changed: 0  Warnings: 0`) gives the matched count either way.
- */
-function matchedRows(header: unknown): number {
-  const affected = affectedRows(header);
-  if (affected > 0) return affected;
-  const info = (header as { info?: unknown }).info;
-  const matched = typeof info === 'string' ? /Rows matched:\s*(\d+)/i.exec(info)?.[1] : undefined;
-  return matched === undefined ? 0 : Number(matched);
-}
-
-function errno(error: unknown): number | undefined {
-  const value = (error as { errno?: unknown } | null)?.errno;
-  return typeof value === 'number' ? value : undefined;
-}
-
 function checkLength(field: 'key' | 'token' | 'fingerprint', value: string, code: ErrorCode): void {
   const length = Buffer.byteLength(value, 'utf8');
   if (length > MAX_TEXT_BYTES) {
@@ -380,5 +354,12 @@ function checkLength(field: 'key' | 'token' | 'fingerprint', value: string, code
       code,
       `[idem] [${STORE_NAME}] the ${field} is ${length} bytes long; the MySQL store keeps at most ${MAX_TEXT_BYTES} (UTF-8).`,
     );
+  }
+}
+
+/** `seq` when it is a whole number from 0 up (the journal contract); `INVALID_OPTIONS` otherwise. */
+function checkSeq(seq: number): void {
+  if (!(Number.isSafeInteger(seq) && seq >= 0)) {
+    throw invalidOptions(STORE_NAME, `append(): seq must be a whole number from 0 up, got ${String(seq)}.`);
   }
 }

@@ -1,6 +1,14 @@
 import type { PoolConfig } from 'pg';
 import { isClaimable } from '../../core/claim-rules.js';
 import type {
+  AppendInput,
+  JournalEntry,
+  JournalStore,
+  ReopenInput,
+  RunListOptions,
+  RunPage,
+} from '../../core/journal.js';
+import type {
   AdminStore,
   ClaimInput,
   ClaimResult,
@@ -17,6 +25,7 @@ import {
   checkOneConnection,
   checkSweepLimit,
   importDriver,
+  invalidOptions,
   type OwnClient,
   pageOf,
   type SqlRecordRow,
@@ -24,8 +33,19 @@ import {
   toRecord,
 } from '../../store-kit/index.js';
 import { postgresMisconfiguration } from './errors.js';
+import { postgresJournalStatements } from './journal-sql.js';
 import { existsSql, migrateSql, type PostgresTableNames, tableNames } from './migrations.js';
-import { type PostgresStatements, postgresStatements } from './sql.js';
+import { postgresStatements } from './sql.js';
+
+/** Every statement of the store: the records' and the journal's. */
+type Statements = ReturnType<typeof postgresStatements> & ReturnType<typeof postgresJournalStatements>;
+
+/** A journal row as `pg` returns it: BIGINT as string, BYTEA as Buffer. */
+interface JournalRow {
+  seq: string;
+  data: Buffer;
+  at_ms: string;
+}
 
 /**
  * The part of a `pg` pool (or client) the store uses. A `pg.Pool` fits as it is; so does anything
@@ -80,7 +100,7 @@ export interface PostgresStoreOptions {
 }
 
 const STORE_NAME = 'postgres';
-const MAX_TABLE_LENGTH = 50; // leaves room for the `_expires_idx` suffix within PostgreSQL's 63 bytes
+const MAX_TABLE_LENGTH = 50; // leaves room for the `_journal_pkey` suffix within PostgreSQL's 63 bytes
 const MAX_SCHEMA_LENGTH = 63;
 /** How often a losing claim re-reads a record that changed under it before giving up. */
 const MAX_CLAIM_ROUNDS = 10;
@@ -89,7 +109,9 @@ const MAX_CLAIM_ROUNDS = 10;
  * A store in PostgreSQL, for many processes and machines that share one database. Each operation
  * is one prepared statement: the claim reads the record and, only when it does not stand, runs an
  * `INSERT ... ON CONFLICT DO UPDATE ... WHERE` in the same statement, so a replay takes no lock.
- * The table is created on first use (or by `migrate()`), safely from many processes at once.
+ * A workflow step's `append` is one statement too, fenced by a share lock on the run's record.
+ * The tables (records, and the journal `<table>_journal`) are created on first use (or by
+ * `migrate()`), safely from many processes at once.
  *
  * @example
  * ```ts
@@ -105,11 +127,11 @@ const MAX_CLAIM_ROUNDS = 10;
  * await shared.migrate();
  * ```
  */
-export class PostgresStore implements AdminStore {
+export class PostgresStore implements AdminStore, JournalStore {
   readonly name = STORE_NAME;
   #options: PostgresStoreOptions;
   #names: PostgresTableNames;
-  #sql: PostgresStatements;
+  #sql: Statements;
   /** Every operation, on the pool once the table exists. */
   #ops: StoreOperations<PgPoolLike>;
 
@@ -120,7 +142,7 @@ export class PostgresStore implements AdminStore {
     if (options.schema !== undefined) checkIdentifier(STORE_NAME, 'schema', options.schema, MAX_SCHEMA_LENGTH);
     this.#options = options;
     this.#names = tableNames(table, options.schema);
-    this.#sql = postgresStatements(this.#names.table);
+    this.#sql = { ...postgresStatements(this.#names.table), ...postgresJournalStatements(this.#names) };
     this.#ops = new StoreOperations({
       store: STORE_NAME,
       className: 'PostgresStore',
@@ -132,7 +154,7 @@ export class PostgresStore implements AdminStore {
   }
 
   /**
-   * Creates the table and its index if they are missing. Runs by itself before the first
+   * Creates the tables and their indexes if they are missing. Runs by itself before the first
    * operation; call it at start-up to fail early. Safe to run from many processes at once.
    */
   async migrate(): Promise<void> {
@@ -140,7 +162,7 @@ export class PostgresStore implements AdminStore {
   }
 
   /**
-   * Readiness check: connects, creates the table if it is missing, and runs `SELECT 1`. Rejects
+   * Readiness check: connects, creates the tables if they are missing, and runs `SELECT 1`. Rejects
    * with `STORE_MISCONFIGURED` when the server refuses the configuration (user, password,
    * database, permissions), `STORE_UNAVAILABLE` when it cannot be reached.
    */
@@ -218,13 +240,60 @@ export class PostgresStore implements AdminStore {
     });
   }
 
+  async append(input: AppendInput): Promise<boolean> {
+    const seq = checkSeq(input.seq);
+    const data = asBuffer(input.data);
+    return this.#ops.run('append', async (pool) => {
+      const answer =
+        seq === 0
+          ? await this.#prepared(pool, 'appendFirst', [input.key, input.token, data, input.nowMs])
+          : await this.#prepared(pool, 'append', [input.key, input.token, seq, data, input.nowMs]);
+      return answer.rowCount === 1;
+    });
+  }
+
+  async entries(key: string): Promise<JournalEntry[]> {
+    return this.#ops.run('entries', async (pool) => {
+      const { rows } = await this.#prepared(pool, 'entries', [key]);
+      return (rows as JournalRow[]).map((row) => ({
+        seq: Number(row.seq),
+        // A copy: `pg` may parse small values into slices of a shared buffer.
+        data: new Uint8Array(row.data),
+        atMs: Number(row.at_ms),
+      }));
+    });
+  }
+
+  async reopen(input: ReopenInput): Promise<boolean> {
+    return this.#changed('reopen', [
+      input.key,
+      input.expectedToken,
+      input.token,
+      input.nowMs,
+      input.leaseExpiresAtMs,
+      input.expiresAtMs,
+    ]);
+  }
+
+  async runs(options: RunListOptions = {}): Promise<RunPage> {
+    return this.#ops.run('runs', async (pool) => {
+      const limit = checkListLimit(STORE_NAME, options.limit);
+      const { rows } = await pool.query(this.#sql.runs, [options.cursor ?? null, options.dueBy ?? null, limit + 1]);
+      const keys = (rows as { key: string }[]).map((row) => row.key);
+      return { keys: keys.slice(0, limit), nextCursor: keys.length > limit ? keys[limit - 1] : undefined };
+    });
+  }
+
   /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
     return this.#ops.close();
   }
 
   /** Runs a statement that changes at most one row; true when it did. */
-  async #changed(statement: 'complete' | 'release' | 'extend' | 'remove', values: unknown[]): Promise<boolean> {
+  async #changed(
+    statement: 'complete' | 'release' | 'extend' | 'remove' | 'reopen',
+    values: unknown[],
+  ): Promise<boolean> {
     return this.#ops.run(
       statement === 'remove' ? 'delete' : statement,
       async (pool) => (await this.#prepared(pool, statement, values)).rowCount === 1,
@@ -236,7 +305,7 @@ export class PostgresStore implements AdminStore {
    * connection instead of on every call (the claim's plan alone costs more than its execution).
    * The name carries a hash of the table, so two stores on one pool never share a name.
    */
-  #prepared(pool: PgPoolLike, statement: keyof PostgresStatements, values: unknown[]) {
+  #prepared(pool: PgPoolLike, statement: keyof Statements, values: unknown[]) {
     return pool.query({ name: `idem_${statement}_${this.#names.hash}`, text: this.#sql[statement], values });
   }
 
@@ -259,8 +328,15 @@ export class PostgresStore implements AdminStore {
   }
 
   async #migrate(pool: PgPoolLike): Promise<void> {
-    const { rows } = await pool.query(existsSql, [this.#names.table, this.#names.expiresIndex]);
+    const { table, expiresIndex, journal, runsIndex } = this.#names;
+    const { rows } = await pool.query(existsSql, [table, expiresIndex, journal, runsIndex]);
     if ((rows[0] as { ready: boolean } | undefined)?.ready === true) return;
     await pool.query(migrateSql(this.#names));
   }
+}
+
+/** `seq` when it is a whole number from 0 up (the journal contract); `INVALID_OPTIONS` otherwise. */
+function checkSeq(seq: number): number {
+  if (Number.isSafeInteger(seq) && seq >= 0) return seq;
+  throw invalidOptions(STORE_NAME, `append(): seq must be a whole number from 0 up, got ${String(seq)}.`);
 }

@@ -76,7 +76,8 @@ export function postgresStatements(table: string) {
       WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
 
     /*
-     * release: deletes an in-progress record, if the token still holds.
+     * release: deletes an in-progress record, if the token still holds; the journal's foreign
+     * key deletes its entries in the same statement (ON DELETE CASCADE).
      * $1 key, $2 token. Returns the row count: 1 when deleted, 0 otherwise.
      */
     release: `DELETE FROM ${table} WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
@@ -93,7 +94,7 @@ export function postgresStatements(table: string) {
       WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
 
     /*
-     * remove: deletes a record whatever its state.
+     * remove: deletes a record whatever its state, and its journal entries with it (cascade).
      * $1 key. Returns the row count: 1 when there was one, 0 otherwise.
      */
     remove: `DELETE FROM ${table} WHERE key = $1`,
@@ -116,7 +117,7 @@ export function postgresStatements(table: string) {
      * sweep: deletes up to $2 expired records, oldest first. Rows another session has locked
      * (a claim replacing them right now) are skipped, and the outer `expires_at_ms <= $1` is
      * checked again on the row version the DELETE sees, so a record a concurrent claim has just
-     * renewed is never swept.
+     * renewed is never swept. The journal's foreign key deletes the swept records' entries.
      * $1 now ms, $2 limit. Returns the row count: how many were deleted.
      */
     sweep: `

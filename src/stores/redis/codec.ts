@@ -1,21 +1,37 @@
 /**
- * How the Redis store reads its replies: records from a hash's field/value pairs, and the list
- * cursor in and out of its opaque string.
+ * How the Redis store reads its replies: records and journal entries from a hash's fields, and the
+ * list and runs cursors in and out of their opaque strings.
  */
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
+import type { JournalEntry } from '../../core/journal.js';
 import type { IdempotencyRecord } from '../../core/store.js';
 
+/** The hash fields of a record, in the order `decodeRecord` reads them (HMGET's reply). */
+export const RECORD_FIELDS = [
+  'key',
+  'fingerprint',
+  'state',
+  'token',
+  'leaseExpiresAtMs',
+  'expiresAtMs',
+  'result',
+  'createdAtMs',
+  'updatedAtMs',
+  'attempts',
+] as const;
+
 /**
- * A record from HGETALL's flat `[field, value, ...]` reply (bulk strings as Buffers), or `null`
- * when the hash is empty (no record) or is not one of Idem's records.
+ * A record from the reply of `HMGET <hash> ...RECORD_FIELDS` (bulk strings as Buffers, `null` for a
+ * missing field), or `null` when there is no record (or the hash is not one of Idem's records).
+ * Fields are read by name rather than with HGETALL so that a run's journal, kept in the same hash,
+ * is never read with its record.
  */
 export function decodeRecord(reply: unknown): IdempotencyRecord | null {
-  if (!Array.isArray(reply) || reply.length === 0) return null;
+  if (!Array.isArray(reply) || reply.length !== RECORD_FIELDS.length) return null;
   const fields = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < reply.length; i += 2) {
-    const field: unknown = reply[i];
-    const value: unknown = reply[i + 1];
-    if (Buffer.isBuffer(field) && Buffer.isBuffer(value)) fields.set(field.toString('utf8'), value);
+  for (const [i, name] of RECORD_FIELDS.entries()) {
+    const value: unknown = reply[i];
+    if (Buffer.isBuffer(value)) fields.set(name, value);
   }
   const state = fields.get('state')?.toString('utf8');
   if (state !== 'in_progress' && state !== 'completed') return null;
@@ -37,6 +53,38 @@ export function decodeRecord(reply: unknown): IdempotencyRecord | null {
 
 function text(fields: Map<string, Buffer>, name: string): string {
   return fields.get(name)?.toString('utf8') ?? '';
+}
+
+/** The hash field of the journal entry `seq` (see `APPEND` in `scripts.ts`). */
+export function entryField(seq: number): string {
+  return `${ENTRY_FIELD_START}${seq}`;
+}
+
+const ENTRY_FIELD_START = 'j:';
+const COLON = 0x3a;
+
+/**
+ * The journal entries in HGETALL's flat `[field, value, ...]` reply of a record's hash, in `seq`
+ * order. An entry is the field `j:<seq>` whose value is `<atMs>:<data bytes>`.
+ */
+export function decodeEntries(reply: unknown): JournalEntry[] {
+  if (!Array.isArray(reply)) return [];
+  const entries: JournalEntry[] = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const field: unknown = reply[i];
+    const value: unknown = reply[i + 1];
+    if (!Buffer.isBuffer(field) || !Buffer.isBuffer(value)) continue;
+    const name = field.toString('utf8');
+    if (!name.startsWith(ENTRY_FIELD_START)) continue;
+    const colon = value.indexOf(COLON);
+    entries.push({
+      seq: Number(name.slice(ENTRY_FIELD_START.length)),
+      atMs: Number(value.subarray(0, colon).toString('utf8')),
+      // A copy, as for results.
+      data: new Uint8Array(value.subarray(colon + 1)),
+    });
+  }
+  return entries.sort((a, b) => a.seq - b.seq);
 }
 
 /**
@@ -81,5 +129,27 @@ export function decodeCursor(cursor: string): ListPosition {
   throw new IdempotencyError(
     ErrorCode.INVALID_OPTIONS,
     '[idem] [redis] list(): the cursor is not one this store returned; pass the nextCursor of the previous page, or no cursor to start over.',
+  );
+}
+
+/** The cursor of a runs page: the last index member the page looked at. */
+export function encodeRunsCursor(afterKey: string): string {
+  return Buffer.from(JSON.stringify({ after: afterKey }), 'utf8').toString('base64url');
+}
+
+/** The index member a runs page resumes after. */
+export function decodeRunsCursor(cursor: string): string {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null) {
+      const { after } = parsed as { after?: unknown };
+      if (typeof after === 'string' && after !== '') return after;
+    }
+  } catch {
+    // Reported below with the same message as a well-formed cursor of the wrong shape.
+  }
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    '[idem] [redis] runs(): the cursor is not one this store returned; pass the nextCursor of the previous page, or no cursor to start over.',
   );
 }

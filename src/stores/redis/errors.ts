@@ -9,7 +9,7 @@ const ADVICE: [RegExp, string][] = [
   [/^WRONGPASS\b/, 'check the user and password in the store URL'],
   [
     /^NOPERM\b/,
-    "grant the store's user the commands it runs (EVALSHA, EVAL, HGETALL, DEL, SCAN, PING) and its key prefix, with ACL SETUSER",
+    "grant the store's user the commands it runs (EVALSHA, EVAL, HMGET, HGETALL, HEXISTS, DEL, EXISTS, SCAN, ZADD, ZREM, ZRANGEBYLEX, PING, and those its scripts call: HSET, HDEL, HKEYS, HINCRBY, PEXPIRE) and its key prefix, with ACL SETUSER",
   ],
   [
     /^ERR (DB index is out of range|invalid DB index)/,

@@ -1,5 +1,13 @@
 import { freshRecord, isExpired } from '../../core/claim-rules.js';
 import type {
+  AppendInput,
+  JournalEntry,
+  JournalStore,
+  ReopenInput,
+  RunListOptions,
+  RunPage,
+} from '../../core/journal.js';
+import type {
   AdminStore,
   ClaimInput,
   ClaimResult,
@@ -14,14 +22,23 @@ import {
   checkListLimit,
   checkOneConnection,
   checkSweepLimit,
-  importDriver,
   invalidOptions,
-  type OwnClient,
   StoreOperations,
 } from '../../store-kit/index.js';
-import { decodeCursor, decodeRecord, encodeCursor, LIST_START, type ListPosition } from './codec.js';
+import {
+  decodeCursor,
+  decodeEntries,
+  decodeRecord,
+  encodeCursor,
+  LIST_START,
+  type ListPosition,
+  RECORD_FIELDS,
+} from './codec.js';
 import { redisMisconfiguration } from './errors.js';
-import { CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, SWEEP_ONE } from './scripts.js';
+import { RedisKeys } from './keys.js';
+import { openOwnClient } from './own-client.js';
+import { pageRuns } from './runs.js';
+import { APPEND, CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, REOPEN, runScript, SWEEP_ONE } from './scripts.js';
 
 /**
  * What the store needs from a Redis client: send a command, get the reply with bulk strings as
@@ -32,7 +49,9 @@ export interface RedisLike {
   callBuffer(command: string, ...args: (string | Buffer | number)[]): Promise<unknown>;
   /**
    * Redis Cluster only (ioredis `Cluster#nodes`): a client for each master node, so that `list()`
-   * and `sweep()` SCAN every node. Absent on a single server, which is scanned through the client itself.
+   * and `sweep()` SCAN every node. Absent on a single server, which is scanned through the client
+   * itself. Its presence also tells the store that keys of different slots cannot meet in one
+   * script (see `runs.ts`).
    */
   nodes?(role: 'master'): RedisLike[];
 }
@@ -71,7 +90,8 @@ const MAX_PARALLEL = 500;
 /**
  * A store on Redis (or Redis Cluster). Each record is one hash at `<prefix>{<key>}`, changed only
  * by one Lua script per operation, so every claim, completion, release and extension is atomic.
- * Redis drops each record itself once its retention ends.
+ * Redis drops each record itself once its retention ends. It keeps journals for durable
+ * workflows: a run's entries in its record's hash, its key in the runs index (`runs.ts`).
  *
  * @example
  * ```ts
@@ -81,10 +101,9 @@ const MAX_PARALLEL = 500;
  * const charge = idempotent(chargeCard, { store, key: (req) => req.id });
  * ```
  */
-export class RedisStore implements AdminStore {
+export class RedisStore implements AdminStore, JournalStore {
   readonly name = STORE_NAME;
-  #prefix: string;
-  #options: RedisStoreOptions;
+  #keys: RedisKeys;
   #ops: StoreOperations<RedisLike>;
 
   constructor(options: RedisStoreOptions) {
@@ -102,13 +121,17 @@ export class RedisStore implements AdminStore {
         throw invalidOptions(STORE_NAME, `${name} must be a positive number of ms.`);
       }
     }
-    this.#prefix = prefix;
-    this.#options = options;
+    this.#keys = new RedisKeys(prefix);
     this.#ops = new StoreOperations({
       store: STORE_NAME,
       className: 'RedisStore',
       given: options.client,
-      openOwn: () => this.#openOwnClient(),
+      openOwn: () =>
+        openOwnClient({
+          url: options.url ?? '',
+          connectTimeoutMs: options.connectTimeoutMs ?? 3000,
+          commandTimeoutMs: options.commandTimeoutMs ?? 3000,
+        }),
       misconfiguration: redisMisconfiguration,
     });
   }
@@ -136,7 +159,7 @@ export class RedisStore implements AdminStore {
       const [outcome, first, second] = reply as [number, unknown, unknown];
       if (outcome === 0) {
         const record = decodeRecord(first);
-        if (record === null) throw new Error(`claim found no record at ${this.#redisKey(input.key)}`);
+        if (record === null) throw new Error(`claim found no record at ${this.#keys.record(input.key)}`);
         return { claimed: false, record };
       }
       const record = freshRecord(input);
@@ -182,14 +205,55 @@ export class RedisStore implements AdminStore {
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
     return this.#ops.run('get', async (client) => {
-      const record = decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)));
+      const record = await this.#read(client, key);
       if (record === null || (nowMs !== undefined && isExpired(record, nowMs))) return null;
       return record;
     });
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.#ops.run('delete', async (client) => (await client.callBuffer('DEL', this.#redisKey(key))) === 1);
+    return this.#ops.run('delete', async (client) => (await client.callBuffer('DEL', this.#keys.record(key))) === 1);
+  }
+
+  async append(input: AppendInput): Promise<boolean> {
+    return this.#ops.run('append', async (client) => {
+      const start = input.seq === 0;
+      // On a Cluster the index is in another slot than the record: the key goes in first, so that
+      // no crash can leave a run the index does not name (see runs.ts).
+      if (start && client.nodes !== undefined) await client.callBuffer('ZADD', this.#keys.runs, 0, input.key);
+      const index = start && client.nodes === undefined ? [this.#keys.runs] : [];
+      const reply = await runScript(
+        client,
+        APPEND,
+        [this.#keys.record(input.key), ...index],
+        [input.token, String(input.seq), String(input.nowMs), asBuffer(input.data), input.key],
+      );
+      return reply === 1;
+    });
+  }
+
+  async entries(key: string): Promise<JournalEntry[]> {
+    return this.#ops.run('entries', async (client) =>
+      decodeEntries(await client.callBuffer('HGETALL', this.#keys.record(key))),
+    );
+  }
+
+  async reopen(input: ReopenInput): Promise<boolean> {
+    return this.#ops.run('reopen', async (client) => {
+      const reply = await this.#eval(client, REOPEN, input.key, [
+        input.expectedToken,
+        input.token,
+        String(input.nowMs),
+        String(input.leaseExpiresAtMs),
+        String(input.expiresAtMs),
+        retentionLeftMs(input.expiresAtMs, input.nowMs),
+      ]);
+      return reply === 1;
+    });
+  }
+
+  async runs(options: RunListOptions = {}): Promise<RunPage> {
+    return this.#ops.run('runs', (client) => pageRuns(client, this.#keys, options));
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
@@ -235,9 +299,7 @@ export class RedisStore implements AdminStore {
     let { pending } = position;
     while (pending.length > 0) {
       const chunk = pending.slice(0, Math.min(MAX_PARALLEL, limit - records.length + 1));
-      const found = await Promise.all(
-        chunk.map(async (key) => decodeRecord(await client.callBuffer('HGETALL', this.#redisKey(key)))),
-      );
+      const found = await Promise.all(chunk.map((key) => this.#read(client, key)));
       for (const [i, record] of found.entries()) {
         if (!isListed(record, options)) continue;
         if (records.length === limit) {
@@ -289,83 +351,25 @@ export class RedisStore implements AdminStore {
 
   /** One batch of SCAN over this store's records on one server: the next cursor and the record keys. */
   async #scan(server: RedisLike, cursor: string, count: number): Promise<[string, string[]]> {
-    const pattern = `${this.#prefix}{*`;
+    const pattern = this.#keys.recordPattern;
     const reply = (await server.callBuffer('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)) as [Buffer, Buffer[]];
-    const keys = reply[1].map((redisKey) => redisKey.toString('utf8').slice(this.#prefix.length + 1, -1));
-    return [reply[0].toString('utf8'), keys];
+    return [reply[0].toString('utf8'), reply[1].map((redisKey) => this.#keys.keyOf(redisKey))];
   }
 
-  async #eval(client: RedisLike, script: LuaScript, key: string, args: (string | Buffer)[]): Promise<unknown> {
-    const redisKey = this.#redisKey(key);
-    try {
-      return await client.callBuffer('EVALSHA', script.sha1, 1, redisKey, ...args);
-    } catch (error) {
-      // Redis forgets scripts on restart, failover or SCRIPT FLUSH; EVAL runs and caches it again.
-      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return client.callBuffer('EVAL', script.source, 1, redisKey, ...args);
-      }
-      throw error;
-    }
+  /** The record `key`, its fields read by name (never its journal). */
+  async #read(client: RedisLike, key: string): Promise<IdempotencyRecord | null> {
+    return decodeRecord(await client.callBuffer('HMGET', this.#keys.record(key), ...RECORD_FIELDS));
   }
 
-  /** The hash tag keeps a record in one slot on Redis Cluster whatever its key holds. */
-  #redisKey(key: string): string {
-    return `${this.#prefix}{${key}}`;
-  }
-
-  async #openOwnClient(): Promise<OwnClient<RedisLike>> {
-    // Imported here so that `idem/redis` loads without ioredis when a client is passed in.
-    const { Redis } = await importDriver(STORE_NAME, 'ioredis', 'your own `client`', () => import('ioredis'));
-    const redis = new Redis(this.#options.url ?? '', {
-      connectTimeout: this.#options.connectTimeoutMs ?? 3000,
-      commandTimeout: this.#options.commandTimeoutMs ?? 3000,
-      // Commands wait for the first connection, then fail after one reconnect attempt fails:
-      // a down server turns into a prompt STORE_UNAVAILABLE rather than a queue that grows.
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 1,
-    });
-    // Errors reach the caller through the command that failed; without a listener ioredis logs each one.
-    redis.on('error', () => {});
-    // Wait for the connection's handshake before the first command. A SELECT of a database the
-    // server does not have only raises an 'error' event, and ioredis then runs every command on
-    // database 0: records would land where no one looks for them. Refused credentials are caught
-    // here too, before ioredis starts reconnecting with them again and again.
-    const refused = await handshake(redis);
-    if (refused !== undefined) {
-      redis.disconnect();
-      throw refused;
-    }
-    const end = async (): Promise<void> => {
-      try {
-        await redis.quit();
-      } catch {
-        redis.disconnect();
-      }
-    };
-    return { client: redis, end };
+  /** Runs `script` on the record `key` (KEYS[1]) with `args` (ARGV). */
+  #eval(client: RedisLike, script: LuaScript, key: string, args: (string | Buffer)[]): Promise<unknown> {
+    return runScript(client, script, [this.#keys.record(key)], args);
   }
 }
 
 /** Time left until `expiresAtMs` by the caller's clock, as PEXPIRE's argument: whole ms, at least 1. */
 function retentionLeftMs(expiresAtMs: number, nowMs: number): string {
   return String(Math.max(1, Math.ceil(expiresAtMs - nowMs)));
-}
-
-/**
- * Resolves once `redis` is ready or reports its first error: with that error when it is a
- * configuration mistake (see `redisMisconfiguration`), else with nothing (an outage is left to the
- * commands, which fail or wait for the reconnection as configured).
- */
-function handshake(redis: import('ioredis').Redis): Promise<Error | undefined> {
-  return new Promise((resolve) => {
-    const settle = (error?: Error): void => {
-      redis.off('ready', settle);
-      redis.off('error', settle);
-      resolve(error !== undefined && redisMisconfiguration(error) !== undefined ? error : undefined);
-    };
-    redis.once('ready', settle);
-    redis.once('error', settle);
-  });
 }
 
 /** Whether a record read while listing belongs on the page: it exists and passes the state and expiry filters. */
