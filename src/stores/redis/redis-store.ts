@@ -217,6 +217,10 @@ export class RedisStore implements AdminStore, JournalStore {
 
   async append(input: AppendInput): Promise<boolean> {
     return this.#ops.run('append', async (client) => {
+      // The seq becomes a field name: `j:1.5` or `j:1e+21` would be entries no seq order knows.
+      if (!(Number.isSafeInteger(input.seq) && input.seq >= 0)) {
+        throw invalidOptions(STORE_NAME, `append(): seq must be a whole number from 0 up, got ${String(input.seq)}.`);
+      }
       const start = input.seq === 0;
       // On a Cluster the index is in another slot than the record: the key goes in first, so that
       // no crash can leave a run the index does not name (see runs.ts).

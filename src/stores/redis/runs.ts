@@ -12,8 +12,7 @@
  * (its holder may be about to append it) until its record goes.
  */
 import type { RunListOptions, RunPage } from '../../core/journal.js';
-import { StoreLimits } from '../../core/store.js';
-import { invalidOptions } from '../../store-kit/index.js';
+import { checkListLimit } from '../../store-kit/index.js';
 import { decodeRunsCursor, encodeRunsCursor, entryField } from './codec.js';
 import type { RedisKeys } from './keys.js';
 import type { RedisLike } from './redis-store.js';
@@ -35,7 +34,7 @@ const MAX_BATCH = 500;
  * index ends.
  */
 export async function pageRuns(client: RedisLike, keys: RedisKeys, options: RunListOptions): Promise<RunPage> {
-  const limit = checkRunsLimit(options.limit);
+  const limit = checkListLimit('redis', options.limit, 'runs');
   const batchSize = Math.min(Math.max(limit + 1, 100), MAX_BATCH);
   const listed: string[] = [];
   let after = options.cursor === undefined ? undefined : decodeRunsCursor(options.cursor);
@@ -51,16 +50,6 @@ export async function pageRuns(client: RedisLike, keys: RedisKeys, options: RunL
     if (members.length < batchSize) return { keys: listed, nextCursor: undefined };
     after = members[members.length - 1];
   }
-}
-
-/** The page size `runs` must use: the rule of `list` (see `RunListOptions.limit`). */
-function checkRunsLimit(limit: number | undefined): number {
-  if (limit === undefined) return StoreLimits.defaultListLimit;
-  if (Number.isInteger(limit) && limit >= 1 && limit <= StoreLimits.maxListLimit) return limit;
-  throw invalidOptions(
-    'redis',
-    `runs(): limit must be a whole number from 1 to ${StoreLimits.maxListLimit}, got ${String(limit)}; page on with nextCursor for more.`,
-  );
 }
 
 /** Up to `count` index members after `after` (from the start when `undefined`), in key order. */
@@ -91,7 +80,10 @@ async function readRun(client: RedisLike, keys: RedisKeys, key: string): Promise
   };
 }
 
-/** The runs rule: a record with entry 0; with `dueBy`, one a worker may take over by then. */
+/**
+ * The runs rule: a record with entry 0; with `dueBy`, one a worker may take over by then (the rule
+ * of `isDueRun`, on the three fields read here rather than a whole record and its result).
+ */
 function isListedRun(run: RunState | null, dueBy: number | undefined): boolean {
   if (run === null || !run.hasFirstEntry) return false;
   if (dueBy === undefined) return true;

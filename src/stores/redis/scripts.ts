@@ -185,10 +185,10 @@ return 1
 
 /**
  * append: writes entry `seq` of a run's journal, fenced by the holder's token: only if the record
- * is in progress with the token, has not expired by nowMs, and has no entry `seq`. Entry 0 starts
- * the journal afresh (the entries left from an earlier run go) and, on a single server, puts the
- * key in the runs index in the same step. On Redis Cluster the index is in another slot: the store
- * adds the key to it just before this script instead.
+ * is in progress with the token and has not expired by nowMs (`mayAppend`), and, for a `seq`
+ * other than 0, has no entry `seq`. Entry 0 starts the journal afresh (every entry the key had goes) and, on a
+ * single server, puts the key in the runs index in the same step. On Redis Cluster the index is
+ * in another slot: the store adds the key to it just before this script instead.
  * KEYS[1] the record's hash; KEYS[2] (single server, seq 0 only) the runs index
  * ARGV[1] token, ARGV[2] seq (decimal), ARGV[3] nowMs, ARGV[4] data bytes, ARGV[5] key (the index member)
  * Returns: 1 when written, 0 when refused (nothing changed).
@@ -202,14 +202,13 @@ if current[1] ~= 'in_progress' or current[2] ~= ARGV[1] or expiresAtMs == nil or
   return 0
 end
 local field = 'j:' .. ARGV[2]
-if redis.call('HEXISTS', KEYS[1], field) == 1 then
-  return 0
-end
 if ARGV[2] == '0' then
   clearJournal(KEYS[1])
   if KEYS[2] then
     redis.call('ZADD', KEYS[2], 0, ARGV[5])
   end
+elseif redis.call('HEXISTS', KEYS[1], field) == 1 then
+  return 0
 end
 redis.call('HSET', KEYS[1], field, ARGV[3] .. ':' .. ARGV[4])
 return 1
@@ -218,8 +217,9 @@ return 1
 
 /**
  * reopen: turns a completed record back into an in-progress one to run it again from the start,
- * only if it holds the expected token and has not expired by nowMs: new token, lease and
- * retention, no result, attempts + 1, its journal removed (createdAtMs and fingerprint kept).
+ * only if it holds the expected token and has not expired by nowMs (`mayReopen`): new token,
+ * lease and retention, no result, attempts + 1, its journal removed (createdAtMs and fingerprint
+ * kept: `reopenedRecord`).
  * KEYS[1] the record's hash
  * ARGV[1] expected token, ARGV[2] new token, ARGV[3] nowMs, ARGV[4] leaseExpiresAtMs,
  * ARGV[5] expiresAtMs, ARGV[6] retention left in ms (for PEXPIRE)
