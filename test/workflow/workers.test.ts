@@ -13,6 +13,7 @@ import { type Seed, seedsWithFresh, seedTestOptions } from '../random-seeds.js';
 import { dropStore as dropPostgres, postgresUrl } from '../stores/postgres.factory.js';
 import { clusterNode, dropClusterStore, dropStore as dropRedis } from '../stores/redis.factory.js';
 import {
+  isAtomicStep,
   type MultiResult,
   openStore,
   type StoreKind,
@@ -131,11 +132,15 @@ class WorkerPool {
     this.#stopping = true;
     await Promise.all(
       this.#slots.map(async (worker) => {
+        // A worker still starting has no SIGTERM handler yet: the signal would end it at once.
+        await worker.firstLine;
         worker.child.kill('SIGTERM');
         const timer = setTimeout(() => worker.child.kill('SIGKILL'), 20_000);
-        const { code } = await worker.exited;
+        const { code, signal } = await worker.exited;
         clearTimeout(timer);
-        if (code !== 0) this.unexpected.push(`worker ${worker.pid} stopped with code ${code}: ${worker.stderr()}`);
+        if (code !== 0) {
+          this.unexpected.push(`worker ${worker.pid} stopped with code ${code} (${signal}): ${worker.stderr()}`);
+        }
       }),
     );
   }
@@ -233,26 +238,39 @@ async function journalSteps(store: JournalStore, codec: EntryCodec, run: number)
   return byOp;
 }
 
-async function checkOutcome(job: WorkerJob, outcome: Outcome, db: pg.Client, store: JournalStore): Promise<void> {
-  const { effects, violations } = tablesOf(job.namespace);
-  assert.deepEqual(outcome.unexpected, [], 'no worker ended but the ones the test killed');
-
-  // Every step execution that found its run's lock taken: none, or two processes ran one run at once.
-  const overlaps = await db.query(`SELECT run, step, worker_pid FROM ${violations} ORDER BY run, step`);
-  assert.deepEqual(overlaps.rows, [], 'no step ran while another process ran a step of the same run');
-
-  // Every effect row, in the order written. Returns id, run, step, worker_pid.
+/** Rows of `table` (starts or effects) by `run/step`, in the order written: their id and worker pid. */
+async function rowsByStep(db: pg.Client, table: string): Promise<Map<string, { id: number; pid: number }[]>> {
+  // Every row of the table. Returns id, run, step, worker_pid, in the order written.
   const rows = await db.query<{ id: number; run: number; step: number; worker_pid: number }>(
-    `SELECT id, run, step, worker_pid FROM ${effects} ORDER BY id`,
+    `SELECT id, run, step, worker_pid FROM ${table} ORDER BY id`,
   );
   const byStep = new Map<string, { id: number; pid: number }[]>();
   for (const row of rows.rows) {
     const at = `${row.run}/${row.step}`;
     byStep.set(at, [...(byStep.get(at) ?? []), { id: Number(row.id), pid: row.worker_pid }]);
   }
+  return byStep;
+}
 
+/** What the steps' checks counted. */
+interface StepCounts {
+  /** Plain steps whose effect was written again after a kill. */
+  plainAgain: number;
+  /** Executions of atomic steps cut short by a kill and rolled back. */
+  atomicRolledBack: number;
+}
+
+/**
+ * Checks each run's journal and effects: each step recorded once, with the effect row the run
+ * returned; an atomic step's effect written once; a step's effect begun again only after the
+ * process that began it was killed.
+ */
+async function checkSteps(job: WorkerJob, outcome: Outcome, db: pg.Client, store: JournalStore): Promise<StepCounts> {
+  const { starts, effects } = tablesOf(job.namespace);
+  const begun = await rowsByStep(db, starts);
+  const written = await rowsByStep(db, effects);
   const codec = new EntryCodec(new Workflows({ store }).engine.codec);
-  let again = 0;
+  const counts: StepCounts = { plainAgain: 0, atomicRolledBack: 0 };
   const strays: string[] = [];
   for (const [run, result] of outcome.results.entries()) {
     assert.equal(result.run, run);
@@ -260,40 +278,62 @@ async function checkOutcome(job: WorkerJob, outcome: Outcome, db: pg.Client, sto
     const journal = await journalSteps(store, codec, run);
     assert.equal(journal.length, job.steps, `run ${run}: the journal has every step`);
     for (const [step, recorded] of result.effects.entries()) {
-      const entries = journal[step] ?? [];
-      assert.equal(entries.length, 1, `run ${run} step ${step} is recorded once in the journal`);
+      const at = `${run}/${step}`;
       assert.deepEqual(
-        entries.map((entry) => entry.t === 'step' && entry.ok && entry.value),
-        [recorded],
-        `run ${run} step ${step}: the journal holds the result the run returned`,
+        (journal[step] ?? []).map((entry) => entry.t === 'step' && entry.ok && [entry.kind, entry.value]),
+        [[isAtomicStep(step) ? 'transaction' : 'step', recorded]],
+        `run ${run} step ${step} is recorded once in the journal, with the result the run returned`,
       );
-      const executions = byStep.get(`${run}/${step}`) ?? [];
-      assert.ok(
-        executions.some((execution) => execution.id === recorded),
-        `run ${run} step ${step}: its recorded effect row exists`,
-      );
-      for (const execution of executions) {
-        if (execution.id === recorded) continue;
-        again += 1;
-        // A step runs again only when the process that ran it first was killed before recording it.
-        if (!outcome.killed.has(execution.pid)) strays.push(`run ${run} step ${step} row ${execution.id}`);
+      const rows = written.get(at) ?? [];
+      const kept = rows.find((row) => row.id === recorded);
+      assert.ok(kept !== undefined, `run ${run} step ${step}: its recorded effect row exists`);
+      if (isAtomicStep(step)) {
+        assert.equal(rows.length, 1, `run ${run} step ${step}: the atomic effect is written once`);
+        counts.atomicRolledBack += (begun.get(at)?.length ?? 0) - 1;
+      } else {
+        counts.plainAgain += rows.length - 1;
+      }
+      // Only the process whose effect was kept may have begun the step and lived on.
+      const survivors = (begun.get(at) ?? []).filter((start) => !outcome.killed.has(start.pid));
+      if (survivors.some((start) => start.pid !== kept.pid) || survivors.length > 1) {
+        strays.push(`run ${run} step ${step}: begun by ${JSON.stringify(begun.get(at))}, kept from ${kept.pid}`);
       }
     }
   }
-  assert.deepEqual(strays, [], 'every extra execution of a step was by a process killed before it recorded the step');
-  assert.equal(rows.rows.length, job.runs * job.steps + again, 'no effect row of a run that does not exist');
+  assert.deepEqual(strays, [], 'a step was begun again only after the process that began it was killed');
+  const total = [...written.values()].reduce((sum, rows) => sum + rows.length, 0);
+  assert.equal(total, job.runs * job.steps + counts.plainAgain, 'no effect row but those of the runs');
+  return counts;
+}
 
-  let maxAttempts = 0;
+async function checkOutcome(job: WorkerJob, outcome: Outcome, db: pg.Client, store: JournalStore): Promise<void> {
+  const { violations, steps } = tablesOf(job.namespace);
+  assert.deepEqual(outcome.unexpected, [], 'no worker ended but the ones the test killed');
+
+  // Every step execution that found its run's lock taken: none, or two processes ran one run at once.
+  const overlaps = await db.query(`SELECT run, step, worker_pid FROM ${violations} ORDER BY run, step`);
+  assert.deepEqual(overlaps.rows, [], 'no step ran while another process ran a step of the same run');
+
+  const counts = await checkSteps(job, outcome, db, store);
+  // The atomic steps' records. Returns rows, runs.
+  const recorded = await db.query<{ rows: string; runs: string }>(
+    `SELECT count(*) AS rows, count(DISTINCT run_id) AS runs FROM ${steps}`,
+  );
+  const atomicSteps = Array.from({ length: job.steps }, (_, step) => step).filter(isAtomicStep).length;
+  assert.deepEqual(recorded.rows[0], { rows: String(job.runs * atomicSteps), runs: String(job.runs) });
+
+  let maxClaims = 0;
   for (let run = 0; run < job.runs; run++) {
     const record = await store.get(runKeyOf(workflowIdOf(run)));
-    maxAttempts = Math.max(maxAttempts, record?.attempts ?? 0);
+    maxClaims = Math.max(maxClaims, record?.attempts ?? 0);
   }
   const seconds = outcome.runMs / 1000;
   console.log(
-    `[workers] ${job.store}, seed ${job.seed}: ${job.runs} runs of ${job.steps} steps on ${WORKERS} workers in ${seconds.toFixed(1)} s ` +
-      `(${(job.runs / seconds).toFixed(0)} runs/s, the first ${job.leaseMs} ms waiting out the seeder's leases); ` +
-      `seeded in ${outcome.seedMs} ms; ${outcome.kills} kills; ${again} steps ran again after a kill; ` +
-      `most claims of one run: ${maxAttempts}`,
+    `[workers] ${job.store}, seed ${job.seed}: ${job.runs} runs of ${job.steps} steps (${atomicSteps} atomic) on ${WORKERS} workers ` +
+      `in ${seconds.toFixed(1)} s (${(job.runs / seconds).toFixed(0)} runs/s, the first ${job.leaseMs} ms waiting out the seeder's leases); ` +
+      `seeded in ${outcome.seedMs} ms; ${outcome.kills} kills; ${counts.plainAgain} plain steps wrote their effect again after a kill, ` +
+      `${counts.atomicRolledBack} atomic ones were cut short and rolled back; ` +
+      `most claims of one run: ${maxClaims}`,
   );
 }
 
@@ -327,21 +367,24 @@ async function scenario(kind: StoreKind, seed: Seed): Promise<void> {
     concurrency: 20,
     pollMs: 100,
   };
-  const { effects, violations } = tablesOf(job.namespace);
+  const { starts, effects, violations, steps } = tablesOf(job.namespace);
   const db = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 5000 });
   await db.connect();
   const store = await openStore(job);
   try {
-    // The tables the steps write. Each step execution: one effects row; a step that found its run locked: one violations row.
+    // The tables the steps write (see tablesOf); the atomic steps' records are created by the workers.
     await db.query(
-      `CREATE TABLE ${effects} (id serial PRIMARY KEY, run int NOT NULL, step int NOT NULL, worker_pid int NOT NULL, attempt int NOT NULL)`,
+      `CREATE TABLE ${effects} (id serial PRIMARY KEY, run int NOT NULL, step int NOT NULL, worker_pid int NOT NULL)`,
+    );
+    await db.query(
+      `CREATE TABLE ${starts} (id serial PRIMARY KEY, run int NOT NULL, step int NOT NULL, worker_pid int NOT NULL)`,
     );
     await db.query(`CREATE TABLE ${violations} (run int NOT NULL, step int NOT NULL, worker_pid int NOT NULL)`);
     const outcome = await runScenario(job, db, store);
     await checkOutcome(job, outcome, db, store);
   } finally {
     await store.close();
-    await db.query(`DROP TABLE IF EXISTS ${effects}, ${violations}`);
+    await db.query(`DROP TABLE IF EXISTS ${starts}, ${effects}, ${violations}, ${steps}`);
     await db.end();
     await dropScenario(job);
   }
