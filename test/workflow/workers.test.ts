@@ -89,7 +89,7 @@ function spawnFixture(path: string, job: WorkerJob): Child {
     stderr += chunk.toString();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
   const firstLine = Promise.race([
@@ -133,6 +133,7 @@ class WorkerPool {
     await Promise.all(
       this.#slots.map(async (worker) => {
         // A worker still starting has no SIGTERM handler yet: the signal would end it at once.
+        // It says `ready` once it has one.
         await worker.firstLine;
         worker.child.kill('SIGTERM');
         const timer = setTimeout(() => worker.child.kill('SIGKILL'), 20_000);
