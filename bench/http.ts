@@ -329,7 +329,7 @@ async function cleanUp(reachable: Partial<Record<StoreName, string | true>>): Pr
     const client = new pg.Client({ connectionString: servers.postgres, connectionTimeoutMillis: 2000 });
     await client.connect();
     try {
-      await client.query(`DROP TABLE IF EXISTS "${POSTGRES_TABLE}"`);
+      await client.query(`DROP TABLE IF EXISTS "${POSTGRES_TABLE}_journal", "${POSTGRES_TABLE}"`);
     } finally {
       await client.end();
     }

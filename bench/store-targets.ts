@@ -153,7 +153,7 @@ async function postgresTarget(): Promise<StoreTarget> {
   });
   pool.on('error', () => {});
   try {
-    await pool.query(`DROP TABLE IF EXISTS "${BENCH_TABLE}", "${RAW_TABLE}"`);
+    await pool.query(`DROP TABLE IF EXISTS "${BENCH_TABLE}_journal", "${BENCH_TABLE}", "${RAW_TABLE}"`);
   } catch (error) {
     await pool.end().catch(() => {});
     throw new Unreachable(`PostgreSQL at ${servers.postgres} did not answer: ${describe(error)}`);
@@ -183,7 +183,7 @@ async function postgresTarget(): Promise<StoreTarget> {
     },
     async close() {
       await store.close();
-      await pool.query(`DROP TABLE IF EXISTS "${BENCH_TABLE}", "${RAW_TABLE}"`).catch(() => {});
+      await pool.query(`DROP TABLE IF EXISTS "${BENCH_TABLE}_journal", "${BENCH_TABLE}", "${RAW_TABLE}"`).catch(() => {});
       await pool.end();
     },
   };
@@ -236,7 +236,7 @@ async function mysqlTarget(): Promise<StoreTarget> {
   const mysql = await import('mysql2/promise');
   const pool = mysql.createPool({ uri: servers.mysql, connectionLimit: 10, connectTimeout: CONNECT_TIMEOUT_MS });
   try {
-    await pool.query(`DROP TABLE IF EXISTS \`${BENCH_TABLE}\`, \`${RAW_TABLE}\``);
+    await pool.query(`DROP TABLE IF EXISTS \`${BENCH_TABLE}_journal\`, \`${BENCH_TABLE}\`, \`${RAW_TABLE}\``);
   } catch (error) {
     await pool.end().catch(() => {});
     throw new Unreachable(`MySQL/MariaDB at ${servers.mysql} did not answer: ${describe(error)}`);
@@ -267,7 +267,7 @@ async function mysqlTarget(): Promise<StoreTarget> {
     },
     async close() {
       await store.close();
-      await pool.query(`DROP TABLE IF EXISTS \`${BENCH_TABLE}\`, \`${RAW_TABLE}\``).catch(() => {});
+      await pool.query(`DROP TABLE IF EXISTS \`${BENCH_TABLE}_journal\`, \`${BENCH_TABLE}\`, \`${RAW_TABLE}\``).catch(() => {});
       await pool.end();
     },
   };
