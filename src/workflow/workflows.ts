@@ -211,9 +211,10 @@ export class Workflows implements HandleHost {
       );
     }
     if (decision.kind === 'run') {
-      const fresh = decision.lease.attempts === 1 ? { definition, id, input } : undefined;
-      await this.#launch(decision.lease, fresh);
-      if (ifExists === 'refuse' && fresh === undefined) throw exists(id);
+      // A takeover (the run's holder died) resumes its journal; the input is still passed, for a
+      // run whose starter died before it recorded its start: then this start records it.
+      await this.#launch(decision.lease, { definition, id, input });
+      if (ifExists === 'refuse' && decision.lease.attempts > 1) throw exists(id);
       return this.handle(id);
     }
     if (ifExists === 'refuse') throw exists(id);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fingerprintOf } from '../../src/core/canonical.js';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import type { JournalStore } from '../../src/core/journal.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
@@ -93,6 +94,25 @@ describe('workflows: start, steps, replay', () => {
     assert.deepEqual(runs, { a: 1, b: 2 });
     assert.equal(keys[0], keys[1], 'the step key is stable across holders');
     assert.equal((await second.status('r-1')).attempts, 2);
+  });
+
+  it('starts a run whose first starter died between its claim and its start entry', async () => {
+    const { store, first } = pair();
+    const wf = first.define('late-start', async (ctx, n: number) => ctx.step('double', () => n * 2));
+    const now = Date.now();
+    const claimed = await store.claim({
+      key: runKeyOf('ls-1'),
+      fingerprint: fingerprintOf({ workflow: 'late-start', input: 21 }),
+      token: 'dead-starter',
+      nowMs: now,
+      leaseExpiresAtMs: now + 50,
+      expiresAtMs: now + 60_000,
+    });
+    assert.equal(claimed.claimed, true);
+    await sleep(60);
+    assert.equal(await first.recoverDue(), 0, 'a run without a start entry is no run a worker can resume');
+    assert.equal(await wf.run('ls-1', 21), 42);
+    assert.equal((await first.status('ls-1')).attempts, 2);
   });
 
   it('fences a stale holder: its late result is not recorded and it runs nothing more', async () => {
