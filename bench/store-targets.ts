@@ -183,7 +183,9 @@ async function postgresTarget(): Promise<StoreTarget> {
     },
     async close() {
       await store.close();
-      await pool.query(`DROP TABLE IF EXISTS "${BENCH_TABLE}_journal", "${BENCH_TABLE}", "${RAW_TABLE}"`).catch(() => {});
+      await pool
+        .query(`DROP TABLE IF EXISTS "${BENCH_TABLE}_journal", "${BENCH_TABLE}", "${RAW_TABLE}"`)
+        .catch(() => {});
       await pool.end();
     },
   };
@@ -267,7 +269,9 @@ async function mysqlTarget(): Promise<StoreTarget> {
     },
     async close() {
       await store.close();
-      await pool.query(`DROP TABLE IF EXISTS \`${BENCH_TABLE}_journal\`, \`${BENCH_TABLE}\`, \`${RAW_TABLE}\``).catch(() => {});
+      await pool
+        .query(`DROP TABLE IF EXISTS \`${BENCH_TABLE}_journal\`, \`${BENCH_TABLE}\`, \`${RAW_TABLE}\``)
+        .catch(() => {});
       await pool.end();
     },
   };
