@@ -8,8 +8,9 @@ const ADVICE: [RegExp, string][] = [
   [/^NOAUTH\b/, 'the server requires a password: put it in the store URL (redis://:password@host:6379)'],
   [/^WRONGPASS\b/, 'check the user and password in the store URL'],
   [
-    /^NOPERM\b/,
-    "grant the store's user the commands it runs (EVALSHA, EVAL, HMGET, HGETALL, HEXISTS, DEL, EXISTS, SCAN, ZADD, ZREM, ZRANGEBYLEX, PING, and those its scripts call: HSET, HDEL, HKEYS, HINCRBY, PEXPIRE) and its key prefix, with ACL SETUSER",
+    // A command refused inside a script comes back as ERR, not NOPERM: the same mistake.
+    /^(NOPERM\b|ERR The user executing the script can't run this command)/,
+    "grant the store's user the commands it runs (EVALSHA, EVAL, HMGET, HGETALL, HEXISTS, DEL, EXISTS, SCAN, ZADD, ZREM, ZRANGEBYLEX, PING, and those its scripts call: HGET, HSET, HDEL, HKEYS, HINCRBY, PEXPIRE) and its key prefix, with ACL SETUSER",
   ],
   [
     /^ERR (DB index is out of range|invalid DB index)/,
