@@ -72,7 +72,7 @@ export async function idemWorkflowVariant(options: IdemVariantOptions): Promise<
       );
       list.push({
         name: 'idem tx',
-        what: `workflows.define, ${STEPS} x ctx.transaction (INSERT + step row, one commit)`,
+        what: `workflows.define, ${STEPS} x ctx.transaction (INSERT + step row in one commit), each then appended`,
         async run(runId) {
           await transactions.run(runId, { runId });
         },
