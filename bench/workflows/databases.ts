@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Store } from '../../src/core/store.js';
+import type { PoolClient } from 'pg';
+import type { JournalStore } from '../../src/core/journal.js';
 import { PostgresStore } from '../../src/stores/postgres/index.js';
 import { SqliteStore } from '../../src/stores/sqlite/index.js';
+import { postgresSteps, type StepDatabase, sqliteSteps } from '../../src/workflow/index.js';
 import { describe, servers, Unreachable } from '../store-targets.js';
 
 export const WORKFLOW_DATABASES = ['sqlite', 'postgres'] as const;
@@ -15,11 +17,28 @@ export const TABLE_PREFIX = 'idem_bench_wf';
 const ORDERS_TABLE = `${TABLE_PREFIX}_orders`;
 /** The floor's journal: one row per step. */
 const JOURNAL_TABLE = `${TABLE_PREFIX}_journal`;
-/** The Idem store's table (the runtime may add tables of its own under the same prefix). */
+/** The Idem store's table (its journal is `<table>_journal`, under the same prefix). */
 export const IDEM_TABLE = `${TABLE_PREFIX}_idem`;
+/** The step rows of the atomic steps, beside the orders they record (`postgresSteps`, `sqliteSteps`). */
+const STEPS_TABLE = `${TABLE_PREFIX}_steps`;
 
 /** How long to wait for a server before calling it unreachable, in ms. */
 const CONNECT_TIMEOUT_MS = 2000;
+
+/** An Idem store that keeps journals, with its tables created up front. */
+export type IdemStore = JournalStore & { migrate(): Promise<void> };
+
+/**
+ * The business write as an atomic SQL step: a step database on the business database (its rows
+ * in the business pool's database, or the business file), and the INSERT made on the connection
+ * that holds the step's transaction, so the order and the step's row commit together.
+ */
+export interface AtomicWrites {
+  /** `postgresSteps` on the business pool, or `sqliteSteps` on the business file's connection. */
+  steps: StepDatabase<unknown>;
+  /** The business write of one step on `tx`, what the step database gave the step's `fn`. */
+  write(tx: unknown, runId: string, step: number): Promise<void>;
+}
 
 /**
  * One database the workflows run on, with its business table and the floor's journal table. Every
@@ -34,10 +53,12 @@ export interface WorkflowDatabase {
   write(runId: string, step: number): Promise<void>;
   /** The floor's store write for one step: INSERT one row (run, seq, data, time) into the journal table. */
   journal(runId: string, seq: number, data: Uint8Array): Promise<void>;
+  /** The business write as an atomic step, for the `idem tx` variant. */
+  atomicWrites: AtomicWrites;
   /** How many business rows run `runId` wrote (for the checks). */
   ordersOf(runId: string): Promise<number>;
-  /** A new Idem store on this database, for the Idem variant (its caller closes it). */
-  idemStore(): Store;
+  /** A new Idem store on this database, for the Idem variants (its caller closes it). */
+  idemStore(): IdemStore;
   /** Closes every client and drops everything the run wrote. */
   close(): Promise<void>;
 }
@@ -75,12 +96,19 @@ async function openSqlite(): Promise<WorkflowDatabase> {
   const countOrders = business.prepare(`SELECT count(*) AS n FROM ${ORDERS_TABLE} WHERE run_id = ?`);
   return {
     name: 'sqlite',
-    where: `${directory} (WAL, synchronous NORMAL; business, journal and Idem store in separate files)`,
+    where: `${directory} (WAL, synchronous NORMAL; business with the atomic steps' rows, floor journal and Idem store in separate files)`,
     async write(runId, step) {
       insertOrder.run(runId, step, 500);
     },
     async journal(runId, seq, data) {
       insertEntry.run(runId, seq, data, Date.now());
+    },
+    atomicWrites: {
+      steps: sqliteSteps(business, { table: STEPS_TABLE }),
+      // sqliteSteps gives fn the connection it was made on, `business`, where insertOrder is prepared.
+      async write(_tx, runId, step) {
+        insertOrder.run(runId, step, 500);
+      },
     },
     async ordersOf(runId) {
       return (countOrders.get(runId) as { n: number }).n;
@@ -135,6 +163,12 @@ async function openPostgres(): Promise<WorkflowDatabase> {
     },
     async journal(runId, seq, data) {
       await journalPool.query({ name: 'wf-entry', text: insertEntry, values: [runId, seq, data, Date.now()] });
+    },
+    atomicWrites: {
+      steps: postgresSteps(business, { table: STEPS_TABLE }),
+      async write(tx, runId, step) {
+        await (tx as PoolClient).query({ name: 'wf-order', text: insertOrder, values: [runId, step, 500] });
+      },
     },
     async ordersOf(runId) {
       return ((await business.query(countOrders, [runId])).rows[0] as { n: number }).n;

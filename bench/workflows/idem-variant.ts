@@ -1,95 +1,91 @@
-import type { Store } from '../../src/core/store.js';
+import { Workflows } from '../../src/workflow/index.js';
 import { describe } from '../store-targets.js';
+import type { IdemStore } from './databases.js';
 import { STEPS, type WorkflowVariant, type Workload, type WorkloadName } from './variants.js';
 
-/**
- * The part of idem/workflow this variant uses, as the workflow API describes it. The module is
- * loaded by a computed specifier so that the benchmark compiles and runs before src/workflow/
- * exists; once it does, import `Workflows` statically and delete these three interfaces.
- */
-interface WorkflowModule {
-  Workflows: new (options: { store: Store }) => WorkflowsLike;
-}
-
-interface WorkflowsLike {
-  define<Input, Output>(
-    name: string,
-    body: (ctx: WorkflowContextLike, input: Input) => Promise<Output>,
-    options?: { version?: number },
-  ): { run(id: string, input: Input): Promise<Output> };
-}
-
-interface WorkflowContextLike {
-  step<T>(name: string, fn: (step: { key: string }) => Promise<T>): Promise<T>;
-}
-
-/** The Idem runtime on one database: one variant per workload. */
+/** The Idem runtime on one database: its variants of each workload. */
 export interface IdemWorkflows {
-  variant(workload: WorkloadName): WorkflowVariant;
+  /** `idem` for every workload, and `idem tx` for one whose steps can be atomic (the writes). */
+  variants(workload: WorkloadName): WorkflowVariant[];
   /** Closes the store. */
   close(): Promise<void>;
 }
 
 export interface IdemVariantOptions {
-  /** Opens the journal store the runs are recorded in; called only once the module has loaded. */
-  openStore: () => Store;
+  /** The journal store the runs are recorded in; closed by `close()`, or at once when it cannot be migrated. */
+  store: IdemStore;
   workloads: Workload[];
 }
 
-/** Where the runtime will be: `src/workflow/index.ts`, run from source as the rest of the benchmark. */
-const WORKFLOW_MODULE = new URL('../../src/workflow/index.js', import.meta.url).href;
-
 /**
- * (d) Idem workflows: each workload defined once with `workflows.define`, its steps `ctx.step`
- * calls (the writing steps insert through the same business pool as the other variants), each
- * run `definition.run(runId, input)`: start, run every step in this process, complete. Resolves
- * `{ skipped }` with the reason when idem/workflow is not there yet or refuses the store, so the
- * benchmark still runs the other variants.
+ * (d) Idem workflows: each workload defined once with `workflows.define` and each run
+ * `definition.run(runId, input)`: start, run every step in this process, complete.
+ * - `idem`: the steps are `ctx.step` calls (the writing steps insert through the business pool
+ *   every variant shares); each step's value is then appended to the run's journal.
+ * - `idem tx` (writes only): the steps are `ctx.transaction(name, steps, fn)` calls on a step
+ *   database over the business database, so each INSERT commits in one transaction with the
+ *   step's row there; the step's value is then appended to the journal as for `idem`.
+ * Resolves `{ skipped }` with the reason when the store cannot be migrated, so the benchmark still
+ * runs the other variants.
  */
 export async function idemWorkflowVariant(options: IdemVariantOptions): Promise<IdemWorkflows | { skipped: string }> {
-  let module: Partial<WorkflowModule>;
+  const { store } = options;
   try {
-    module = (await import(WORKFLOW_MODULE)) as Partial<WorkflowModule>;
+    await store.migrate();
   } catch (error) {
-    const missing = (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
-    return { skipped: missing ? 'idem/workflow not built yet' : `idem/workflow failed to load: ${describe(error)}` };
+    await store.close().catch(() => {});
+    return { skipped: `the Idem store refused to migrate: ${describe(error)}` };
   }
-  if (typeof module.Workflows !== 'function') return { skipped: 'idem/workflow exports no Workflows class' };
-
-  const store = options.openStore();
-  try {
-    await (store as { migrate?: () => Promise<void> }).migrate?.();
-    const workflows = new module.Workflows({ store });
-    const variants = new Map<WorkloadName, WorkflowVariant>();
-    for (const workload of options.workloads) {
-      const definition = workflows.define(
-        `bench-${workload.name}`,
+  const workflows = new Workflows({ store });
+  const variants = new Map<WorkloadName, WorkflowVariant[]>();
+  for (const workload of options.workloads) {
+    const steps = workflows.define(
+      `bench-${workload.name}`,
+      async (ctx, input: { runId: string }) => {
+        for (let step = 0; step < STEPS; step++) {
+          await ctx.step(`step-${step}`, () => workload.step(input.runId, step));
+        }
+        return STEPS;
+      },
+      { version: 1 },
+    );
+    const list: WorkflowVariant[] = [
+      {
+        name: 'idem',
+        what: `workflows.define, ${STEPS} x ctx.step`,
+        async run(runId) {
+          await steps.run(runId, { runId });
+        },
+      },
+    ];
+    const atomic = workload.atomic;
+    if (atomic !== undefined) {
+      const transactions = workflows.define(
+        `bench-${workload.name}-tx`,
         async (ctx, input: { runId: string }) => {
           for (let step = 0; step < STEPS; step++) {
-            await ctx.step(`step-${step}`, () => workload.step(input.runId, step));
+            await ctx.transaction(`step-${step}`, atomic.steps, (tx) => atomic.step(tx, input.runId, step));
           }
           return STEPS;
         },
         { version: 1 },
       );
-      variants.set(workload.name, {
-        name: 'idem',
-        what: `workflows.define, ${STEPS} x ctx.step`,
+      list.push({
+        name: 'idem tx',
+        what: `workflows.define, ${STEPS} x ctx.transaction (INSERT + step row in one commit), each then appended`,
         async run(runId) {
-          await definition.run(runId, { runId });
+          await transactions.run(runId, { runId });
         },
       });
     }
-    return {
-      variant(name) {
-        const variant = variants.get(name);
-        if (variant === undefined) throw new Error(`no Idem workflow defined for ${name}`);
-        return variant;
-      },
-      close: () => store.close(),
-    };
-  } catch (error) {
-    await store.close().catch(() => {});
-    return { skipped: `idem/workflow refused the store: ${describe(error)}` };
+    variants.set(workload.name, list);
   }
+  return {
+    variants(name) {
+      const list = variants.get(name);
+      if (list === undefined) throw new Error(`no Idem workflow defined for ${name}`);
+      return list;
+    },
+    close: () => store.close(),
+  };
 }

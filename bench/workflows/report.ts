@@ -15,6 +15,9 @@ export function workflowSection(report: WorkflowReport): string {
     'bare = the steps as plain calls; floor = each step, then one journal INSERT (run id, seq, value, time) on its own pool, autocommit;',
   );
   out.push(
+    'idem = ctx.step, then a journal append per step; idem tx (writes) = ctx.transaction: INSERT + step row in one business transaction, then the append;',
+  );
+  out.push(
     'one operation = one whole workflow. time per workflow = mean latency (1 in flight) or 1 / throughput (32);',
   );
   out.push(
@@ -79,17 +82,18 @@ export function workflowSection(report: WorkflowReport): string {
     out.push('Targets (measured, not asserted)');
     out.push(
       table(
-        ['database', 'workload', 'in flight', 'figure', 'measured', 'target', 'status'],
+        ['database', 'workload', 'in flight', 'variant', 'figure', 'measured', 'target', 'status'],
         report.targets.map((check) => [
           check.database,
           check.workload,
           String(check.concurrency),
+          check.variant,
           check.figure,
           ratio(check.value),
           check.target,
           check.status,
         ]),
-        ['left', 'left', 'right', 'left', 'right', 'left', 'left'],
+        ['left', 'left', 'right', 'left', 'left', 'right', 'left', 'left'],
       ),
     );
   }

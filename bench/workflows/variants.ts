@@ -1,3 +1,4 @@
+import type { StepDatabase } from '../../src/workflow/index.js';
 import type { WorkflowDatabase } from './databases.js';
 
 /** Steps in every benchmarked workflow. */
@@ -12,11 +13,27 @@ export interface Workload {
   what: string;
   /** Step `step` of run `runId`; returns the step's value, its index. */
   step(runId: string, step: number): Promise<number>;
-  /** How many times `step` ran, over every variant (the checks read it). */
+  /**
+   * The same step as one atomic SQL step (writes only): the business INSERT made on `tx`, the
+   * connection that holds the step's transaction, so it commits with the step's row.
+   */
+  atomic?: AtomicStep;
+  /** How many times `step` (or `atomic.step`) ran, over every variant (the checks read it). */
   calls: number;
 }
 
-/** The two workloads on one database: 10 empty steps, and 10 steps that each INSERT one business row. */
+/** A step whose business write runs inside the transaction of a step database. */
+export interface AtomicStep {
+  /** The step database on the business database (`postgresSteps` on its pool, `sqliteSteps` on its file). */
+  steps: StepDatabase<unknown>;
+  /** Step `step` of run `runId`, its INSERT on `tx`; returns the step's index. */
+  step(tx: unknown, runId: string, step: number): Promise<number>;
+}
+
+/**
+ * The two workloads on one database: 10 empty steps, and 10 steps that each INSERT one business
+ * row (also as atomic steps, for the Idem variant that records them in the business transaction).
+ */
 export function workloadsOn(database: WorkflowDatabase): Workload[] {
   const empty: Workload = {
     name: 'empty',
@@ -36,11 +53,22 @@ export function workloadsOn(database: WorkflowDatabase): Workload[] {
       await database.write(runId, step);
       return step;
     },
+    atomic: {
+      steps: database.atomicWrites.steps,
+      async step(tx, runId, step) {
+        writes.calls += 1;
+        await database.atomicWrites.write(tx, runId, step);
+        return step;
+      },
+    },
   };
   return [empty, writes];
 }
 
-export type VariantName = 'bare' | 'floor' | 'dbos' | 'idem';
+export type VariantName = 'bare' | 'floor' | 'dbos' | 'idem' | 'idem tx';
+
+/** The variants that run on Idem: the targets judge each of them. */
+export const IDEM_VARIANTS = ['idem', 'idem tx'] as const satisfies readonly VariantName[];
 
 /** One way of running a workload's workflow. */
 export interface WorkflowVariant {

@@ -24,6 +24,12 @@ export interface HandleHost {
   localRun(key: string): Promise<unknown> | undefined;
 }
 
+/**
+ * How long `result` waits on a run of this process before it reads the record again, in ms: the
+ * run may have lost its lease to another process, which completes the record instead.
+ */
+const LOCAL_CHECK_MS = 1000;
+
 /** A run, from any process: its id, and its result when it has one. */
 export class WorkflowHandle<O> {
   readonly workflowId: string;
@@ -46,6 +52,12 @@ export class WorkflowHandle<O> {
   async result(options: ResultOptions = {}): Promise<O> {
     const { engine } = this.#host;
     const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : engine.now() + options.timeoutMs;
+    // A run this process is executing has no outcome yet: reading its record now would only find
+    // it in progress, so wait for it first (`run()` would pay a store read per call for nothing).
+    const running = this.#host.localRun(this.#key);
+    if (running !== undefined && deadline > engine.now()) {
+      await pauseFor(Math.min(LOCAL_CHECK_MS, deadline - engine.now()), running);
+    }
     let pauseMs = 5;
     for (;;) {
       const record = await engine.call('get', () => this.#host.store.get(this.#key, engine.now()));
@@ -62,12 +74,7 @@ export class WorkflowHandle<O> {
       }
       // A run of this process wakes us when it ends; a run elsewhere is polled.
       const local = this.#host.localRun(this.#key);
-      let timer: NodeJS.Timeout | undefined;
-      const pause = new Promise((resolve) => {
-        timer = setTimeout(resolve, Math.min(local === undefined ? pauseMs : 1000, deadline - nowMs));
-      });
-      await Promise.race(local === undefined ? [pause] : [pause, local.catch(() => undefined)]);
-      clearTimeout(timer);
+      await pauseFor(Math.min(local === undefined ? pauseMs : LOCAL_CHECK_MS, deadline - nowMs), local);
       pauseMs = Math.min(pauseMs * 2, 500);
     }
   }
@@ -109,6 +116,16 @@ export class WorkflowHandle<O> {
       { key: this.#key },
     );
   }
+}
+
+/** Waits `ms`, or less when `local` (a run of this process) ends first, however it ends. */
+async function pauseFor(ms: number, local: Promise<unknown> | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const pause = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race(local === undefined ? [pause] : [pause, local.catch(() => undefined)]);
+  clearTimeout(timer);
 }
 
 export function notFound(id: string): IdempotencyError {
