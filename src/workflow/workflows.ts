@@ -9,7 +9,7 @@ import type { ErrorRevivalOptions } from '../core/stored-error.js';
 import { defaultSerializer } from '../core/value-codec.js';
 import { EntryCodec, type ReadEntry, type StartEntry } from './entries.js';
 import { execute, type RunEnd, type StoredOutcome } from './executor.js';
-import { type HandleHost, WorkflowHandle } from './handle.js';
+import { WorkflowHandle } from './handle.js';
 import { cancelKeyOf, runKeyOf } from './keys.js';
 import { cancel, checkReason, type ListRunsOptions, listRuns, resume, status } from './operator.js';
 import { type RecoverOptions, recoverDue, type WorkerOptions, WorkflowWorker } from './recovery.js';
@@ -66,7 +66,7 @@ interface Definition {
  * await order.run(`order-${id}`, { id });
  * ```
  */
-export class Workflows implements HandleHost {
+export class Workflows {
   readonly engine: Engine;
   readonly store: JournalStore;
   /** @internal */
