@@ -39,6 +39,7 @@ export async function execute(input: ExecuteInput): Promise<RunEnd> {
     } catch (error) {
       failure = { error };
     }
+    await ctx.settle();
     const halted = ctx.halted;
     if (halted !== undefined && !isIdempotencyError(halted, ErrorCode.WORKFLOW_CANCELLED))
       return await stopFor(halted, ctx, input);

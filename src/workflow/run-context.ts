@@ -48,6 +48,8 @@ export class RunContext implements WorkflowContext {
   readonly runId: string;
   readonly #parts: RunParts;
   readonly #undos: Undo[] = [];
+  /** Journal writes in flight (the copies of transaction steps' records). */
+  readonly #pending = new Set<Promise<void>>();
   #nextOp = 0;
   /** Set once the run must stop (lease lost, code mismatch, suspended, cancelled): every later call throws it. */
   #halt: unknown;
@@ -165,6 +167,24 @@ export class RunContext implements WorkflowContext {
       }
       await this.append({ t: 'undo', op: undo.op, name: undo.name, ok: true });
     }
+  }
+
+  /** Waits for the journal writes still in flight; what stopped one is in `halted`. */
+  async settle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending);
+  }
+
+  #inBackground(write: Promise<void>): void {
+    const pending = write.then(
+      () => {
+        this.#pending.delete(pending);
+      },
+      (error: unknown) => {
+        this.#pending.delete(pending);
+        this.#halt ??= error;
+      },
+    );
+    this.#pending.add(pending);
   }
 
   /** Appends `entry` at the next position, under the lease; a refused append means the run was taken over. */
@@ -292,10 +312,26 @@ export class RunContext implements WorkflowContext {
     startedAtMs: number,
     options: Pick<StepOptions<T>, 'compensate'>,
   ): Promise<T> {
-    await this.append(
-      { t: 'step', op, name, kind, ok: true, value, attempts, startedAtMs, endedAtMs: this.#now() },
+    const entry: StepEntry = {
+      t: 'step',
+      op,
       name,
-    );
+      kind,
+      ok: true,
+      value,
+      attempts,
+      startedAtMs,
+      endedAtMs: this.#now(),
+    };
+    if (kind === 'transaction') {
+      // The step's record committed with its writes, in the user's database: the journal entry
+      // is only its copy for replays and operators, so it is written while the body goes on. A
+      // crash before it lands loses nothing (a re-run finds the row), and a refused append stops
+      // the run at its next operation. `settle` waits for it before the run ends.
+      this.#inBackground(this.append(entry, name));
+    } else {
+      await this.append(entry, name);
+    }
     this.#register(op, name, kind, value, options);
     return value;
   }
