@@ -2,6 +2,7 @@ import { isSealed, OutcomeCodec, OutcomeKind } from '../../core/outcome.js';
 import type { IdempotencyRecord } from '../../core/store.js';
 import { reasonOf } from '../cli-error.js';
 import { encryptionKeysFromEnv } from '../encryption-env.js';
+import { columns } from '../text-table.js';
 
 /** What a stored result holds, as far as it can be read without the application. */
 interface ResultSummary {
@@ -107,15 +108,7 @@ export function table(records: IdempotencyRecord[]): string {
       shortResult(record),
     ]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] as string).length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return columns(rows);
 }
 
 export function details(record: IdempotencyRecord): string {

@@ -1,5 +1,6 @@
 /** Runs as `idem workflows list` and `show` print them: tables for people, JSON for programs. */
 import type { RunView, StepView } from '../../workflow/index.js';
+import { columns } from '../text-table.js';
 
 /** Longest value or error shown in a table cell; `--json` gives them whole. */
 const CELL_CHARS = 60;
@@ -157,18 +158,6 @@ function preview(value: unknown, max: number): string {
 function clip(text: string, max: number): string {
   const line = text.replace(/\s*\n\s*/g, ' ');
   return line.length > max ? `${line.slice(0, max - 3)}...` : line;
-}
-
-function columns(rows: string[][]): string {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function iso(ms: number): string {
