@@ -24,7 +24,12 @@ interface JournalRow {
 }
 
 /** How often a transaction InnoDB picked as a deadlock victim runs, in all. */
-const MAX_TRANSACTION_ATTEMPTS = 3;
+/**
+ * Deadlock victims run again, up to this many times in all. Journals started at once for many runs
+ * take gap locks in the journal's index against each other; a short random pause before each new
+ * try keeps the victims from meeting again.
+ */
+const MAX_TRANSACTION_ATTEMPTS = 10;
 
 export class MysqlJournal {
   readonly #store: string;
@@ -118,6 +123,7 @@ export class MysqlJournal {
       } catch (error) {
         connection.destroy();
         if (attempt >= MAX_TRANSACTION_ATTEMPTS || errno(error) !== ER_LOCK_DEADLOCK) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
       }
     }
   }
