@@ -76,7 +76,7 @@ async function connectCluster(): Promise<Cluster> {
 async function deleteMatching(redis: Pick<import('ioredis').Redis, 'scan' | 'del'>, namespace: string): Promise<void> {
   let cursor = '0';
   do {
-    // Every key of the namespace: its records and its runs index.
+    // Every key of the namespace: its records and its indexes of runs.
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefixOf(namespace)}*`, 'COUNT', 1000);
     await Promise.all(keys.map((key) => redis.del(key)));
     cursor = next;

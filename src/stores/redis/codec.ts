@@ -148,7 +148,38 @@ export function decodeRunsCursor(cursor: string): string {
   } catch {
     // Reported below with the same message as a well-formed cursor of the wrong shape.
   }
-  throw new IdempotencyError(
+  throw badRunsCursor();
+}
+
+/** Where a page of due runs stops: the score and key of the last due-index member it looked at. */
+export interface DuePosition {
+  score: number;
+  key: string;
+}
+
+/** The cursor of a page of due runs. */
+export function encodeDueCursor(position: DuePosition): string {
+  return Buffer.from(JSON.stringify({ score: position.score, after: position.key }), 'utf8').toString('base64url');
+}
+
+/** The due-index member a page of due runs resumes after. */
+export function decodeDueCursor(cursor: string): DuePosition {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null) {
+      const { score, after } = parsed as { score?: unknown; after?: unknown };
+      if (typeof score === 'number' && Number.isFinite(score) && typeof after === 'string' && after !== '') {
+        return { score, key: after };
+      }
+    }
+  } catch {
+    // Reported below with the same message as a well-formed cursor of the wrong shape.
+  }
+  throw badRunsCursor();
+}
+
+function badRunsCursor(): IdempotencyError {
+  return new IdempotencyError(
     ErrorCode.INVALID_OPTIONS,
     '[idem] [redis] runs(): the cursor is not one this store returned; pass the nextCursor of the previous page, or no cursor to start over.',
   );

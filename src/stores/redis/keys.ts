@@ -1,19 +1,23 @@
 /**
  * The Redis keys a store writes under its prefix: one hash per record at `<prefix>{<key>}` (the
  * record and its journal; the hash tag keeps it in one slot on Redis Cluster whatever its key
- * holds), and the runs index at `<prefix>runs`. No prefix holds `{`, so neither kind of key of one
+ * holds), and the two indexes of workflow runs: `<prefix>runs` (every run, see `runs.ts`) and
+ * `<prefix>due` (the runs that may be due, see `due.ts`). No prefix holds `{`, so no key of one
  * store can be a key of another store's prefix.
  */
 export class RedisKeys {
   readonly #prefix: string;
   /** The sorted set of the keys of workflow runs (see `runs.ts`). */
   readonly runs: string;
+  /** The sorted set of the runs that may be due, scored by a lower bound of their lease end (see `due.ts`). */
+  readonly due: string;
   /** The SCAN pattern of this store's records. */
   readonly recordPattern: string;
 
   constructor(prefix: string) {
     this.#prefix = prefix;
     this.runs = `${prefix}runs`;
+    this.due = `${prefix}due`;
     this.recordPattern = `${prefix}{*`;
   }
 

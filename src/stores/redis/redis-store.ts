@@ -34,11 +34,13 @@ import {
   type ListPosition,
   RECORD_FIELDS,
 } from './codec.js';
+import { pageDueRuns } from './due.js';
 import { redisMisconfiguration } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { openOwnClient } from './own-client.js';
+import { appendEntry, extendLease } from './run-writes.js';
 import { pageRuns } from './runs.js';
-import { APPEND, CLAIM, COMPLETE, EXTEND, type LuaScript, RELEASE, REOPEN, runScript, SWEEP_ONE } from './scripts.js';
+import { CLAIM, COMPLETE, type LuaScript, RELEASE, REOPEN, runScript, SWEEP_ONE } from './scripts.js';
 
 /**
  * What the store needs from a Redis client: send a command, get the reply with bulk strings as
@@ -51,7 +53,7 @@ export interface RedisLike {
    * Redis Cluster only (ioredis `Cluster#nodes`): a client for each master node, so that `list()`
    * and `sweep()` SCAN every node. Absent on a single server, which is scanned through the client
    * itself. Its presence also tells the store that keys of different slots cannot meet in one
-   * script (see `runs.ts`).
+   * script (see `run-writes.ts`).
    */
   nodes?(role: 'master'): RedisLike[];
 }
@@ -91,7 +93,8 @@ const MAX_PARALLEL = 500;
  * A store on Redis (or Redis Cluster). Each record is one hash at `<prefix>{<key>}`, changed only
  * by one Lua script per operation, so every claim, completion, release and extension is atomic.
  * Redis drops each record itself once its retention ends. It keeps journals for durable
- * workflows: a run's entries in its record's hash, its key in the runs index (`runs.ts`).
+ * workflows: a run's entries in its record's hash, its key in the runs index (`runs.ts`) and, while
+ * it may be due, in the due index (`due.ts`).
  *
  * @example
  * ```ts
@@ -191,16 +194,9 @@ export class RedisStore implements AdminStore, JournalStore {
   }
 
   async extend(input: ExtendInput): Promise<boolean> {
-    return this.#ops.run('extend', async (client) => {
-      const reply = await this.#eval(client, EXTEND, input.key, [
-        input.token,
-        String(input.nowMs),
-        String(input.leaseExpiresAtMs),
-        String(input.expiresAtMs),
-        retentionLeftMs(input.expiresAtMs, input.nowMs),
-      ]);
-      return reply === 1;
-    });
+    return this.#ops.run('extend', (client) =>
+      extendLease(client, this.#keys, input, retentionLeftMs(input.expiresAtMs, input.nowMs)),
+    );
   }
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
@@ -221,18 +217,7 @@ export class RedisStore implements AdminStore, JournalStore {
       if (!(Number.isSafeInteger(input.seq) && input.seq >= 0)) {
         throw invalidOptions(STORE_NAME, `append(): seq must be a whole number from 0 up, got ${String(input.seq)}.`);
       }
-      const start = input.seq === 0;
-      // On a Cluster the index is in another slot than the record: the key goes in first, so that
-      // no crash can leave a run the index does not name (see runs.ts).
-      if (start && client.nodes !== undefined) await client.callBuffer('ZADD', this.#keys.runs, 0, input.key);
-      const index = start && client.nodes === undefined ? [this.#keys.runs] : [];
-      const reply = await runScript(
-        client,
-        APPEND,
-        [this.#keys.record(input.key), ...index],
-        [input.token, String(input.seq), String(input.nowMs), asBuffer(input.data), input.key],
-      );
-      return reply === 1;
+      return appendEntry(client, this.#keys, input);
     });
   }
 
@@ -257,7 +242,11 @@ export class RedisStore implements AdminStore, JournalStore {
   }
 
   async runs(options: RunListOptions = {}): Promise<RunPage> {
-    return this.#ops.run('runs', (client) => pageRuns(client, this.#keys, options));
+    return this.#ops.run('runs', (client) => {
+      if (options.dueBy === undefined) return pageRuns(client, this.#keys, options);
+      const limit = checkListLimit(STORE_NAME, options.limit, 'runs');
+      return pageDueRuns(client, this.#keys, options.dueBy, limit, options.cursor);
+    });
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
