@@ -3,6 +3,25 @@
  * tool and call id, run once), and durable runs record each model turn and tool call as a
  * workflow step. See docs/agent.md.
  */
+
+export {
+  type AgentAnswer,
+  type AgentInput,
+  type AgentRun,
+  agentWorkflow,
+  type DurableGenerateTextOptions,
+  type DurableToolOptions,
+  durableGenerateText,
+  type TextResultLike,
+} from './ai-sdk/agent-workflow.js';
+export {
+  type DurableModelOptions,
+  durableModel,
+  type GenerateResultLike,
+  type LanguageModelLike,
+  type StreamResultLike,
+} from './ai-sdk/durable-model.js';
+export { type AiToolLike, guardTools, type ToolCallOptionsLike } from './ai-sdk/guard-tools.js';
 export {
   currentAgentRun,
   type GuardOptions,
@@ -15,3 +34,4 @@ export {
   ToolGuard,
   toolCallContext,
 } from './guard.js';
+export { type GuardedPlainTool, guardTool, type PlainTool } from './plain-tool.js';
