@@ -14,7 +14,7 @@ export interface GenerateResultLike {
   warnings: unknown[];
   providerMetadata?: unknown;
   request?: unknown;
-  response?: { id?: string; modelId?: string; timestamp?: Date } & Record<string, unknown>;
+  response?: { id?: string | undefined; modelId?: string | undefined; timestamp?: Date | undefined };
 }
 
 /** The result of `doStream`. */
