@@ -27,6 +27,8 @@ export interface StartEntry {
   createdAtMs: number;
   /** Claims of the record before this run began (0, or more for a run started again after a failure). */
   attemptsBefore: number;
+  /** The workflow id of the run that started this one with `ctx.child`, if one did. */
+  parentId?: string;
 }
 
 /** A step's (or transaction's) final result: the value, or the error it gave up with. */
@@ -34,7 +36,7 @@ export interface StepEntry {
   t: 'step';
   op: number;
   name: string;
-  kind: 'step' | 'transaction';
+  kind: 'step' | 'transaction' | 'signal';
   ok: boolean;
   value?: unknown;
   error?: StoredError;
@@ -69,6 +71,15 @@ export interface SleepEntry {
   name: string;
   wakeAtMs: number;
   suspended: boolean;
+}
+
+/** A wait for a signal that let go of the lease: until when it waits at most (null: no limit), and when it looks again. */
+export interface WaitEntry {
+  t: 'wait';
+  op: number;
+  name: string;
+  untilMs: number | null;
+  wakeAtMs: number;
 }
 
 /** A compensation that finished (or gave up): `op` is the position of the step it undoes. */
@@ -106,6 +117,7 @@ export type Entry =
   | AttemptEntry
   | IntentEntry
   | SleepEntry
+  | WaitEntry
   | UndoEntry
   | FailedEntry
   | ParkedEntry

@@ -111,7 +111,20 @@ async function stopFor(reason: unknown, ctx: RunContext, input: ExecuteInput): P
         expiresAtMs: reason.wakeAtMs + engine.retentionMs,
       }),
     );
-    return kept ? 'suspended' : 'stopped';
+    if (!kept) return 'stopped';
+    // What the run waits for came between its look and its letting go: due at once, not at the next look.
+    if (reason.ready !== undefined && (await reason.ready())) {
+      await engine.call('extend', () =>
+        store.extend({
+          key: lease.key,
+          token: lease.token,
+          nowMs: engine.now(),
+          leaseExpiresAtMs: engine.now(),
+          expiresAtMs: 0,
+        }),
+      );
+    }
+    return 'suspended';
   }
   if (isIdempotencyError(reason, ErrorCode.WORKFLOW_NONDETERMINISM)) return park(ctx, input, 'blocked', reason);
   // Lease lost, store down, a crash of our own: stop holding; the lease runs out and recovery resumes the run.

@@ -3,6 +3,14 @@ import { storeKeyOf } from '../core/keys.js';
 
 /** The namespace of run records: a workflow id is a key in it, whatever the workflow's name. */
 const RUNS = 'idem:workflow';
+/** The namespace of signals, one record per workflow id and signal name. */
+const SIGNALS = 'idem:workflow-signal';
+
+/** The store key of signal `name` of workflow `id`. */
+export function signalKeyOf(id: string, name: string): string {
+  return storeKeyOf(SIGNALS, id, name);
+}
+
 /** The namespace of cancellation requests, one per workflow id. */
 const CANCELS = 'idem:workflow-cancel';
 

@@ -6,7 +6,7 @@
 import { ErrorCode, IdempotencyError } from '../core/errors.js';
 import type { AttemptEntry, ReadEntry, SleepEntry, StepEntry } from './entries.js';
 
-export type OpKind = 'step' | 'transaction' | 'sleep';
+export type OpKind = 'step' | 'transaction' | 'sleep' | 'signal';
 
 /** What the journal holds for one operation position. */
 export interface RecordedOp {
@@ -16,6 +16,8 @@ export interface RecordedOp {
   intent?: boolean;
   attempts: AttemptEntry[];
   sleep?: SleepEntry;
+  /** For a signal: the limit of its wait, once it has waited (null: none). */
+  waitUntilMs?: number | null;
   undone?: boolean;
 }
 
@@ -53,6 +55,10 @@ export class Replay {
         case 'sleep':
           this.#op(entry.op, entry.name, 'sleep').sleep = entry;
           if (entry.suspended) suspended += 1;
+          break;
+        case 'wait':
+          this.#op(entry.op, entry.name, 'signal').waitUntilMs = entry.untilMs;
+          suspended += 1;
           break;
         case 'undo':
           this.#op(entry.op, entry.name, 'step').undone = true;

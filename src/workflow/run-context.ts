@@ -11,14 +11,22 @@ import { describeError, reviveError, type StoredError } from '../core/stored-err
 import { defaultSerializer } from '../core/value-codec.js';
 import type { Entry, EntryCodec, StartEntry, StepEntry } from './entries.js';
 import { deriveKey } from './keys.js';
-import { nondeterminism, type RecordedOp, type Replay } from './replay.js';
+import { nondeterminism, type OpKind, type RecordedOp, type Replay } from './replay.js';
 import { attemptOnce, pauseBefore, retryPolicy, waitFor } from './retry.js';
 import type { StepDatabase } from './sql/step-database.js';
-import type { StepContext, StepOptions, WorkflowContext } from './types.js';
+import type { ChildDefinition, StepContext, StepOptions, WorkflowContext } from './types.js';
 
 /** Thrown through the body when the run lets go of its lease to sleep until `wakeAtMs`. */
 export class Suspend extends Error {
-  constructor(readonly wakeAtMs: number) {
+  /**
+   * @param wakeAtMs when a worker takes the run up again
+   * @param ready for a wait: whether what it waits for came meanwhile, asked once the lease is let
+   *   go, so a signal sent between the run's look and its letting go wakes it at once
+   */
+  constructor(
+    readonly wakeAtMs: number,
+    readonly ready?: () => Promise<boolean>,
+  ) {
     super('[idem] the workflow is sleeping');
   }
 }
@@ -32,13 +40,17 @@ export interface RunParts {
   replay: Replay;
   /** Sleeps up to this long (ms) hold the lease and wait in process; longer ones suspend the run. */
   inlineSleepMs: number;
+  /** A run waiting for a signal looks again after this long (ms), in case a wake-up was missed. */
+  signalPollMs: number;
+  /** The value of signal `name` sent to this run, or `undefined` when none was sent. */
+  readSignal: (name: string) => Promise<{ value: unknown } | undefined>;
 }
 
 interface Undo {
   op: number;
   name: string;
   /** What the undone operation is: the replay checks the position against it. */
-  kind: 'step' | 'transaction';
+  kind: 'step' | 'transaction' | 'signal';
   run: () => Promise<unknown>;
   retries: StepOptions<unknown>['retries'];
 }
@@ -140,6 +152,64 @@ export class RunContext implements WorkflowContext {
     return this.#sleep(name, () => at);
   }
 
+  async waitForSignal<T>(name: string, options: { timeoutMs?: number } = {}): Promise<T> {
+    const op = this.#enter(name);
+    const recorded = this.#at(op, name, 'signal');
+    if (recorded?.result !== undefined) return this.#settled<T>(recorded.result, op, {});
+    this.#stopIfCancelled();
+    const startedAtMs = this.#now();
+    const sent = await this.#parts.readSignal(name);
+    if (sent !== undefined) return this.#finish(op, name, 'signal', sent.value as T, 1, startedAtMs, {});
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        `[idem] waitForSignal("${name}"): timeoutMs must be 0 or more, got ${timeoutMs}.`,
+      );
+    }
+    const untilMs =
+      recorded?.waitUntilMs !== undefined
+        ? recorded.waitUntilMs
+        : timeoutMs === undefined
+          ? null
+          : startedAtMs + timeoutMs;
+    if (untilMs !== null && startedAtMs >= untilMs) {
+      const error = new IdempotencyError(
+        ErrorCode.STEP_TIMEOUT,
+        `[idem] no signal "${name}" came for workflow ${this.workflowId} before its wait ended.`,
+      );
+      const failed: StepEntry = {
+        t: 'step',
+        op,
+        name,
+        kind: 'signal',
+        ok: false,
+        error: describeError(error),
+        attempts: 1,
+        startedAtMs,
+        endedAtMs: startedAtMs,
+      };
+      await this.append(failed);
+      throw error;
+    }
+    const wakeAtMs = Math.min(untilMs ?? Number.POSITIVE_INFINITY, startedAtMs + this.#parts.signalPollMs);
+    await this.append({ t: 'wait', op, name, untilMs, wakeAtMs });
+    this.#stop(new Suspend(wakeAtMs, async () => (await this.#parts.readSignal(name)) !== undefined));
+  }
+
+  async child<I, O>(definition: ChildDefinition<I, O>, childId: string, input: I): Promise<O> {
+    const parent = this.workflowId;
+    return this.step(
+      `child:${definition.name}:${childId}`,
+      async () => {
+        const handle = await definition.start(childId, input, { parent });
+        return handle.result();
+      },
+      // The child has its own retries and its own record: starting it again only attaches to it.
+      { retries: { maxAttempts: 1 } },
+    );
+  }
+
   /** Checks the body visited every recorded operation: a removed step is a mismatch, not a silent skip. */
   checkNothingSkipped(): void {
     const left = this.#parts.replay.unvisited(this.#nextOp);
@@ -218,7 +288,7 @@ export class RunContext implements WorkflowContext {
     return this.#nextOp++;
   }
 
-  #at(op: number, name: string, kind: 'step' | 'transaction' | 'sleep'): RecordedOp | undefined {
+  #at(op: number, name: string, kind: OpKind): RecordedOp | undefined {
     try {
       return this.#parts.replay.at(op, name, kind);
     } catch (error) {
@@ -306,7 +376,7 @@ export class RunContext implements WorkflowContext {
   async #finish<T>(
     op: number,
     name: string,
-    kind: 'step' | 'transaction',
+    kind: 'step' | 'transaction' | 'signal',
     value: T,
     attempts: number,
     startedAtMs: number,
@@ -339,7 +409,7 @@ export class RunContext implements WorkflowContext {
   #register<T>(
     op: number,
     name: string,
-    kind: 'step' | 'transaction',
+    kind: 'step' | 'transaction' | 'signal',
     value: T,
     options: Pick<StepOptions<T>, 'compensate' | 'retries'>,
   ): void {

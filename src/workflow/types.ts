@@ -80,6 +80,24 @@ export interface WorkflowContext {
   sleepUntil(date: Date | number, name?: string): Promise<void>;
   /** A key derived from the run and `name`, stable across re-runs: for calls made outside steps. */
   key(name: string): string;
+  /**
+   * Waits, durably, for the signal `name` sent to this run with `workflows.signal(id, name, value)`
+   * (an approval, a webhook's answer), and gives its value. The run lets go of its lease while it
+   * waits and is woken when the signal comes. With `timeoutMs`, it fails with `STEP_TIMEOUT` when
+   * none came by then. A signal sent before the wait began is found at once.
+   */
+  waitForSignal<T = unknown>(name: string, options?: { timeoutMs?: number }): Promise<T>;
+  /**
+   * Starts run `childId` of another workflow, once, linked to this run (its status names this run
+   * as its parent), and gives its result: a re-run of this step attaches to the same child.
+   */
+  child<I, O>(definition: ChildDefinition<I, O>, childId: string, input: I): Promise<O>;
+}
+
+/** What `ctx.child` needs of a workflow definition. */
+export interface ChildDefinition<I, O> {
+  readonly name: string;
+  start(workflowId: string, input: I, options?: StartOptions): Promise<{ result(): Promise<O> }>;
 }
 
 export type WorkflowFunction<I, O> = (ctx: WorkflowContext, input: I) => Promise<O>;
@@ -99,16 +117,27 @@ export interface StartOptions {
    * cancelled, and attaches otherwise.
    */
   ifExists?: 'attach' | 'refuse' | 'rerun-failed';
+  /** The workflow id of the run that starts this one (set by `ctx.child`): shown as `parentId`. */
+  parent?: string;
 }
 
 /** Where a run stands. */
-export type RunState = 'running' | 'pending' | 'sleeping' | 'completed' | 'failed' | 'cancelled' | 'blocked' | 'dead';
+export type RunState =
+  | 'running'
+  | 'pending'
+  | 'sleeping'
+  | 'waiting'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'blocked'
+  | 'dead';
 
 /** One operation of a run, for operators. */
 export interface StepView {
   position: number;
   name: string;
-  kind: 'step' | 'transaction' | 'sleep';
+  kind: 'step' | 'transaction' | 'sleep' | 'signal';
   state: 'done' | 'failed' | 'running' | 'waiting' | 'unknown-outcome';
   attempts: number;
   startedAtMs?: number;
@@ -134,6 +163,8 @@ export interface RunView {
   updatedAtMs: number;
   leaseExpiresAtMs: number;
   input: unknown;
+  /** The run that started this one with `ctx.child`. */
+  parentId?: string;
   /** The result of a completed run. */
   result?: unknown;
   /** Why a run failed, was cancelled or is parked. */

@@ -26,6 +26,7 @@ export function runView(
     updatedAtMs: record.updatedAtMs,
     leaseExpiresAtMs: record.leaseExpiresAtMs,
     input: start.input,
+    ...(start.parentId === undefined ? {} : { parentId: start.parentId }),
     steps,
   };
   if (record.state === 'completed' && record.result !== null) {
@@ -47,6 +48,8 @@ export function runView(
     view.state = 'pending';
   } else if (last?.t === 'sleep' && last.suspended && last.wakeAtMs > nowMs) {
     view.state = 'sleeping';
+  } else if (last?.t === 'wait') {
+    view.state = 'waiting';
   }
   return view;
 }
@@ -97,6 +100,11 @@ function stepsOf(entries: readonly ReadEntry[], nowMs: number): StepView[] {
           endedAtMs: entry.wakeAtMs,
           attempts: 1,
         });
+        break;
+      }
+      case 'wait': {
+        const step = at(entry.op, entry.name, 'signal');
+        Object.assign(step, { kind: 'signal', state: 'waiting', startedAtMs: step.startedAtMs ?? atMs, attempts: 1 });
         break;
       }
       case 'undo':

@@ -14,6 +14,7 @@ import { cancelKeyOf, runKeyOf } from './keys.js';
 import { cancel, checkReason, type ListRunsOptions, listRuns, resume, status } from './operator.js';
 import { type RecoverOptions, recoverDue, type WorkerOptions, WorkflowWorker } from './recovery.js';
 import { Replay } from './replay.js';
+import { readSignal, sendSignal } from './signals.js';
 import type { DefineOptions, RunView, StartOptions, WorkflowFunction } from './types.js';
 
 export interface WorkflowsOptions extends Omit<EngineOptions, 'store'>, ErrorRevivalOptions {
@@ -30,6 +31,12 @@ export interface WorkflowsOptions extends Omit<EngineOptions, 'store'>, ErrorRev
    * go and the run is woken by a recovery worker when due. Default 5,000.
    */
   inlineSleepMs?: number;
+  /**
+   * A run waiting for a signal (`ctx.waitForSignal`) holds no lease; `signal` wakes it at once,
+   * and in case that wake-up is missed (a race, a worker down) it looks again after this long, in
+   * ms. Default 60,000.
+   */
+  signalPollMs?: number;
 }
 
 /** One defined workflow: start runs of it. */
@@ -75,6 +82,7 @@ export class Workflows {
   readonly revival: ErrorRevivalOptions;
   readonly maxAttempts: number;
   readonly inlineSleepMs: number;
+  readonly signalPollMs: number;
   readonly #definitions = new Map<string, Map<number, Definition>>();
   readonly #running = new Map<string, Promise<RunEnd>>();
 
@@ -95,6 +103,7 @@ export class Workflows {
     };
     this.maxAttempts = options.maxAttempts ?? 10;
     this.inlineSleepMs = options.inlineSleepMs ?? 5_000;
+    this.signalPollMs = options.signalPollMs ?? 60_000;
     if (!Number.isSafeInteger(this.maxAttempts) || this.maxAttempts < 1) {
       throw new IdempotencyError(
         ErrorCode.INVALID_OPTIONS,
@@ -162,6 +171,15 @@ export class Workflows {
     return cancel(this, validateKey(workflowId), checkReason(reason));
   }
 
+  /**
+   * Sends signal `name` with `value` to run `workflowId` (an approval, an answer it waits for with
+   * `ctx.waitForSignal`), and wakes the run if it waits. The first signal of a name counts: a
+   * second is refused (false), so a repeated approval is harmless.
+   */
+  signal(workflowId: string, name: string, value?: unknown): Promise<boolean> {
+    return sendSignal(this, validateKey(workflowId), name, value);
+  }
+
   /** Resumes a parked run (`dead` or `blocked`): a worker takes it up again. False when it is not parked. */
   resume(workflowId: string): Promise<boolean> {
     return resume(this, validateKey(workflowId));
@@ -213,14 +231,14 @@ export class Workflows {
     if (decision.kind === 'run') {
       // A takeover (the run's holder died) resumes its journal; the input is still passed, for a
       // run whose starter died before it recorded its start: then this start records it.
-      await this.#launch(decision.lease, { definition, id, input });
+      await this.#launch(decision.lease, { definition, id, input, parent: options.parent });
       if (ifExists === 'refuse' && decision.lease.attempts > 1) throw exists(id);
       return this.handle(id);
     }
     if (ifExists === 'refuse') throw exists(id);
     if (ifExists === 'rerun-failed' && decision.kind === 'replay' && decision.outcome.kind === OutcomeKind.error) {
       const lease = await this.#reopen(decision.record.token, key);
-      if (lease !== undefined) await this.#launch(lease, { definition, id, input });
+      if (lease !== undefined) await this.#launch(lease, { definition, id, input, parent: options.parent });
     }
     return this.handle(id);
   }
@@ -257,7 +275,7 @@ export class Workflows {
 
   async #launch(
     lease: Lease,
-    fresh: { definition: Definition; id: string; input: unknown } | undefined,
+    fresh: { definition: Definition; id: string; input: unknown; parent?: string | undefined } | undefined,
   ): Promise<void> {
     const { engine } = this;
     let entries: ReadEntry[] = [];
@@ -280,6 +298,7 @@ export class Workflows {
         input: fresh.input,
         createdAtMs: lease.createdAtMs,
         attemptsBefore: lease.attempts - 1,
+        ...(fresh.parent === undefined ? {} : { parentId: fresh.parent }),
       };
       const data = this.entryCodec.encode(lease.key, 0, entry);
       const ok = await engine.call('append', () =>
@@ -312,6 +331,8 @@ export class Workflows {
       start,
       replay: new Replay(entries),
       inlineSleepMs: this.inlineSleepMs,
+      signalPollMs: this.signalPollMs,
+      readSignal: (name) => readSignal(this, start.id, name),
       fn: definition.fn,
       maxAttempts: this.maxAttempts,
       cancelled: () => this.cancelReason(start.id),

@@ -497,3 +497,75 @@ async function recoverAfterNoDrain(workflows: Workflows, ms: number): Promise<nu
   await sleep(ms + 20);
   return workflows.recoverDue();
 }
+
+describe('workflows: signals and child runs', () => {
+  it('waits durably for an approval: the run holds no lease, the signal wakes it, a second signal is refused', async () => {
+    const { first, second } = pair({ signalPollMs: 60_000 });
+    const log: string[] = [];
+    const body = async (ctx: WorkflowContext, amount: number) => {
+      await ctx.step('request', () => log.push(`asked to approve ${amount}`));
+      const decision = await ctx.waitForSignal<{ approved: boolean; by: string }>('approval');
+      await ctx.step('refund', () => log.push(`refunded by ${decision.by}`));
+      return decision;
+    };
+    const wf = first.define('approve', body);
+    second.define('approve', body);
+    await wf.start('ap-1', 120);
+    await first.drain();
+    assert.equal((await first.status('ap-1')).state, 'waiting');
+    assert.equal(await second.recoverDue(), 0, 'nothing to do before the signal');
+    assert.equal(await first.signal('ap-1', 'approval', { approved: true, by: 'ana' }), true);
+    assert.equal(await first.signal('ap-1', 'approval', { approved: false, by: 'bob' }), false);
+    assert.equal(await second.recoverDue(), 1, 'the signal woke the run');
+    assert.deepEqual(await second.handle('ap-1').result(), { approved: true, by: 'ana' });
+    assert.deepEqual(log, ['asked to approve 120', 'refunded by ana']);
+    const view = await second.status('ap-1');
+    assert.deepEqual(
+      view.steps.map((step) => [step.kind, step.name, step.state]),
+      [
+        ['step', 'request', 'done'],
+        ['signal', 'approval', 'done'],
+        ['step', 'refund', 'done'],
+      ],
+    );
+  });
+
+  it('takes a signal sent before the wait at once, and fails a wait that ran out with STEP_TIMEOUT', async () => {
+    const { first, second } = pair({ signalPollMs: 60_000 });
+    const early = first.define('early', async (ctx) => ctx.waitForSignal('go'));
+    await first.signal('early-1', 'go', 'already here');
+    assert.equal(await early.run('early-1', null), 'already here');
+    const body = async (ctx: WorkflowContext) => ctx.waitForSignal('never', { timeoutMs: 100 });
+    const late = first.define('late', body);
+    second.define('late', body);
+    await late.start('late-1', null);
+    await first.drain();
+    await sleep(120);
+    assert.equal(await second.recoverDue(), 1);
+    await assert.rejects(second.handle('late-1').result(), withCode(ErrorCode.WORKFLOW_FAILED, /no signal "never"/));
+  });
+
+  it('starts a child run once, linked to its parent, and gives its result', async () => {
+    const { first, second } = pair();
+    let childRuns = 0;
+    const childBody = async (ctx: WorkflowContext, n: number) =>
+      ctx.step('work', () => {
+        childRuns += 1;
+        return n + 1;
+      });
+    const child = first.define('child', childBody);
+    const parentBody = (stop: boolean) => async (ctx: WorkflowContext) => {
+      const value = await ctx.child(child, `child-of-${ctx.workflowId}`, 41);
+      if (stop) await ctx.step('after', hang);
+      return value;
+    };
+    const parent = first.define('parent', parentBody(true));
+    second.define('child', childBody);
+    second.define('parent', parentBody(false));
+    await parent.start('p-1', null);
+    await recoverAfter(second, 150);
+    assert.equal(await second.handle('p-1').result(), 42);
+    assert.equal(childRuns, 1, 'the resumed parent attached to the finished child');
+    assert.equal((await second.status('child-of-p-1')).parentId, 'p-1');
+  });
+});

@@ -42,7 +42,7 @@ export function registerWorkflows(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option(
       '--state <state>',
-      'only runs in this state: running, pending, sleeping, completed, failed, cancelled, blocked or dead',
+      'only runs in this state: running, pending, sleeping, waiting, completed, failed, cancelled, blocked or dead',
     )
     .option('--limit <n>', 'at most this many runs (default 100)')
     .option('--cursor <cursor>', 'continue after the listing that printed this cursor')

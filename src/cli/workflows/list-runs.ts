@@ -13,7 +13,17 @@ export interface ListOptions {
   json?: boolean;
 }
 
-const STATES = ['running', 'pending', 'sleeping', 'completed', 'failed', 'cancelled', 'blocked', 'dead'] as const;
+const STATES = [
+  'running',
+  'pending',
+  'sleeping',
+  'waiting',
+  'completed',
+  'failed',
+  'cancelled',
+  'blocked',
+  'dead',
+] as const;
 
 /**
  * Runs read per page: each costs two store reads (the record and its journal), so pages stay
