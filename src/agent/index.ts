@@ -34,4 +34,20 @@ export {
   ToolGuard,
   toolCallContext,
 } from './guard.js';
+export {
+  guardOpenAIHandoff,
+  guardOpenAITool,
+  guardOpenAITools,
+  type HandoffRecord,
+  type InvokableTool,
+  isGuardedOpenAIHandoff,
+  isGuardedOpenAITool,
+  isRecordedModel,
+  type OpenAIAgentRunOptions,
+  type OpenAISingleToolGuardOptions,
+  type OpenAIToolGuardOptions,
+  recordedModel,
+  recordedModelProvider,
+  runOpenAIAgent,
+} from './openai/index.js';
 export { type GuardedPlainTool, guardTool, type PlainTool } from './plain-tool.js';
