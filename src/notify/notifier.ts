@@ -41,6 +41,13 @@ export interface NotifierOptions {
   leaseMs?: number;
   /** When another caller is sending the same notification, wait up to this long (ms) for it. Default 0: suppress at once. */
   waitMs?: number;
+  /**
+   * What a caller gets when the notification is being sent by another caller (after `waitMs`):
+   * `suppress` answers `suppressed` (reason `in_progress`); `throw` throws `IN_PROGRESS` (with
+   * `retryAfterMs`), for callers that retry, such as a workflow step: if the other sender dies
+   * mid-send, the retry takes the notification over and sends it. Default `suppress`.
+   */
+  inProgress?: 'suppress' | 'throw';
   /** The domain of the stable email `Message-ID`s: `<key@domain>`. Default `idem`. */
   messageIdDomain?: string;
   /** Record each suppressed duplicate in the log (one small record each, best effort). Default true. */
@@ -111,6 +118,13 @@ export class Notifier {
       waitMs: input.waitMs ?? this.#options.waitMs ?? 0,
     });
     if (decision.kind === 'run') return this.#send(engine, decision.lease, plan);
+    if (decision.kind === 'in_progress' && (input.inProgress ?? this.#options.inProgress) === 'throw') {
+      throw new IdempotencyError(
+        ErrorCode.IN_PROGRESS,
+        `[idem] notify: ${plan.channel} notification ${plan.event} is being sent by another caller; retry after ${decision.retryAfterMs} ms (if that sender died, the retry sends it).`,
+        { key: plan.key, retryAfterMs: decision.retryAfterMs },
+      );
+    }
     return this.#suppress(engine, plan, decision);
   }
 

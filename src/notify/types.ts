@@ -80,6 +80,8 @@ interface NotifyCommon {
    * sends. Default: the notifier's `waitMs` (0: answer `suppressed` at once, reason `in_progress`).
    */
   waitMs?: number;
+  /** After `waitMs`, still being sent by another caller: `suppress` or `throw` `IN_PROGRESS`. Default: the notifier's (`suppress`). */
+  inProgress?: 'suppress' | 'throw';
 }
 
 /** A notification sent through a channel object, with its content. */
