@@ -51,7 +51,7 @@ export async function readLog(engine: Engine, store: JournalStore, query: LogQue
     for (const entry of read) if (entry !== undefined && matches(entry, query)) entries.push(entry);
     cursor = page.nextCursor;
   } while (cursor !== undefined && entries.length < limit);
-  entries.sort((a, b) => a.atMs - b.atMs);
+  entries.sort((a, b) => a.atMs - b.atMs || rank(a) - rank(b));
   return { entries, nextCursor: cursor };
 }
 
@@ -59,6 +59,15 @@ async function readEntry(engine: Engine, store: JournalStore, key: string): Prom
   const journal = await engine.call('entries', () => store.entries(key));
   const first = journal[0];
   return first === undefined ? undefined : decodeLogEntry(engine.codec, key, first);
+}
+
+/**
+ * Order among entries of one millisecond (the store keeps no finer time): a first send comes
+ * before the resends that override it, and both before the duplicates they suppressed.
+ */
+function rank(entry: NotificationLogEntry): number {
+  if (entry.kind === 'suppressed') return 2;
+  return entry.override === undefined ? 0 : 1;
 }
 
 function matches(entry: NotificationLogEntry, query: LogQuery): boolean {
