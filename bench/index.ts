@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows  run one part (default all four)
+ *   --only stores|http|gateway|workflows|notify  run one part (default all five)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
+import { benchNotify, type NotifyReport, notifySection } from './notify.js';
 import { gatewaySection, httpSection, storeSection } from './report.js';
 import { STORE_NAMES, type StoreName } from './store-targets.js';
 import { benchStores, type StoreReport } from './stores.js';
@@ -29,10 +30,10 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows'];
+const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify'];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
-  console.error(`--only takes "stores", "http", "gateway" or "workflows", got ${JSON.stringify(only)}`);
+  console.error(`--only takes "stores", "http", "gateway", "workflows" or "notify", got ${JSON.stringify(only)}`);
   process.exit(2);
 }
 const stores = (values.stores?.split(',').map((name) => name.trim()) ?? [...STORE_NAMES]).filter(Boolean);
@@ -51,6 +52,7 @@ const results: {
   http?: HttpReport;
   gateway?: GatewayReport;
   workflows?: WorkflowReport;
+  notify?: NotifyReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -83,6 +85,10 @@ if (only === undefined || only === 'workflows') {
     results.workflows = await benchWorkflows({ databases, quick, log });
   }
 }
+if (only === undefined || only === 'notify') {
+  log(quick ? 'notify (quick)...' : 'notify...');
+  results.notify = await benchNotify({ stores: stores as StoreName[], quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -93,6 +99,7 @@ if (results.stores) sections.push(storeSection(results.stores));
 if (results.http) sections.push(httpSection(results.http));
 if (results.gateway) sections.push(gatewaySection(results.gateway));
 if (results.workflows) sections.push(workflowSection(results.workflows));
+if (results.notify) sections.push(notifySection(results.notify));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,

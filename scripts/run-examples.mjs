@@ -35,6 +35,7 @@ const runs = [
   ['gateway.ts'],
   ['custom-store.ts'],
   ['workflow-order.ts'],
+  ['notify-once.ts'],
   ['stores.ts', 'memory:'],
   ['stores.ts'],
 ];

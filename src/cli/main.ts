@@ -14,19 +14,21 @@ const CLI_PACKAGES = ['commander', 'cli-progress'] as const;
 /** Commander and the commands, loaded now; a one-line `CliError` naming the `npm i` when a package is missing. */
 async function loadCommands() {
   try {
-    const [commander, check, demo, keys, serve, workflows] = await Promise.all([
+    const [commander, check, demo, keys, serve, workflows, notifications] = await Promise.all([
       import('commander'),
       import('./commands/check.js'),
       import('./commands/demo.js'),
       import('./commands/keys.js'),
       import('./commands/serve.js'),
       import('./commands/workflows.js'),
+      import('./commands/notifications.js'),
     ]);
     const register = [
       serve.registerServe,
       check.registerCheck,
       keys.registerKeys,
       workflows.registerWorkflows,
+      notifications.registerNotifications,
       demo.registerDemo,
     ];
     return { Command: commander.Command, CommanderError: commander.CommanderError, register };
