@@ -36,6 +36,8 @@ const runs = [
   ['custom-store.ts'],
   ['workflow-order.ts'],
   ['notify-once.ts'],
+  ['agent-ai-sdk.ts'],
+  ['agent-openai.ts'],
   ['stores.ts', 'memory:'],
   ['stores.ts'],
 ];

@@ -48,7 +48,9 @@ async function takeOver(workflows: Workflows, key: string): Promise<boolean> {
   const record = await engine.call('get', () => store.get(key, engine.now()));
   if (record === null || record.state !== 'in_progress' || record.leaseExpiresAtMs > engine.now()) return false;
   const start = await startOf(workflows, key);
-  if (start !== undefined && start.createdAtMs === record.createdAtMs && !workflows.knows(start.name, start.version)) {
+  // Another face's journal (a notification's send log) or one sealed with other keys: not a run.
+  if (start === undefined) return false;
+  if (start.createdAtMs === record.createdAtMs && !workflows.knows(start.name, start.version)) {
     workflows.unknownRun(start.name, start.version);
     return false;
   }
@@ -69,8 +71,12 @@ async function startOf(workflows: Workflows, key: string): Promise<StartEntry | 
   const entries = await engine.call('entries', () => store.entries(key));
   const first = entries[0];
   if (first?.seq !== 0) return undefined;
-  const { entry } = entryCodec.decode(key, first);
-  return entry.t === 'start' ? entry : undefined;
+  try {
+    const { entry } = entryCodec.decode(key, first);
+    return entry.t === 'start' ? entry : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface WorkerOptions {

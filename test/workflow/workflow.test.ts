@@ -569,3 +569,24 @@ describe('workflows: signals and child runs', () => {
     assert.equal((await second.status('child-of-p-1')).parentId, 'p-1');
   });
 });
+
+describe('workflows: journals of other faces', () => {
+  it('leaves a due record whose journal is not a workflow run (a notification log) alone', async () => {
+    const { store, first } = pair();
+    const key = 'not-a-run';
+    const now = Date.now();
+    await store.claim({
+      key,
+      fingerprint: 'f',
+      token: 't',
+      nowMs: now,
+      leaseExpiresAtMs: now + 20,
+      expiresAtMs: now + 60_000,
+    });
+    assert.equal(await store.append({ key, token: 't', seq: 0, data: new Uint8Array([1, 2, 3]), nowMs: now }), true);
+    await sleep(30);
+    assert.deepEqual((await store.runs({ dueBy: Date.now() })).keys, [key]);
+    assert.equal(await first.recoverDue(), 0);
+    assert.equal((await store.get(key))?.token, 't', 'not claimed');
+  });
+});
