@@ -13,6 +13,7 @@ import { idempotencyContext, idempotent } from '../core/idempotent.js';
 import type { Store } from '../core/store.js';
 import { deriveKey } from '../workflow/keys.js';
 import type { StepOptions, WorkflowContext } from '../workflow/types.js';
+import { approvalSignalName, refusalOf } from './approvals.js';
 
 /** The namespace of guarded tool calls outside workflows: `storeKeyOf(TOOL_NAMESPACE, runId, 'tool:id')`. */
 export const TOOL_NAMESPACE = 'idem:agent-tool';
@@ -45,6 +46,15 @@ export interface GuardOptions extends Partial<Omit<EngineOptions, 'store'>> {
    * back to the model, as without Idem); pass `retries` to retry inside the step.
    */
   step?: Pick<StepOptions<unknown>, 'retries' | 'timeoutMs' | 'isFinal'>;
+  /**
+   * Tools whose calls need a person's approval (names, or a test of the call). Inside a durable
+   * run such a call first waits, durably, for the signal `approvalSignalName(tool, id)`; an
+   * approval (`{ approved: true }`) runs the tool as its step, a refusal (`{ approved: false,
+   * reason }`) records `{ refused: true, reason }` as the call's result, for the model, and the
+   * tool does not run. Outside a durable run such a call fails with `INVALID_OPTIONS`. Tools in
+   * `readOnly` are not guarded and so are never asked about. Default: none.
+   */
+  approval?: readonly string[] | ((call: ToolCall) => boolean);
 }
 
 /** One tool call as the model asked for it. */
@@ -126,16 +136,26 @@ export class ToolGuard {
     if (call.readOnly === true || this.#options.readOnly?.includes(call.tool) === true) return await execute();
     const id = this.#idOf(call);
     const ctx = this.#options.ctx ?? currentAgentRun();
+    const approval = this.#needsApproval(call);
     if (ctx !== undefined) {
+      // The wait comes before the step: its op is taken when the call is made, as the step's is without approval.
+      const refusal = approval ? refusalOf(await ctx.waitForSignal(approvalSignalName(call.tool, id))) : undefined;
       return (await ctx.step(
         `tool:${call.tool}:${id}`,
         (step) =>
+          refusal ??
           calls.run(
             { key: step.key, tool: call.tool, id, attempt: step.attempt, durable: true },
             async () => await collect(await execute()),
           ),
         { retries: { maxAttempts: 1 }, ...this.#options.step },
       )) as T;
+    }
+    if (approval) {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        `[idem] tool "${call.tool}" needs approval, and only a durable agent run can wait for one; run the agent with agentWorkflow (or pass ctx), or take "${call.tool}" out of approval.`,
+      );
     }
     const runId = this.#options.runId;
     if (runId === undefined || runId === '') {
@@ -145,6 +165,12 @@ export class ToolGuard {
       );
     }
     return (await this.#engineCall()({ runId, tool: call.tool, id, args: call.args }, execute)) as T;
+  }
+
+  #needsApproval(call: ToolCall): boolean {
+    const approval = this.#options.approval;
+    if (approval === undefined) return false;
+    return typeof approval === 'function' ? approval(call) : approval.includes(call.tool);
   }
 
   #idOf(call: ToolCall): string {

@@ -23,6 +23,13 @@ export {
 } from './ai-sdk/durable-model.js';
 export { type AiToolLike, guardTools, type ToolCallOptionsLike } from './ai-sdk/guard-tools.js';
 export {
+  type ApprovalDecision,
+  approvalSignalName,
+  type PendingApproval,
+  pendingApprovals,
+  type Refusal,
+} from './approvals.js';
+export {
   currentAgentRun,
   type GuardOptions,
   guardedCall,
@@ -34,6 +41,7 @@ export {
   ToolGuard,
   toolCallContext,
 } from './guard.js';
+export { type HandoffRunOptions, handoffRun } from './handoff-run.js';
 export {
   guardOpenAIHandoff,
   guardOpenAITool,

@@ -9,7 +9,7 @@ import { type DurableModelOptions, durableModel, type LanguageModelLike } from '
 import { type AiToolLike, guardTools } from './guard-tools.js';
 
 /** How the tools of a durable run are guarded (their calls are always steps of the run). */
-export type DurableToolOptions = Pick<GuardOptions, 'keyBy' | 'readOnly' | 'step'>;
+export type DurableToolOptions = Pick<GuardOptions, 'keyBy' | 'readOnly' | 'step' | 'approval'>;
 
 /** What the body of an `agentWorkflow` gets to make its model and tools durable. */
 export interface AgentRun {
