@@ -4,13 +4,15 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify  run one part (default all five)
+ *   --only stores|http|gateway|workflows|notify|agent  run one part (default all six)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
+
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { type AgentReport, agentSection, benchAgent } from './agent.js';
 import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
 import { benchNotify, type NotifyReport, notifySection } from './notify.js';
@@ -30,10 +32,12 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify'];
+const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent'];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
-  console.error(`--only takes "stores", "http", "gateway", "workflows" or "notify", got ${JSON.stringify(only)}`);
+  console.error(
+    `--only takes "stores", "http", "gateway", "workflows", "notify" or "agent", got ${JSON.stringify(only)}`,
+  );
   process.exit(2);
 }
 const stores = (values.stores?.split(',').map((name) => name.trim()) ?? [...STORE_NAMES]).filter(Boolean);
@@ -53,6 +57,7 @@ const results: {
   gateway?: GatewayReport;
   workflows?: WorkflowReport;
   notify?: NotifyReport;
+  agent?: AgentReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -89,6 +94,10 @@ if (only === undefined || only === 'notify') {
   log(quick ? 'notify (quick)...' : 'notify...');
   results.notify = await benchNotify({ stores: stores as StoreName[], quick, log });
 }
+if (only === undefined || only === 'agent') {
+  log(quick ? 'agent (quick)...' : 'agent...');
+  results.agent = await benchAgent({ stores: stores as StoreName[], quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -100,6 +109,7 @@ if (results.http) sections.push(httpSection(results.http));
 if (results.gateway) sections.push(gatewaySection(results.gateway));
 if (results.workflows) sections.push(workflowSection(results.workflows));
 if (results.notify) sections.push(notifySection(results.notify));
+if (results.agent) sections.push(agentSection(results.agent));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,
