@@ -234,3 +234,16 @@ export async function collect(value: unknown): Promise<unknown> {
   for await (const item of value as AsyncIterable<unknown>) last = item;
   return last;
 }
+
+/** Model turns of each run body, counted together for every model and SDK in it: steps `model:0`, `model:1`... */
+const modelTurns = new WeakMap<WorkflowContext, { next: number }>();
+
+/** The number of the next model turn of the run body `ctx`. */
+export function nextModelTurn(ctx: WorkflowContext): number {
+  let counter = modelTurns.get(ctx);
+  if (counter === undefined) {
+    counter = { next: 0 };
+    modelTurns.set(ctx, counter);
+  }
+  return counter.next++;
+}

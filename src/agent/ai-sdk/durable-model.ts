@@ -4,7 +4,9 @@
  * answer from the journal and does not send it to the model again. Works on the model's shape
  * only: `ai` is not imported.
  */
+
 import type { StepOptions, WorkflowContext } from '../../workflow/types.js';
+import { nextModelTurn } from '../guard.js';
 
 /** The result of `doGenerate`, as far as Idem records it. */
 export interface GenerateResultLike {
@@ -42,18 +44,6 @@ export interface DurableModelOptions {
    * not retry on its own as well (`durableGenerateText` does).
    */
   step?: Pick<StepOptions<unknown>, 'retries' | 'timeoutMs' | 'isFinal'>;
-}
-
-/** Turns of each run body: two models wrapped in one body count their turns together. */
-const turns = new WeakMap<WorkflowContext, { next: number }>();
-
-function nextTurn(ctx: WorkflowContext): number {
-  let counter = turns.get(ctx);
-  if (counter === undefined) {
-    counter = { next: 0 };
-    turns.set(ctx, counter);
-  }
-  return counter.next++;
 }
 
 /** What is kept of a generate result: the answer, without the raw HTTP request and response bodies and headers. */
@@ -109,10 +99,14 @@ export function durableModel<M extends LanguageModelLike>(
       return model.supportedUrls;
     },
     doGenerate: (callOptions) =>
-      ctx.step(`model:${nextTurn(ctx)}`, async () => recordable(await model.doGenerate(callOptions)), options.step),
+      ctx.step(
+        `model:${nextModelTurn(ctx)}`,
+        async () => recordable(await model.doGenerate(callOptions)),
+        options.step,
+      ),
     doStream: async (callOptions) => {
       const parts = await ctx.step(
-        `model:${nextTurn(ctx)}`,
+        `model:${nextModelTurn(ctx)}`,
         async () => readAll((await model.doStream(callOptions)).stream),
         options.step,
       );

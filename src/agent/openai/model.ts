@@ -4,9 +4,11 @@
  * the recorded answers of its finished turns without asking the model again, so it neither pays
  * for them twice nor sees a different answer. Outside a durable run the wrapper only passes through.
  */
+
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Model, ModelProvider, ModelRequest, ModelResponse } from '@openai/agents';
 import type { StepOptions, WorkflowContext } from '../../workflow/types.js';
+import { nextModelTurn } from '../guard.js';
 
 type StreamEvent = Model['getStreamedResponse'] extends (request: ModelRequest) => AsyncIterable<infer E> ? E : never;
 
@@ -17,17 +19,6 @@ interface TurnScope {
 }
 
 const scopes = new AsyncLocalStorage<TurnScope>();
-/** Turns of each run body: two agents run in one body number their turns together, so step names stay unique. */
-const turns = new WeakMap<WorkflowContext, { next: number }>();
-
-function nextTurn(ctx: WorkflowContext): number {
-  let counter = turns.get(ctx);
-  if (counter === undefined) {
-    counter = { next: 0 };
-    turns.set(ctx, counter);
-  }
-  return counter.next++;
-}
 
 /** Runs `fn` with its model turns recorded as steps `model:0`, `model:1`... of `ctx`. */
 export function withRecordedTurns<T>(ctx: WorkflowContext, step: TurnScope['step'], fn: () => T): T {
@@ -61,7 +52,7 @@ export function recordedModel(model: Model): Model {
     async getResponse(request: ModelRequest): Promise<ModelResponse> {
       const scope = scopes.getStore();
       if (scope === undefined) return model.getResponse(request);
-      const turn = nextTurn(scope.ctx);
+      const turn = nextModelTurn(scope.ctx);
       return scope.ctx.step(`model:${turn}`, async () => plain(await model.getResponse(request)), {
         retries: { maxAttempts: 1 },
         ...scope.step,
@@ -73,7 +64,7 @@ export function recordedModel(model: Model): Model {
         yield* model.getStreamedResponse(request);
         return;
       }
-      const turn = nextTurn(scope.ctx);
+      const turn = nextModelTurn(scope.ctx);
       const events = await scope.ctx.step(
         `model:${turn}`,
         async () => {
