@@ -8,7 +8,8 @@ import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.
 import { OutcomeKind } from '../core/outcome.js';
 import { describeError, type StoredError } from '../core/stored-error.js';
 import { defaultSerializer } from '../core/value-codec.js';
-import { RunContext, type RunParts, Suspend } from './run-context.js';
+import { RunContext, type RunParts } from './run-context.js';
+import { Suspend } from './run-control.js';
 import type { WorkflowFunction } from './types.js';
 
 export type RunEnd = 'completed' | 'failed' | 'cancelled' | 'suspended' | 'parked' | 'stopped';

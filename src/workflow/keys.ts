@@ -1,5 +1,6 @@
 import { hashText } from '../core/canonical.js';
 import { storeKeyOf } from '../core/keys.js';
+import type { StepContext } from './types.js';
 
 /** The namespace of run records: a workflow id is a key in it, whatever the workflow's name. */
 const RUNS = 'idem:workflow';
@@ -31,4 +32,24 @@ export function cancelKeyOf(id: string): string {
  */
 export function deriveKey(runId: string, what: string): string {
   return `idem_${hashText(`${runId.length}:${runId}|${what}`)}`;
+}
+
+/** A step's context; its key is a hash, made when the step asks for it, not for every step. */
+export function stepContextOf(
+  runId: string,
+  workflowId: string,
+  what: string,
+  attempt: number,
+  signal: AbortSignal,
+): StepContext {
+  let key: string | undefined;
+  return {
+    get key() {
+      key ??= deriveKey(runId, what);
+      return key;
+    },
+    attempt,
+    signal,
+    workflowId,
+  };
 }

@@ -10,26 +10,13 @@ import { OutcomeKind } from '../core/outcome.js';
 import { describeError, reviveError, type StoredError } from '../core/stored-error.js';
 import { defaultSerializer } from '../core/value-codec.js';
 import type { Entry, EntryCodec, StartEntry, StepEntry } from './entries.js';
-import { deriveKey } from './keys.js';
+import { deriveKey, stepContextOf } from './keys.js';
 import { nondeterminism, type OpKind, type RecordedOp, type Replay } from './replay.js';
 import { attemptOnce, pauseBefore, retryPolicy, waitFor } from './retry.js';
+import { encodeValue, leaseLost, Suspend, unrecordable } from './run-control.js';
 import type { StepDatabase } from './sql/step-database.js';
 import type { ChildDefinition, StepContext, StepOptions, WorkflowContext } from './types.js';
-
-/** Thrown through the body when the run lets go of its lease to sleep until `wakeAtMs`. */
-export class Suspend extends Error {
-  /**
-   * @param wakeAtMs when a worker takes the run up again
-   * @param ready for a wait: whether what it waits for came meanwhile, asked once the lease is let
-   *   go, so a signal sent between the run's look and its letting go wakes it at once
-   */
-  constructor(
-    readonly wakeAtMs: number,
-    readonly ready?: () => Promise<boolean>,
-  ) {
-    super('[idem] the workflow is sleeping');
-  }
-}
+import { runUndos, type Undo } from './undos.js';
 
 export interface RunParts {
   engine: Engine;
@@ -44,15 +31,6 @@ export interface RunParts {
   signalPollMs: number;
   /** The value of signal `name` sent to this run, or `undefined` when none was sent. */
   readSignal: (name: string) => Promise<{ value: unknown } | undefined>;
-}
-
-interface Undo {
-  op: number;
-  name: string;
-  /** What the undone operation is: the replay checks the position against it. */
-  kind: 'step' | 'transaction' | 'signal';
-  run: () => Promise<unknown>;
-  retries: StepOptions<unknown>['retries'];
 }
 
 export class RunContext implements WorkflowContext {
@@ -219,24 +197,14 @@ export class RunContext implements WorkflowContext {
   }
 
   /** Runs the undos of finished steps, last first, each once: a recorded undo is not run again. */
-  async compensate(): Promise<void> {
-    for (const undo of [...this.#undos].reverse()) {
-      if (this.#parts.replay.at(undo.op, undo.name, undo.kind)?.undone === true) continue;
-      const policy = retryPolicy(undo.retries);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await undo.run();
-          break;
-        } catch (error) {
-          if (attempt >= policy.maxAttempts) {
-            await this.append({ t: 'undo', op: undo.op, name: undo.name, ok: false, error: describeError(error) });
-            throw compensationFailed(undo.name, error);
-          }
-          await waitFor(this.#now() + pauseBefore(attempt, policy), this.#parts.engine.now, this.#parts.lease.signal);
-        }
-      }
-      await this.append({ t: 'undo', op: undo.op, name: undo.name, ok: true });
-    }
+  compensate(): Promise<void> {
+    const { replay, engine, lease } = this.#parts;
+    return runUndos(this.#undos, {
+      undone: (undo) => replay.at(undo.op, undo.name, undo.kind)?.undone === true,
+      record: (entry) => this.append(entry),
+      now: engine.now,
+      signal: lease.signal,
+    });
   }
 
   /** Waits for the journal writes still in flight; what stopped one is in `halted`. */
@@ -310,18 +278,7 @@ export class RunContext implements WorkflowContext {
   }
 
   #stepContext(op: number, name: string, attempt: number, signal: AbortSignal): StepContext {
-    const { runId, workflowId } = this;
-    let key: string | undefined;
-    // The key is a hash: made when a step asks for it, not for every step.
-    return {
-      get key() {
-        key ??= deriveKey(runId, `${op}:${name}`);
-        return key;
-      },
-      attempt,
-      signal,
-      workflowId,
-    };
+    return stepContextOf(this.runId, this.workflowId, `${op}:${name}`, attempt, signal);
   }
 
   /** A recorded result: its value (registering its undo again), or its error thrown again. */
@@ -435,37 +392,4 @@ export class RunContext implements WorkflowContext {
     if (!suspended) return waitFor(wakeAtMs, this.#parts.engine.now, this.#parts.lease.signal);
     this.#stop(new Suspend(wakeAtMs));
   }
-}
-
-/** The value's bytes, or a clear error when it cannot be recorded (a function, a class with private state...). */
-function encodeValue(name: string, value: unknown): Uint8Array {
-  try {
-    return defaultSerializer.encode(value);
-  } catch (cause) {
-    throw unrecordable(name, cause);
-  }
-}
-
-function unrecordable(name: string, cause: unknown): IdempotencyError {
-  return new IdempotencyError(
-    ErrorCode.INVALID_OPTIONS,
-    `[idem] step "${name}" returned a value that cannot be recorded (${cause instanceof Error ? cause.message : String(cause)}); return plain data (objects, arrays, strings, numbers, Dates, Maps...).`,
-    { cause },
-  );
-}
-
-export function leaseLost(key: string): IdempotencyError {
-  return new IdempotencyError(
-    ErrorCode.LEASE_LOST,
-    `[idem] lease lost for workflow run ${key}: another worker took it over; this holder stops and records nothing more.`,
-    { key },
-  );
-}
-
-function compensationFailed(name: string, cause: unknown): IdempotencyError {
-  return new IdempotencyError(
-    ErrorCode.WORKFLOW_DEAD,
-    `[idem] the undo of step "${name}" kept failing (${cause instanceof Error ? cause.message : String(cause)}); the run is parked. Fix the cause, then resume it with \`idem workflows resume\`.`,
-    { cause },
-  );
 }

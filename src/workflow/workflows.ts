@@ -8,7 +8,7 @@ import { OutcomeKind } from '../core/outcome.js';
 import type { ErrorRevivalOptions } from '../core/stored-error.js';
 import { defaultSerializer } from '../core/value-codec.js';
 import { EntryCodec, type ReadEntry, type StartEntry } from './entries.js';
-import { execute, type RunEnd, type StoredOutcome } from './executor.js';
+import { execute, type RunEnd } from './executor.js';
 import { WorkflowHandle } from './handle.js';
 import { cancelKeyOf, runKeyOf } from './keys.js';
 import { cancel, checkReason, type ListRunsOptions, listRuns, resume, status } from './operator.js';
@@ -366,11 +366,6 @@ export class Workflows {
    * left to a process that does. A hook for workers that log; does nothing here. @internal
    */
   unknownRun(_name: string, _version: number): void {}
-
-  /** Encodes a run's final outcome for tests and tools. @internal */
-  static encodeOutcome(outcome: StoredOutcome): Uint8Array {
-    return defaultSerializer.encode(outcome);
-  }
 }
 
 function exists(id: string): IdempotencyError {
