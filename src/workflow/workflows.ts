@@ -336,7 +336,14 @@ export class Workflows {
       fn: definition.fn,
       maxAttempts: this.maxAttempts,
       cancelled: () => this.cancelReason(start.id),
-    }).finally(() => this.#running.delete(lease.key));
+    })
+      // A store that fails while the run lets go of its lease (suspend, park) ends it like a crash:
+      // the lease runs out and recovery resumes it. Never an unhandled rejection.
+      .catch((): RunEnd => {
+        lease.stopHeartbeat();
+        return 'stopped';
+      })
+      .finally(() => this.#running.delete(lease.key));
     this.#running.set(lease.key, run);
   }
 

@@ -590,3 +590,31 @@ describe('workflows: journals of other faces', () => {
     assert.equal((await store.get(key))?.token, 't', 'not claimed');
   });
 });
+
+describe('workflows: a store that fails while the run lets go', () => {
+  it('ends the run like a crash when the store refuses the suspension, and recovery resumes it', async () => {
+    const memory = new MemoryStore();
+    let failExtend = true;
+    const flaky = new Proxy(memory, {
+      get(target, property, receiver) {
+        if (property === 'extend' && failExtend) return async () => Promise.reject(new Error('connection reset'));
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as JournalStore;
+    const settings = { leaseMs: 150, heartbeatMs: 0, retentionMs: 60_000, inlineSleepMs: 0 };
+    const first = new Workflows({ store: flaky, ...settings });
+    const body = async (ctx: WorkflowContext) => {
+      await ctx.sleep(50);
+      return 'woke';
+    };
+    const wf = first.define('flaky-sleep', body);
+    await wf.start('fs-1', null);
+    await first.drain();
+    failExtend = false;
+    const second = new Workflows({ store: memory, ...settings });
+    second.define('flaky-sleep', body);
+    assert.equal(await recoverAfter(second, 150), 1);
+    assert.equal(await second.handle('fs-1').result(), 'woke');
+  });
+});
