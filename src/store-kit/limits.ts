@@ -27,3 +27,13 @@ export function checkSweepLimit(store: string, limit: number | undefined): numbe
   if (Number.isSafeInteger(limit) && limit >= 1) return limit;
   throw invalidOptions(store, `sweep(): limit must be a whole number of at least 1, got ${String(limit)}.`);
 }
+
+/**
+ * The `seq` of a journal `append` (see `AppendInput`): returned when it is a whole number from 0
+ * up; anything else throws `INVALID_OPTIONS`, naming `store`. A store that makes the seq part of a
+ * name or a BIGINT must not meet `1.5`, `-1` or `1e21`.
+ */
+export function checkJournalSeq(store: string, seq: number): number {
+  if (Number.isSafeInteger(seq) && seq >= 0) return seq;
+  throw invalidOptions(store, `append(): seq must be a whole number from 0 up, got ${String(seq)}.`);
+}

@@ -32,6 +32,7 @@ import {
   StoreOperations,
   toRecord,
 } from '../../store-kit/index.js';
+import { checkJournalSeq } from '../../store-kit/limits.js';
 import type { MysqlPoolLike, MysqlQuery, MysqlValue } from './client.js';
 import { mysqlMisconfiguration } from './errors.js';
 import { existsSql, journalTable, MAX_TEXT_BYTES, migrateJournalSql, migrateSql } from './migrations.js';
@@ -248,7 +249,7 @@ export class MysqlStore implements AdminStore, JournalStore {
   }
 
   async append(input: AppendInput): Promise<boolean> {
-    checkSeq(input.seq);
+    checkJournalSeq(STORE_NAME, input.seq);
     return this.#ops.run('append', (pool) => this.#journal.append(pool, input));
   }
 
@@ -354,12 +355,5 @@ function checkLength(field: 'key' | 'token' | 'fingerprint', value: string, code
       code,
       `[idem] [${STORE_NAME}] the ${field} is ${length} bytes long; the MySQL store keeps at most ${MAX_TEXT_BYTES} (UTF-8).`,
     );
-  }
-}
-
-/** `seq` when it is a whole number from 0 up (the journal contract); `INVALID_OPTIONS` otherwise. */
-function checkSeq(seq: number): void {
-  if (!(Number.isSafeInteger(seq) && seq >= 0)) {
-    throw invalidOptions(STORE_NAME, `append(): seq must be a whole number from 0 up, got ${String(seq)}.`);
   }
 }

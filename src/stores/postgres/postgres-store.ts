@@ -25,13 +25,13 @@ import {
   checkOneConnection,
   checkSweepLimit,
   importDriver,
-  invalidOptions,
   type OwnClient,
   pageOf,
   type SqlRecordRow,
   StoreOperations,
   toRecord,
 } from '../../store-kit/index.js';
+import { checkJournalSeq } from '../../store-kit/limits.js';
 import { postgresMisconfiguration } from './errors.js';
 import { postgresJournalStatements } from './journal-sql.js';
 import { existsSql, migrateSql, type PostgresTableNames, tableNames } from './migrations.js';
@@ -241,7 +241,7 @@ export class PostgresStore implements AdminStore, JournalStore {
   }
 
   async append(input: AppendInput): Promise<boolean> {
-    const seq = checkSeq(input.seq);
+    const seq = checkJournalSeq(STORE_NAME, input.seq);
     const data = asBuffer(input.data);
     return this.#ops.run('append', async (pool) => {
       const answer =
@@ -333,10 +333,4 @@ export class PostgresStore implements AdminStore, JournalStore {
     if ((rows[0] as { ready: boolean } | undefined)?.ready === true) return;
     await pool.query(migrateSql(this.#names));
   }
-}
-
-/** `seq` when it is a whole number from 0 up (the journal contract); `INVALID_OPTIONS` otherwise. */
-function checkSeq(seq: number): number {
-  if (Number.isSafeInteger(seq) && seq >= 0) return seq;
-  throw invalidOptions(STORE_NAME, `append(): seq must be a whole number from 0 up, got ${String(seq)}.`);
 }

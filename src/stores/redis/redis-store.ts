@@ -25,6 +25,7 @@ import {
   invalidOptions,
   StoreOperations,
 } from '../../store-kit/index.js';
+import { checkJournalSeq } from '../../store-kit/limits.js';
 import {
   decodeCursor,
   decodeEntries,
@@ -214,9 +215,7 @@ export class RedisStore implements AdminStore, JournalStore {
   async append(input: AppendInput): Promise<boolean> {
     return this.#ops.run('append', async (client) => {
       // The seq becomes a field name: `j:1.5` or `j:1e+21` would be entries no seq order knows.
-      if (!(Number.isSafeInteger(input.seq) && input.seq >= 0)) {
-        throw invalidOptions(STORE_NAME, `append(): seq must be a whole number from 0 up, got ${String(input.seq)}.`);
-      }
+      checkJournalSeq(STORE_NAME, input.seq);
       return appendEntry(client, this.#keys, input);
     });
   }
