@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { runChild as runChildOf } from '../kill-child.js';
 import { dropStore, postgresUrl } from '../stores/postgres.factory.js';
 import { expectedAnswer } from './fixtures/ai-sdk-agent.js';
 import { ddl, type Mode, openAgent } from './fixtures/ai-sdk-durable.js';
@@ -26,31 +26,8 @@ const killPoints = [
   'model:2:effect',
 ];
 
-interface Child {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-}
-
-function runChild(
-  job: { namespace: string; mode: Mode; id: string; resume: boolean },
-  killAt?: string,
-): Promise<Child> {
-  const env = { ...process.env };
-  if (killAt === undefined) delete env.KILL_AT;
-  else env.KILL_AT = killAt;
-  const child = spawn(process.execPath, [...process.execArgv, workerPath, JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env,
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout }));
-  });
+function runChild(job: { namespace: string; mode: Mode; id: string; resume: boolean }, killAt?: string) {
+  return runChildOf(workerPath, job, killAt);
 }
 
 let pool: pg.Pool;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import {
   pendingApprovals,
 } from '../../src/agent/index.js';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
+import { runChild as runChildOf } from '../kill-child.js';
 import { type ApprovalsApp, openApprovals, REFUND_CALL } from './fixtures/approvals-agent.js';
 
 const workerPath = new URL('./fixtures/approvals-worker.ts', import.meta.url).pathname;
@@ -38,21 +38,7 @@ after(async () => {
 const id = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
 
 function runChild(job: { agent: 'support' | 'triage'; id: string; resume: boolean }, killAt?: string) {
-  const env = { ...process.env };
-  if (killAt === undefined) delete env.KILL_AT;
-  else env.KILL_AT = killAt;
-  const child = spawn(process.execPath, [...process.execArgv, workerPath, JSON.stringify({ ...job, dir })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env,
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  return new Promise<{ signal: NodeJS.Signals | null; stdout: string }>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (_code, killed) => resolve({ signal: killed, stdout }));
-  });
+  return runChildOf(workerPath, { ...job, dir }, killAt);
 }
 
 describe('approvals of tool calls in a durable agent run', () => {

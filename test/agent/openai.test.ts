@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { guardOpenAITools, runOpenAIAgent } from '../../src/agent/openai/index.j
 import { isIdempotencyError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { Workflows } from '../../src/workflow/index.js';
+import { runChild as runChildOf } from '../kill-child.js';
 import { openLedger, supportAgents, supportWorkflows } from './fixtures/openai-support.js';
 
 const workerPath = new URL('./fixtures/openai-support-worker.ts', import.meta.url).pathname;
@@ -20,28 +20,8 @@ interface Answer {
   agent: string;
 }
 
-interface Child {
-  signal: NodeJS.Signals | null;
-  code: number | null;
-  stdout: string;
-}
-
 function runChild(job: { storePath: string; ledgerPath: string; id: string; resume: boolean }, killAt?: string) {
-  const env = { ...process.env };
-  if (killAt === undefined) delete env.KILL_AT;
-  else env.KILL_AT = killAt;
-  const child = spawn(process.execPath, [...process.execArgv, workerPath, JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env,
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  return new Promise<Child>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout }));
-  });
+  return runChildOf(workerPath, job, killAt);
 }
 
 /** Where a child kills itself: before and inside each model turn, before and inside tool calls, inside the handoff, after the agent's last turn. */

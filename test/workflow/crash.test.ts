@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +9,7 @@ import { isIdempotencyError } from '../../src/core/errors.js';
 import type { Entry } from '../../src/workflow/entries.js';
 import type { Workflows } from '../../src/workflow/index.js';
 import { runKeyOf } from '../../src/workflow/keys.js';
+import { runChild as runChildOf } from '../kill-child.js';
 import { dropStore, postgresUrl } from '../stores/postgres.factory.js';
 import { type EffectsServer, startEffectsServer } from './fixtures/effects-server.js';
 import {
@@ -76,31 +76,11 @@ const killChain = [
 /** The run's outcome, as the child prints it and as this process reads it with its handle. */
 type Outcome = { ok: true; value: unknown } | { ok: false; code: string; message: string };
 
-interface Child {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-}
-
 function runChild(
   job: { scenario: Scenario; id: string; input: OrderInput; resume: boolean },
   killAt: string | undefined,
-): Promise<Child> {
-  const env = { ...process.env };
-  if (killAt === undefined) delete env.KILL_AT;
-  else env.KILL_AT = killAt;
-  const child = spawn(process.execPath, [...process.execArgv, workerPath, JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env,
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout }));
-  });
+) {
+  return runChildOf(workerPath, job, killAt);
 }
 
 async function outcomeOf(promise: Promise<unknown>): Promise<Outcome> {
