@@ -8,6 +8,7 @@ import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.
 import { OutcomeKind } from '../core/outcome.js';
 import { describeError, type StoredError } from '../core/stored-error.js';
 import { defaultSerializer } from '../core/value-codec.js';
+import { makeDueNow } from './due-now.js';
 import { RunContext, type RunParts } from './run-context.js';
 import { Suspend } from './run-control.js';
 import type { WorkflowFunction } from './types.js';
@@ -115,15 +116,7 @@ async function stopFor(reason: unknown, ctx: RunContext, input: ExecuteInput): P
     if (!kept) return 'stopped';
     // What the run waits for came between its look and its letting go: due at once, not at the next look.
     if (reason.ready !== undefined && (await reason.ready())) {
-      await engine.call('extend', () =>
-        store.extend({
-          key: lease.key,
-          token: lease.token,
-          nowMs: engine.now(),
-          leaseExpiresAtMs: engine.now(),
-          expiresAtMs: 0,
-        }),
-      );
+      await makeDueNow(engine, store, lease.key, lease.token);
     }
     return 'suspended';
   }

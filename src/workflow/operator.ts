@@ -7,6 +7,7 @@ import { ErrorCode, IdempotencyError } from '../core/errors.js';
 import { OutcomeKind } from '../core/outcome.js';
 import type { IdempotencyRecord } from '../core/store.js';
 import { defaultSerializer } from '../core/value-codec.js';
+import { makeDueNow } from './due-now.js';
 import { notFound } from './handle.js';
 import { cancelKeyOf, runKeyOf } from './keys.js';
 import type { RunView } from './types.js';
@@ -117,18 +118,8 @@ async function wakeIfIdle(workflows: Workflows, record: IdempotencyRecord): Prom
   await cutLease(workflows, record);
 }
 
-async function cutLease(workflows: Workflows, record: IdempotencyRecord): Promise<boolean> {
-  const { engine, store } = workflows;
-  const nowMs = engine.now();
-  return engine.call('extend', () =>
-    store.extend({
-      key: record.key,
-      token: record.token,
-      nowMs,
-      leaseExpiresAtMs: nowMs,
-      expiresAtMs: record.expiresAtMs,
-    }),
-  );
+function cutLease(workflows: Workflows, record: IdempotencyRecord): Promise<boolean> {
+  return makeDueNow(workflows.engine, workflows.store, record.key, record.token);
 }
 
 export function checkReason(reason: unknown): string {

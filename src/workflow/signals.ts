@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, IdempotencyError } from '../core/errors.js';
 import { OutcomeKind } from '../core/outcome.js';
 import { defaultSerializer } from '../core/value-codec.js';
+import { makeDueNow } from './due-now.js';
 import { runKeyOf, signalKeyOf } from './keys.js';
 import type { Workflows } from './workflows.js';
 
@@ -65,7 +66,5 @@ async function wakeIfWaiting(workflows: Workflows, id: string): Promise<void> {
   const last = entries.at(-1);
   if (last === undefined || entryCodec.decode(key, last).entry.t !== 'wait') return;
   // The token read with the record: if a holder took the run meanwhile, this changes nothing.
-  await engine.call('extend', () =>
-    store.extend({ key, token: record.token, nowMs: engine.now(), leaseExpiresAtMs: engine.now(), expiresAtMs: 0 }),
-  );
+  await makeDueNow(engine, store, key, record.token);
 }

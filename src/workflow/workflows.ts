@@ -7,6 +7,7 @@ import { validateKey } from '../core/keys.js';
 import { OutcomeKind } from '../core/outcome.js';
 import type { ErrorRevivalOptions } from '../core/stored-error.js';
 import { defaultSerializer } from '../core/value-codec.js';
+import { makeDueNow } from './due-now.js';
 import { EntryCodec, type ReadEntry, type StartEntry } from './entries.js';
 import { execute, type RunEnd } from './executor.js';
 import { WorkflowHandle } from './handle.js';
@@ -312,15 +313,7 @@ export class Workflows {
     if (definition === undefined) {
       // Another process may know this workflow: give the run back at once rather than sit on it.
       lease.stopHeartbeat();
-      await engine.call('extend', () =>
-        this.store.extend({
-          key: lease.key,
-          token: lease.token,
-          nowMs: engine.now(),
-          leaseExpiresAtMs: engine.now(),
-          expiresAtMs: 0,
-        }),
-      );
+      await makeDueNow(engine, this.store, lease.key, lease.token);
       throw unknownWorkflow(start.name, start.version);
     }
     const run = execute({
