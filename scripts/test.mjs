@@ -44,6 +44,8 @@ const services = [
       '50',
     ],
   },
+  { name: 'RabbitMQ', port: 5672, env: 'IDEM_AMQP_URL' },
+  { name: 'NATS JetStream', port: 4222, env: 'IDEM_NATS_URL' },
   { name: 'Redis Cluster', port: 7101, env: 'IDEM_REDIS_CLUSTER', optional: '127.0.0.1:7101' },
 ];
 

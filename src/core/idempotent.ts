@@ -158,7 +158,8 @@ function refusal(
  * Runs the work under `lease`. A thrown error is stored as the outcome when `storeErrors` says so
  * (a declined card), else the key is released so that a retry runs again; either way it is rethrown.
  */
-async function runHolding<T>(
+/** @internal Runs `work` under `lease`: on a throw, stores the error (when `storeErrors` says so) or releases the key. */
+export async function runHolding<T>(
   lease: Lease,
   storeErrors: ((error: unknown) => boolean) | undefined,
   work: () => Promise<T>,
@@ -179,7 +180,8 @@ async function runHolding<T>(
 }
 
 /** Stores `value`; one that cannot be serialized is stored as the reason it will not be replayed. */
-async function completeWith<R>(
+/** @internal Completes `lease` with `value`; a value that cannot be serialized is recorded as an unreadable result. */
+export async function completeWith<R>(
   lease: Lease,
   value: R,
   serializer: ValueSerializer<R>,
@@ -200,7 +202,13 @@ async function completeWith<R>(
   await lease.complete({ kind: OutcomeKind.value, payload });
 }
 
-function replay<R>(outcome: Outcome, serializer: ValueSerializer<R>, key: string, revival: ErrorRevivalOptions): R {
+/** @internal The stored outcome as the call's answer: the value, or the stored error thrown. */
+export function replay<R>(
+  outcome: Outcome,
+  serializer: ValueSerializer<R>,
+  key: string,
+  revival: ErrorRevivalOptions,
+): R {
   if (outcome.kind === OutcomeKind.value) return serializer.decode(outcome.payload);
   if (outcome.kind === OutcomeKind.error) throw reviveError(deserialize(outcome.payload) as StoredError, revival);
   if (outcome.kind === OutcomeKind.notStored) {

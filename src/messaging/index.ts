@@ -1,0 +1,14 @@
+/**
+ * `idem/messaging`: exactly-once effects over at-least-once delivery. The inbox (a consumer that
+ * processes each message once), its RabbitMQ and NATS JetStream adapters, guards for BullMQ and
+ * pg-boss jobs, and the transactional outbox with its relay (docs/messaging.md).
+ */
+export {
+  type ConsumeOutcome,
+  consumeOnce,
+  DEFAULT_INBOX_RETENTION_MS,
+  Inbox,
+  type InboxContext,
+  type InboxMessage,
+  type InboxOptions,
+} from './inbox.js';
