@@ -11,9 +11,9 @@ export interface NatsHeadersLike {
   set(key: string, value: string): void;
 }
 
-/** The publish options this publisher passes (a subset of `JetStreamPublishOptions`). */
+/** The publish options this publisher passes (a subset of `JetStreamPublishOptions`; it always sets `msgID`). */
 export interface JetStreamPublishOptionsLike {
-  msgID: string;
+  msgID?: string;
   timeout?: number;
   headers?: NatsHeadersLike;
 }
@@ -23,7 +23,7 @@ export interface JetStreamLike {
   publish(
     subject: string,
     payload: Uint8Array,
-    options: JetStreamPublishOptionsLike,
+    options?: JetStreamPublishOptionsLike,
   ): Promise<{ stream: string; seq: number; duplicate: boolean }>;
 }
 
