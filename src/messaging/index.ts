@@ -3,6 +3,14 @@
  * processes each message once), its RabbitMQ and NATS JetStream adapters, guards for BullMQ and
  * pg-boss jobs, and the transactional outbox with its relay (docs/messaging.md).
  */
+
+export {
+  type AmqpConfirmChannelLike,
+  type AmqpPublisherOptions,
+  type AmqpPublishProperties,
+  type AmqpReturnedMessage,
+  amqpPublisher,
+} from './amqp/amqp-publisher.js';
 export {
   type ConsumeOutcome,
   consumeOnce,
@@ -12,3 +20,16 @@ export {
   type InboxMessage,
   type InboxOptions,
 } from './inbox.js';
+export {
+  type JetStreamLike,
+  type JetStreamPublisherOptions,
+  type JetStreamPublishOptionsLike,
+  jetstreamPublisher,
+  type NatsHeadersLike,
+} from './jetstream/jetstream-publisher.js';
+export {
+  OutboxRelay,
+  type OutboxRelayOptions,
+  type RelayBackoff,
+  type RelayCleanup,
+} from './outbox/relay.js';
