@@ -18,6 +18,7 @@ export interface PostgresOutboxStatements {
   table: string;
   lastIndex: string;
   exists: string;
+  begin: string;
   migrate: string;
   enqueue: Named;
   claim: Named;
@@ -79,6 +80,16 @@ export function postgresOutboxStatements(table: string): PostgresOutboxStatement
       CREATE INDEX IF NOT EXISTS ${index('key_idx')} ON ${t} (key, seq) WHERE state = 'pending' AND key IS NOT NULL;
       CREATE INDEX IF NOT EXISTS ${index('published_idx')} ON ${t} (published_at_ms) WHERE state = 'published';
       CREATE INDEX IF NOT EXISTS ${index('dead_idx')} ON ${t} (seq) WHERE state = 'dead';`,
+
+    /*
+     * begin: opens a relay pass. A table filled in a burst before it was ever analyzed looks
+     * nearly empty to the planner, which then sorts every due row and runs the per-key subquery
+     * on each (hundreds of ms for 20,000 rows) instead of walking due_idx in seq order and
+     * stopping at the limit (under 1 ms). The pass's statements need neither a sort nor a bitmap
+     * scan, so they are ruled out for this transaction alone. Simple protocol, one round trip.
+     * No parameters. Returns nothing.
+     */
+    begin: 'BEGIN; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off',
 
     /*
      * enqueue: the message, in the caller's transaction; an id already there is left as it is

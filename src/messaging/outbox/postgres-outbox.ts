@@ -225,7 +225,7 @@ class PostgresOutbox implements OutboxStore<PgOutboxClientLike> {
     const run = (statement: Named, values: unknown[]) => client.query(this.#named(statement, values));
     return {
       begin: async () => {
-        await client.query('BEGIN');
+        await client.query(sql.begin);
       },
       claim: async (nowMs, limit) => (await run(sql.claim, [nowMs, limit])).rows as PendingRow[],
       mark: (marks, nowMs) => markOn(run, sql, marks, nowMs),
