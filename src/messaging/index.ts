@@ -12,3 +12,16 @@ export {
   type InboxMessage,
   type InboxOptions,
 } from './inbox.js';
+export {
+  type BullJobLike,
+  type BullJobProcessor,
+  type GuardedBullProcessor,
+  guardBullProcessor,
+} from './jobs/bullmq-guard.js';
+export type { JobGuardOptions } from './jobs/job-guard.js';
+export {
+  type GuardedPgBossHandler,
+  guardPgBossHandler,
+  type PgBossJobHandler,
+  type PgBossJobLike,
+} from './jobs/pg-boss-guard.js';
