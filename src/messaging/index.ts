@@ -12,3 +12,4 @@ export {
   type InboxMessage,
   type InboxOptions,
 } from './inbox.js';
+export { SqlInbox, type SqlInboxContext, type SqlInboxOptions } from './sql-inbox.js';
