@@ -25,3 +25,4 @@ export {
   type PgBossJobHandler,
   type PgBossJobLike,
 } from './jobs/pg-boss-guard.js';
+export { SqlInbox, type SqlInboxContext, type SqlInboxOptions } from './sql-inbox.js';

@@ -227,6 +227,7 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'runOpenAIAgent',
     'toolCallContext',
   ],
+  './backfill': [],
   './messaging': [
     'BullJobLike',
     'BullJobProcessor',
@@ -241,6 +242,9 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'JobGuardOptions',
     'PgBossJobHandler',
     'PgBossJobLike',
+    'SqlInbox',
+    'SqlInboxContext',
+    'SqlInboxOptions',
     'consumeOnce',
     'guardBullProcessor',
     'guardPgBossHandler',
