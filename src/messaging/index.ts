@@ -13,6 +13,19 @@ export {
   type InboxOptions,
 } from './inbox.js';
 export {
+  type BullJobLike,
+  type BullJobProcessor,
+  type GuardedBullProcessor,
+  guardBullProcessor,
+} from './jobs/bullmq-guard.js';
+export type { JobGuardOptions } from './jobs/job-guard.js';
+export {
+  type GuardedPgBossHandler,
+  guardPgBossHandler,
+  type PgBossJobHandler,
+  type PgBossJobLike,
+} from './jobs/pg-boss-guard.js';
+export {
   type MysqlOutboxConnectionLike,
   type MysqlOutboxOptions,
   type MysqlOutboxPooledConnectionLike,
@@ -47,3 +60,4 @@ export {
   type SqliteOutboxStatementLike,
   sqliteOutbox,
 } from './outbox/sqlite-outbox.js';
+export { SqlInbox, type SqlInboxContext, type SqlInboxOptions } from './sql-inbox.js';
