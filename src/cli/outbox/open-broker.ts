@@ -59,6 +59,8 @@ async function openAmqp(raw: string, where: string, settings: BrokerSettings): P
   } catch (error) {
     throw new CliError(`cannot connect to ${where}: ${reasonOf(error)}. Check --to and that RabbitMQ is running.`);
   }
+  // amqplib throws an 'error' event nobody listens to; `lost` below listens once the relay runs.
+  connection.on('error', () => {});
   try {
     const exchange = settings.exchange ?? '';
     if (exchange !== '') await checkExchange(connection, exchange, where);
@@ -85,11 +87,19 @@ async function openAmqp(raw: string, where: string, settings: BrokerSettings): P
 
 /** Checks the exchange on a channel of its own: a missing exchange closes the channel that asked. */
 async function checkExchange(
-  connection: { createChannel(): Promise<{ checkExchange(name: string): Promise<unknown>; close(): Promise<void> }> },
+  connection: {
+    createChannel(): Promise<{
+      checkExchange(name: string): Promise<unknown>;
+      close(): Promise<void>;
+      on(event: 'error', listener: () => void): unknown;
+    }>;
+  },
   exchange: string,
   where: string,
 ): Promise<void> {
   const probe = await connection.createChannel();
+  // The server closes the channel on a missing exchange: an 'error' event, expected here.
+  probe.on('error', () => {});
   try {
     await probe.checkExchange(exchange);
   } catch (error) {
