@@ -32,7 +32,8 @@ export interface AmqpConfirmChannelLike {
     options: AmqpPublishProperties,
     callback: (error: unknown) => void,
   ): boolean;
-  once(event: 'drain', listener: () => void): unknown;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  removeListener(event: 'drain' | 'close', listener: () => void): unknown;
   on(event: 'return', listener: (message: AmqpReturnedMessage) => void): unknown;
   removeListener(event: 'return', listener: (message: AmqpReturnedMessage) => void): unknown;
 }
@@ -79,7 +80,7 @@ export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
           const { confirm, writable } = publishOne(channel, exchange, mandatory, message, returned);
           confirms.push(confirm);
           // amqplib buffers what the socket cannot take yet; wait for room before writing more.
-          if (!writable) await new Promise<void>((resolve) => channel.once('drain', resolve));
+          if (!writable) await room(channel, confirmTimeoutMs);
         }
         return await withDeadline(confirms, confirmTimeoutMs);
       } finally {
@@ -119,6 +120,24 @@ function publishOne(
     }
   });
   return { confirm, writable };
+}
+
+/**
+ * Resolves when the channel can take more (drain), or closes (the rest then fails at once), or
+ * after `timeoutMs`: a pass must not wait forever with its messages locked.
+ */
+function room(channel: AmqpConfirmChannelLike, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      channel.removeListener('drain', done);
+      channel.removeListener('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    channel.once('drain', done);
+    channel.once('close', done);
+  });
 }
 
 /** The results, with each one the broker has not confirmed within `timeoutMs` failed. */
