@@ -256,7 +256,7 @@ class JetStreamDeliveries {
         return this.#onFailed(message, verdict.error);
       case 'refused':
         this.#report(verdict.error, message);
-        return this.#tell(message, () => message.term('idem: refused by the inbox'), 'term');
+        return this.#term(message);
     }
   }
 
@@ -264,11 +264,16 @@ class JetStreamDeliveries {
     this.#report(error, message);
     const deliveryCount = message.info.deliveryCount;
     const lastDelivery = this.#maxDeliver > 0 && deliveryCount >= this.#maxDeliver;
-    if (this.#options.onFailure === 'terminate' || lastDelivery) {
-      const reason = lastDelivery ? `failed on delivery ${deliveryCount} of ${this.#maxDeliver}` : 'handler failed';
-      return this.#tell(message, () => message.term(`idem: ${reason}`), 'term');
-    }
+    if (this.#options.onFailure === 'terminate' || lastDelivery) return this.#term(message);
     return this.#tell(message, () => message.nak(this.#retryDelayMs(deliveryCount)), 'nak');
+  }
+
+  /**
+   * Never redelivered. Without a reason: servers before 2.11 do not read `+TERM <reason>` as a
+   * term and would redeliver the message; the reason went to `onError`.
+   */
+  #term(message: JsMsg): JetStreamSettlement {
+    return this.#tell(message, () => message.term(), 'term');
   }
 
   /** Tells the server; a closed connection (the server redelivers after the ack wait) is reported. */
