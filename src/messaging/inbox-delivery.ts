@@ -3,7 +3,7 @@
  * (amqp/, jetstream/) share it: they differ only in how they say ack, retry later and give up.
  */
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
-import type { ConsumeOutcome, Inbox, InboxContext, InboxMessage } from './inbox.js';
+import type { ConsumeOutcome, InboxContext, InboxMessage } from './inbox.js';
 
 /** Fewest ms a retry waits: a message redelivered at once would loop hot on a consumer that cannot take it. */
 export const MIN_RETRY_DELAY_MS = 100;
@@ -24,16 +24,26 @@ export type DeliveryVerdict<T> =
   | { kind: 'failed'; error: unknown }
   | { kind: 'refused'; error: unknown };
 
+/**
+ * An inbox a broker adapter can consume through: an `Inbox` (its handler gets the message's
+ * `InboxContext`) or a `SqlInbox` (its handler gets the transaction, then the context).
+ * `A` is what its handler gets.
+ */
+export interface ConsumerInbox<A extends unknown[] = [InboxContext]> {
+  /** Runs `handler` for the message unless it was processed already (see `ConsumeOutcome`). */
+  consume<T>(message: InboxMessage, handler: (...args: A) => T | Promise<T>): Promise<ConsumeOutcome<T>>;
+}
+
 /** How a delivery through `deliver` is set up. */
-export interface DeliveryInput<M, T> {
+export interface DeliveryInput<M, A extends unknown[], T> {
   /** `[idem] [<face>]` in messages. */
   face: string;
-  inbox: Inbox;
+  inbox: ConsumerInbox<A>;
   /** The broker's message. */
   message: M;
   /** The message's id and payload; may throw (a missing or malformed id refuses the message). */
   identify: (message: M) => InboxMessage;
-  handler: (message: M, context: InboxContext) => T | Promise<T>;
+  handler: (message: M, ...args: A) => T | Promise<T>;
   /** Fixed delay before an `in_progress` message is redelivered; undefined: until the holder's lease ends. */
   inProgressDelayMs: number | undefined;
   /** Delay before a message is redelivered after a store failure, in ms. */
@@ -57,17 +67,17 @@ const refusedCodes: ReadonlySet<string> = new Set([
 type Phase = 'claiming' | 'handling' | 'completing' | 'handler_failed';
 
 /** Runs one delivery through the inbox and says what the broker should be told. Never throws. */
-export async function deliver<M, T>(input: DeliveryInput<M, T>): Promise<DeliveryVerdict<T>> {
+export async function deliver<M, A extends unknown[], T>(input: DeliveryInput<M, A, T>): Promise<DeliveryVerdict<T>> {
   const { face, inbox, message } = input;
   let phase: Phase = 'claiming';
   let identified: InboxMessage | undefined;
   try {
     identified = input.identify(message);
-    const outcome = await inbox.consume(identified, async (context) => {
+    const outcome = await inbox.consume(identified, async (...args: A) => {
       phase = 'handling';
       input.onHandling?.(true);
       try {
-        const value = await input.handler(message, context);
+        const value = await input.handler(message, ...args);
         phase = 'completing';
         return value;
       } catch (error) {
@@ -95,8 +105,8 @@ export async function deliver<M, T>(input: DeliveryInput<M, T>): Promise<Deliver
   }
 }
 
-function verdictOnError<M, T>(
-  input: DeliveryInput<M, T>,
+function verdictOnError<M, A extends unknown[], T>(
+  input: DeliveryInput<M, A, T>,
   phase: Phase,
   identified: InboxMessage | undefined,
   error: unknown,

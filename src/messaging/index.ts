@@ -24,6 +24,7 @@ export {
   type InboxMessage,
   type InboxOptions,
 } from './inbox.js';
+export type { ConsumerInbox } from './inbox-delivery.js';
 export {
   type ConsumeJetStreamOptions,
   consumeJetStream,
@@ -35,3 +36,4 @@ export {
   jetStreamHandler,
   NATS_MSG_ID_HEADER,
 } from './jetstream/jetstream-consumer.js';
+export { SqlInbox, type SqlInboxContext, type SqlInboxOptions } from './sql-inbox.js';

@@ -116,10 +116,15 @@ function recording(consumer: Consumer, log: JetStreamSettlement[], dropAck = fal
   };
 }
 
-/** Messages of the consumer neither acknowledged nor terminated. */
-async function unsettled(consumer: Consumer): Promise<number> {
-  const info = await consumer.info();
-  return info.num_pending + info.num_ack_pending;
+/**
+ * Resolves once every message of the consumer is acknowledged or terminated (the server applies
+ * acks apart from the requests that read its state, so it may take a moment to show), else rejects.
+ */
+async function allSettled(consumer: Consumer): Promise<void> {
+  await until('every message settled on the server', async () => {
+    const info = await consumer.info();
+    return info.num_pending + info.num_ack_pending === 0;
+  });
 }
 
 describe('the inbox on NATS JetStream', () => {
@@ -149,7 +154,7 @@ describe('the inbox on NATS JetStream', () => {
     await second.stop();
     assert.deepEqual(runs, [1], 'the handler ran once, on the first delivery');
     assert.deepEqual(log, ['ack', 'ack']);
-    assert.equal(await unsettled(consumer), 0);
+    await allSettled(consumer);
   });
 
   it('naks a message whose handler failed, and processes its redelivery once', async () => {
@@ -176,7 +181,7 @@ describe('the inbox on NATS JetStream', () => {
     assert.deepEqual(deliveries, [1, 2]);
     assert.deepEqual(effects, ['charge 10']);
     assert.match(String(errors[0]), /downstream down/);
-    assert.equal(await unsettled(consumer), 0);
+    await allSettled(consumer);
   });
 
   it("terminates a failing message on the consumer's last delivery", async () => {
@@ -195,7 +200,7 @@ describe('the inbox on NATS JetStream', () => {
     await until('the term', () => log.includes('term'));
     await loop.stop();
     assert.deepEqual(log, ['nak', 'term']);
-    assert.equal(await unsettled(consumer), 0);
+    await allSettled(consumer);
   });
 
   it('takes <stream>:<sequence> as the id of a message without Nats-Msg-Id, the same on its redelivery', async () => {
@@ -237,7 +242,7 @@ describe('the inbox on NATS JetStream', () => {
     assert.deepEqual(log, ['ack', 'term']);
     assert.deepEqual(handled, ['charge 10']);
     assert.ok(isIdempotencyError(errors[0], 'FINGERPRINT_MISMATCH'), String(errors[0]));
-    assert.equal(await unsettled(consumer), 0);
+    await allSettled(consumer);
   });
 
   it('naks a message another delivery is processing with a delay, then acks it as a duplicate', async () => {
@@ -265,7 +270,7 @@ describe('the inbox on NATS JetStream', () => {
     await until('both acked', () => log.filter((s) => s === 'ack').length === 2);
     await loop.stop();
     assert.equal(runs, 1);
-    assert.equal(await unsettled(consumer), 0);
+    await allSettled(consumer);
   });
 
   it('keeps a long handler from being redelivered by telling the server it is working', async () => {
@@ -317,7 +322,7 @@ describe('the inbox on NATS JetStream', () => {
     for (const loop of loops) await loop.stop();
     assert.deepEqual([...handledBy.keys()].sort(), [...ids].sort());
     for (const [id, by] of handledBy) assert.equal(by.length, 1, `${id} handled by ${by.join(', ')}`);
-    assert.equal(await unsettled(consumer), 0);
+    await allSettled(consumer);
   });
 
   it('settles each message of a plain consume loop with jetStreamHandler', async () => {
@@ -334,6 +339,6 @@ describe('the inbox on NATS JetStream', () => {
     }
     await messages.close();
     assert.deepEqual(settled, ['ack', 'ack']);
-    assert.equal(await unsettled(consumer), 0);
+    await allSettled(consumer);
   });
 });

@@ -5,8 +5,8 @@
  */
 import type { ConsumeMessage } from 'amqplib';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
-import type { Inbox, InboxContext, InboxMessage } from '../inbox.js';
-import { type DeliveryVerdict, defaultOnError, delayOption, deliver } from '../inbox-delivery.js';
+import type { InboxContext, InboxMessage } from '../inbox.js';
+import { type ConsumerInbox, type DeliveryVerdict, defaultOnError, delayOption, deliver } from '../inbox-delivery.js';
 
 const FACE = 'amqp';
 
@@ -37,13 +37,21 @@ export interface AmqpConsumingChannelLike extends AmqpChannelLike {
  */
 export type AmqpSettlement = 'ack' | 'requeue' | 'reject';
 
-export interface AmqpHandlerOptions<T> {
+export interface AmqpHandlerOptions<T, A extends unknown[] = [InboxContext]> {
   /** The channel the messages arrive on: they are settled on it. */
   channel: AmqpChannelLike;
-  /** The inbox that remembers which messages this consumer processed. */
-  inbox: Inbox;
+  /**
+   * The inbox that remembers which messages this consumer processed: an `Inbox` on any store,
+   * or a `SqlInbox` whose record commits in the handler's own transaction.
+   */
+  inbox: ConsumerInbox<A>;
   /** Processes one message; runs at most once per message id, whatever the broker redelivers. */
-  handler: (message: ConsumeMessage, context: InboxContext) => T | Promise<T>;
+  /**
+   * Processes one message; runs at most once per message id, whatever the broker redelivers. It
+   * gets the message, then what the inbox gives: the `InboxContext` (an `Inbox`), or the
+   * transaction and the context (a `SqlInbox`: write the effects with the transaction).
+   */
+  handler: (message: ConsumeMessage, ...args: A) => T | Promise<T>;
   /**
    * The message's id when it has no `messageId` property (the publisher's `messageId` option):
    * a key derived from its content, or undefined when there is none. Default: none, and a
@@ -100,8 +108,10 @@ export type AmqpMessageHandler = (message: ConsumeMessage | null) => Promise<Amq
  * });
  * ```
  */
-export function amqpHandler<T>(options: AmqpHandlerOptions<T>): AmqpMessageHandler {
-  const deliveries = new AmqpDeliveries(options);
+export function amqpHandler<T, A extends unknown[] = [InboxContext]>(
+  options: AmqpHandlerOptions<T, A>,
+): AmqpMessageHandler {
+  const deliveries = new AmqpDeliveries<A>(options);
   return async function onMessage(message) {
     return await deliveries.onMessage(message);
   };
@@ -119,7 +129,8 @@ export interface AmqpConsumer {
 }
 
 /** Options of `consumeAmqp`: those of `amqpHandler` without the channel, which is given apart. */
-export interface ConsumeAmqpOptions<T> extends Omit<AmqpHandlerOptions<T>, 'channel'> {
+export interface ConsumeAmqpOptions<T, A extends unknown[] = [InboxContext]>
+  extends Omit<AmqpHandlerOptions<T, A>, 'channel'> {
   /** The consumer tag to ask for. Default: one the broker makes up. */
   consumerTag?: string;
 }
@@ -134,13 +145,13 @@ export interface ConsumeAmqpOptions<T> extends Omit<AmqpHandlerOptions<T>, 'chan
  * process.once('SIGTERM', () => void consumer.stop());
  * ```
  */
-export async function consumeAmqp<T>(
+export async function consumeAmqp<T, A extends unknown[] = [InboxContext]>(
   channel: AmqpConsumingChannelLike,
   queue: string,
-  options: ConsumeAmqpOptions<T>,
+  options: ConsumeAmqpOptions<T, A>,
 ): Promise<AmqpConsumer> {
   const { consumerTag: askedTag, ...handlerOptions } = options;
-  const deliveries = new AmqpDeliveries({ ...handlerOptions, channel });
+  const deliveries = new AmqpDeliveries<A>({ ...handlerOptions, channel });
   const consumeOptions = askedTag === undefined ? { noAck: false } : { noAck: false, consumerTag: askedTag };
   const { consumerTag } = await channel.consume(queue, (message) => void deliveries.onMessage(message), consumeOptions);
   let stopping: Promise<void> | undefined;
@@ -159,10 +170,10 @@ export async function consumeAmqp<T>(
 }
 
 /** The deliveries of one consumer: each settled on the channel, the ones waiting to be requeued kept to flush on stop. */
-class AmqpDeliveries {
+class AmqpDeliveries<A extends unknown[]> {
   readonly #channel: AmqpChannelLike;
-  readonly #inbox: Inbox;
-  readonly #handler: (message: ConsumeMessage, context: InboxContext) => unknown;
+  readonly #inbox: ConsumerInbox<A>;
+  readonly #handler: (message: ConsumeMessage, ...args: A) => unknown;
   readonly #idOf: ((message: ConsumeMessage) => string | undefined) | undefined;
   readonly #payloadOf: (message: ConsumeMessage) => unknown;
   readonly #requeueOnFailure: boolean;
@@ -172,7 +183,7 @@ class AmqpDeliveries {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #delays = new Delays();
 
-  constructor(options: AmqpHandlerOptions<unknown>) {
+  constructor(options: AmqpHandlerOptions<unknown, A>) {
     if (typeof options.channel?.ack !== 'function' || typeof options.channel.nack !== 'function') {
       throw new IdempotencyError(
         ErrorCode.INVALID_OPTIONS,

@@ -5,8 +5,8 @@
  */
 import type { ConsumeOptions, ConsumerInfo, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
-import type { Inbox, InboxContext, InboxMessage } from '../inbox.js';
-import { type DeliveryVerdict, defaultOnError, delayOption, deliver } from '../inbox-delivery.js';
+import type { InboxContext, InboxMessage } from '../inbox.js';
+import { type ConsumerInbox, type DeliveryVerdict, defaultOnError, delayOption, deliver } from '../inbox-delivery.js';
 
 const FACE = 'jetstream';
 
@@ -19,11 +19,19 @@ const DEFAULT_WORKING_EVERY_MS = 10_000;
 /** What the adapter told the server about a message: `ack`, `nak` (redeliver after a delay) or `term` (never again). */
 export type JetStreamSettlement = 'ack' | 'nak' | 'term';
 
-export interface JetStreamHandlerOptions<T> {
-  /** The inbox that remembers which messages this consumer processed. */
-  inbox: Inbox;
+export interface JetStreamHandlerOptions<T, A extends unknown[] = [InboxContext]> {
+  /**
+   * The inbox that remembers which messages this consumer processed: an `Inbox` on any store,
+   * or a `SqlInbox` whose record commits in the handler's own transaction.
+   */
+  inbox: ConsumerInbox<A>;
   /** Processes one message; runs at most once per message id, whatever the server redelivers. */
-  handler: (message: JsMsg, context: InboxContext) => T | Promise<T>;
+  /**
+   * Processes one message; runs at most once per message id, whatever the broker redelivers. It
+   * gets the message, then what the inbox gives: the `InboxContext` (an `Inbox`), or the
+   * transaction and the context (a `SqlInbox`: write the effects with the transaction).
+   */
+  handler: (message: JsMsg, ...args: A) => T | Promise<T>;
   /**
    * The message's id when it has no `Nats-Msg-Id` header: a key derived from its content, or
    * undefined for the default, `<stream>:<stream sequence>` (the same on every redelivery of the
@@ -86,8 +94,10 @@ export type JetStreamMessageHandler = (message: JsMsg) => Promise<JetStreamSettl
  * for await (const message of await consumer.consume()) await onMessage(message);
  * ```
  */
-export function jetStreamHandler<T>(options: JetStreamHandlerOptions<T>): JetStreamMessageHandler {
-  const deliveries = new JetStreamDeliveries(options);
+export function jetStreamHandler<T, A extends unknown[] = [InboxContext]>(
+  options: JetStreamHandlerOptions<T, A>,
+): JetStreamMessageHandler {
+  const deliveries = new JetStreamDeliveries<A>(options);
   return async function onMessage(message) {
     return await deliveries.process(message);
   };
@@ -101,7 +111,8 @@ export interface JetStreamConsumerLike {
   info(cached?: boolean): Promise<ConsumerInfo>;
 }
 
-export interface ConsumeJetStreamOptions<T> extends JetStreamHandlerOptions<T> {
+export interface ConsumeJetStreamOptions<T, A extends unknown[] = [InboxContext]>
+  extends JetStreamHandlerOptions<T, A> {
   /** Messages handled at once. Default 1. */
   concurrency?: number;
   /**
@@ -132,9 +143,9 @@ export interface JetStreamConsumer {
  * process.once('SIGTERM', () => void loop.stop());
  * ```
  */
-export async function consumeJetStream<T>(
+export async function consumeJetStream<T, A extends unknown[] = [InboxContext]>(
   consumer: JetStreamConsumerLike,
-  options: ConsumeJetStreamOptions<T>,
+  options: ConsumeJetStreamOptions<T, A>,
 ): Promise<JetStreamConsumer> {
   const concurrency = options.concurrency ?? 1;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
@@ -144,7 +155,7 @@ export async function consumeJetStream<T>(
     );
   }
   const { config } = await consumer.info(true);
-  const deliveries = new JetStreamDeliveries({
+  const deliveries = new JetStreamDeliveries<A>({
     ...options,
     workingEveryMs: options.workingEveryMs ?? Math.max(1, Math.floor(Number(config.ack_wait ?? 30e9) / 1e6 / 3)),
     maxDeliver: options.maxDeliver ?? config.max_deliver ?? 0,
@@ -167,7 +178,11 @@ export async function consumeJetStream<T>(
 }
 
 /** Takes messages as they come, `concurrency` at a time; resolves once the messages end and each taken is settled. */
-async function pump(messages: ConsumerMessages, deliveries: JetStreamDeliveries, concurrency: number): Promise<void> {
+async function pump<A extends unknown[]>(
+  messages: ConsumerMessages,
+  deliveries: JetStreamDeliveries<A>,
+  concurrency: number,
+): Promise<void> {
   const inFlight = new Set<Promise<unknown>>();
   for await (const message of messages) {
     const settled = deliveries.process(message);
@@ -179,7 +194,9 @@ async function pump(messages: ConsumerMessages, deliveries: JetStreamDeliveries,
 }
 
 /** The `retryDelayMs` option as a function of the delivery count. */
-function retryDelayOf(option: JetStreamHandlerOptions<unknown>['retryDelayMs']): (deliveryCount: number) => number {
+function retryDelayOf(
+  option: JetStreamHandlerOptions<unknown, unknown[]>['retryDelayMs'],
+): (deliveryCount: number) => number {
   if (typeof option === 'function') return option;
   if (option === undefined) {
     return (deliveryCount) => Math.min(60_000, 1000 * 2 ** Math.min(16, Math.max(0, deliveryCount - 1)));
@@ -189,15 +206,15 @@ function retryDelayOf(option: JetStreamHandlerOptions<unknown>['retryDelayMs']):
 }
 
 /** The settings of one consumer, and how each message's verdict becomes ack, nak or term. */
-class JetStreamDeliveries {
-  readonly #options: JetStreamHandlerOptions<unknown>;
+class JetStreamDeliveries<A extends unknown[]> {
+  readonly #options: JetStreamHandlerOptions<unknown, A>;
   readonly #retryDelayMs: (deliveryCount: number) => number;
   readonly #inProgressDelayMs: number | undefined;
   readonly #workingEveryMs: number;
   readonly #maxDeliver: number;
   readonly #onError: (error: unknown, message: JsMsg) => void;
 
-  constructor(options: JetStreamHandlerOptions<unknown>) {
+  constructor(options: JetStreamHandlerOptions<unknown, A>) {
     if (typeof options.handler !== 'function' || typeof options.inbox?.consume !== 'function') {
       throw new IdempotencyError(ErrorCode.INVALID_OPTIONS, `[idem] [${FACE}] needs an inbox and a handler function.`);
     }
