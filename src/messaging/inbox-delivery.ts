@@ -44,8 +44,8 @@ export interface DeliveryInput<M, A extends unknown[], T> {
   /** The message's id and payload; may throw (a missing or malformed id refuses the message). */
   identify: (message: M) => InboxMessage;
   handler: (message: M, ...args: A) => T | Promise<T>;
-  /** Fixed delay before an `in_progress` message is redelivered; undefined: until the holder's lease ends. */
-  inProgressDelayMs: number | undefined;
+  /** The delay before an `in_progress` message is redelivered, from the ms until the holder's lease ends. */
+  inProgressDelayMs: (retryAfterMs: number) => number;
   /** Delay before a message is redelivered after a store failure, in ms. */
   storeRetryDelayMs: number;
   /** Called when the handler starts and when it settles: where an adapter keeps the broker's timer alive. */
@@ -95,7 +95,7 @@ export async function deliver<M, A extends unknown[], T>(input: DeliveryInput<M,
         return {
           kind: 'retry',
           reason: 'in_progress',
-          delayMs: Math.max(MIN_RETRY_DELAY_MS, input.inProgressDelayMs ?? outcome.retryAfterMs),
+          delayMs: Math.max(MIN_RETRY_DELAY_MS, input.inProgressDelayMs(outcome.retryAfterMs)),
         };
       case 'mismatch':
         return { kind: 'refused', error: mismatchError(face, identified.id) };
@@ -151,6 +151,20 @@ export function delayOption(face: string, name: string, value: number | undefine
     );
   }
   return delayMs;
+}
+
+/**
+ * The `inProgressDelayMs` option as a function of the ms until the holder's lease ends: the
+ * option when given (checked now), else `byDefault`.
+ */
+export function inProgressDelayOf(
+  face: string,
+  option: number | undefined,
+  byDefault: (retryAfterMs: number) => number,
+): (retryAfterMs: number) => number {
+  if (option === undefined) return byDefault;
+  const delayMs = delayOption(face, 'inProgressDelayMs', option, 0);
+  return () => delayMs;
 }
 
 /** `onError` when none is given: the consumer goes on, the error is written to stderr. */

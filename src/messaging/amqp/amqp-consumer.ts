@@ -6,9 +6,22 @@
 import type { ConsumeMessage } from 'amqplib';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type { InboxContext, InboxMessage } from '../inbox.js';
-import { type ConsumerInbox, type DeliveryVerdict, defaultOnError, delayOption, deliver } from '../inbox-delivery.js';
+import {
+  type ConsumerInbox,
+  type DeliveryVerdict,
+  defaultOnError,
+  delayOption,
+  deliver,
+  inProgressDelayOf,
+} from '../inbox-delivery.js';
 
 const FACE = 'amqp';
+
+/**
+ * The default wait for a message held elsewhere is at most this long (ms): the message keeps its
+ * prefetch slot meanwhile, and the holder is usually done well before its lease would end.
+ */
+const MAX_DEFAULT_IN_PROGRESS_DELAY_MS = 5000;
 
 /** The channel calls the adapter makes to settle a delivery: an amqplib `Channel` or `ConfirmChannel` is one. */
 export interface AmqpChannelLike {
@@ -79,7 +92,7 @@ export interface AmqpHandlerOptions<T, A extends unknown[] = [InboxContext]> {
   /**
    * How long a message that another consumer is processing is held before it is requeued, in
    * ms. Default: until the other consumer's lease ends (when, had it crashed, the message can be
-   * taken over), at least 100 ms.
+   * taken over), at most 5,000 and at least 100.
    */
   inProgressDelayMs?: number;
   /**
@@ -178,7 +191,7 @@ class AmqpDeliveries<A extends unknown[]> {
   readonly #payloadOf: (message: ConsumeMessage) => unknown;
   readonly #requeueOnFailure: boolean;
   readonly #retryDelayMs: number;
-  readonly #inProgressDelayMs: number | undefined;
+  readonly #inProgressDelayMs: (retryAfterMs: number) => number;
   readonly #onError: (error: unknown, message: ConsumeMessage) => void;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #delays = new Delays();
@@ -206,10 +219,9 @@ class AmqpDeliveries<A extends unknown[]> {
     this.#payloadOf = options.payloadOf ?? ((message) => message.content);
     this.#requeueOnFailure = options.onFailure !== 'dead-letter';
     this.#retryDelayMs = delayOption(FACE, 'retryDelayMs', options.retryDelayMs, 1000);
-    this.#inProgressDelayMs =
-      options.inProgressDelayMs === undefined
-        ? undefined
-        : delayOption(FACE, 'inProgressDelayMs', options.inProgressDelayMs, 0);
+    this.#inProgressDelayMs = inProgressDelayOf(FACE, options.inProgressDelayMs, (retryAfterMs) =>
+      Math.min(retryAfterMs, MAX_DEFAULT_IN_PROGRESS_DELAY_MS),
+    );
     this.#onError = options.onError ?? defaultOnError(FACE);
   }
 

@@ -6,7 +6,14 @@
 import type { ConsumeOptions, ConsumerInfo, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type { InboxContext, InboxMessage } from '../inbox.js';
-import { type ConsumerInbox, type DeliveryVerdict, defaultOnError, delayOption, deliver } from '../inbox-delivery.js';
+import {
+  type ConsumerInbox,
+  type DeliveryVerdict,
+  defaultOnError,
+  delayOption,
+  deliver,
+  inProgressDelayOf,
+} from '../inbox-delivery.js';
 
 const FACE = 'jetstream';
 
@@ -209,7 +216,7 @@ function retryDelayOf(
 class JetStreamDeliveries<A extends unknown[]> {
   readonly #options: JetStreamHandlerOptions<unknown, A>;
   readonly #retryDelayMs: (deliveryCount: number) => number;
-  readonly #inProgressDelayMs: number | undefined;
+  readonly #inProgressDelayMs: (retryAfterMs: number) => number;
   readonly #workingEveryMs: number;
   readonly #maxDeliver: number;
   readonly #onError: (error: unknown, message: JsMsg) => void;
@@ -226,10 +233,9 @@ class JetStreamDeliveries<A extends unknown[]> {
     }
     this.#options = options;
     this.#retryDelayMs = retryDelayOf(options.retryDelayMs);
-    this.#inProgressDelayMs =
-      options.inProgressDelayMs === undefined
-        ? undefined
-        : delayOption(FACE, 'inProgressDelayMs', options.inProgressDelayMs, 0);
+    // The server keeps the timer, so waiting out the whole lease costs nothing here, and spends
+    // the fewest deliveries of max_deliver.
+    this.#inProgressDelayMs = inProgressDelayOf(FACE, options.inProgressDelayMs, (retryAfterMs) => retryAfterMs);
     this.#workingEveryMs = delayOption(FACE, 'workingEveryMs', options.workingEveryMs, DEFAULT_WORKING_EVERY_MS);
     this.#maxDeliver = options.maxDeliver ?? 0;
     this.#onError = options.onError ?? defaultOnError(FACE);
