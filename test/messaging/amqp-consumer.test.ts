@@ -11,6 +11,7 @@ import {
   consumeAmqp,
   Inbox,
 } from '../../src/messaging/index.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
 import { createStore, dropStore } from '../stores/redis.factory.js';
 import { amqpUrl } from './brokers.js';
 
@@ -260,6 +261,31 @@ describe('the inbox on RabbitMQ', () => {
     await own.close();
     assert.equal(runs, 1);
     assert.equal(await ready(queue), 0);
+  });
+
+  it('requeues a message when the store cannot be reached, without running the handler, and reports it', async () => {
+    const { queue } = await freshQueue('store-down');
+    const down = new MemoryStore();
+    await down.close();
+    const inbox = new Inbox({ store: down, consumer: `store-down-${run}` });
+    const log: AmqpSettlement[] = [];
+    const errors: unknown[] = [];
+    let runs = 0;
+    const own = await ownChannel(1);
+    const consumer = await consumeAmqp(recording(own.channel, log), queue, {
+      inbox,
+      retryDelayMs: 20,
+      onError: (error) => errors.push(error),
+      handler: () => runs++,
+    });
+    publish(queue, 'charge 10', 'm-7');
+    await until('two requeues', () => log.length >= 2);
+    await consumer.stop();
+    await own.close();
+    assert.equal(runs, 0);
+    assert.ok(log.every((settlement) => settlement === 'requeue'));
+    assert.ok(isIdempotencyError(errors[0]), String(errors[0]));
+    assert.equal(await ready(queue), 1, 'the message is back in the queue');
   });
 
   it('lets two consumers compete on one queue and processes each message once', async () => {
