@@ -36,4 +36,17 @@ export {
   jetStreamHandler,
   NATS_MSG_ID_HEADER,
 } from './jetstream/jetstream-consumer.js';
+export {
+  type BullJobLike,
+  type BullJobProcessor,
+  type GuardedBullProcessor,
+  guardBullProcessor,
+} from './jobs/bullmq-guard.js';
+export type { JobGuardOptions } from './jobs/job-guard.js';
+export {
+  type GuardedPgBossHandler,
+  guardPgBossHandler,
+  type PgBossJobHandler,
+  type PgBossJobLike,
+} from './jobs/pg-boss-guard.js';
 export { SqlInbox, type SqlInboxContext, type SqlInboxOptions } from './sql-inbox.js';
