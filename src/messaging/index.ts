@@ -49,4 +49,39 @@ export {
   type PgBossJobHandler,
   type PgBossJobLike,
 } from './jobs/pg-boss-guard.js';
+export {
+  type MysqlOutboxConnectionLike,
+  type MysqlOutboxOptions,
+  type MysqlOutboxPooledConnectionLike,
+  type MysqlOutboxPoolLike,
+  type MysqlOutboxQuery,
+  mysqlOutbox,
+} from './outbox/mysql-outbox.js';
+export type {
+  DeadMessage,
+  OutboxCounts,
+  OutboxMessage,
+  OutboxPublisher,
+  OutboxStore,
+  PendingMessage,
+  PublishResult,
+  RelayPassInput,
+  RelayPassResult,
+} from './outbox/outbox.js';
+export { OutboxLimits } from './outbox/outbox-rules.js';
+export {
+  type PgOutboxClientLike,
+  type PgOutboxPooledClientLike,
+  type PgOutboxPoolLike,
+  type PgOutboxResultLike,
+  type PostgresOutboxOptions,
+  postgresOutbox,
+} from './outbox/postgres-outbox.js';
+export {
+  type SqliteOutbox,
+  type SqliteOutboxDatabaseLike,
+  type SqliteOutboxOptions,
+  type SqliteOutboxStatementLike,
+  sqliteOutbox,
+} from './outbox/sqlite-outbox.js';
 export { SqlInbox, type SqlInboxContext, type SqlInboxOptions } from './sql-inbox.js';
