@@ -220,8 +220,9 @@ export class PostgresStore implements AdminStore, JournalStore {
 
   async getMany(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]> {
     return this.#ops.run('getMany', async (pool) => {
-      if (checkGetManyKeys(STORE_NAME, keys).length === 0) return [];
-      const { rows } = await this.#prepared(pool, 'selectMany', [keys]);
+      const unique = [...new Set(checkGetManyKeys(STORE_NAME, keys))];
+      if (unique.length === 0) return [];
+      const { rows } = await this.#prepared(pool, 'selectMany', [unique]);
       return recordsInOrder(keys, rows as SqlRecordRow[], toRecord, nowMs);
     });
   }
