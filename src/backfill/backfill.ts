@@ -11,8 +11,8 @@ import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.
 import { storeKeyOf } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
 import type { IdempotencyRecord } from '../core/store.js';
+import { getMany } from '../store-kit/get-many.js';
 import { batchesOf } from './batches.js';
-import { getMany } from './get-many-shim.js';
 import { ProgressMeter } from './progress-meter.js';
 import {
   BACKFILL_NAMESPACE,

@@ -1,5 +1,6 @@
 /** The options of `backfill()`, checked once, with their defaults filled in. */
 import { ErrorCode, IdempotencyError } from '../core/errors.js';
+import { StoreLimits } from '../core/store.js';
 import type { BackfillHandler, BackfillOptions, BackfillProgress } from './types.js';
 
 /** Items' records are kept 30 days by default: a re-run within a month skips what is done. */
@@ -9,8 +10,6 @@ export const DEFAULT_BACKFILL_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 export const BACKFILL_NAMESPACE = 'idem:backfill';
 
 const MAX_NAME_LENGTH = 200;
-/** The most keys one `getMany` call takes (the store contract's limit). */
-export const MAX_BATCH_SIZE = 1000;
 const MAX_CONCURRENCY = 1000;
 
 /** The checked options. */
@@ -49,7 +48,7 @@ export function settingsOf<T>(options: BackfillOptions<T>): BackfillSettings<T> 
     concurrency: whole('concurrency', options.concurrency ?? 8, 1, MAX_CONCURRENCY),
     maxAttempts: whole('maxAttempts', options.maxAttempts ?? 3, 1, Number.MAX_SAFE_INTEGER),
     retryDelayMs: whole('retryDelayMs', options.retryDelayMs ?? 200, 0, 30_000),
-    batchSize: whole('batchSize', options.batchSize ?? 500, 1, MAX_BATCH_SIZE),
+    batchSize: whole('batchSize', options.batchSize ?? 500, 1, StoreLimits.getManyKeys),
     total: totalOf(options.total, items),
     onProgress: progressCallback(options.onProgress),
     progressIntervalMs: whole('progressIntervalMs', options.progressIntervalMs ?? 1000, 1, Number.MAX_SAFE_INTEGER),
