@@ -29,6 +29,8 @@ interface Task<T> {
   item: T;
   key: string;
   storeKey: string;
+  /** How many times it was put aside because another runner held it. */
+  waits: number;
 }
 
 /** Every item's record completes with nothing in it: the record's state is what counts. */
@@ -36,6 +38,8 @@ const DONE: Outcome = { kind: OutcomeKind.value, payload: new Uint8Array(0) };
 /** Items are told apart by key alone: an item whose content changed under the same key is still done. */
 const FINGERPRINT = fingerprintOf(BACKFILL_NAMESPACE);
 const MAX_PAUSE_MS = 30_000;
+/** An item held by another runner is looked at again after 50 ms, then 100, 200... up to this, in ms, or when the lease ends. */
+const MAX_LOOK_AGAIN_MS = 2000;
 
 /**
  * Processes each item once, however many times the backfill runs: a run skips the items an
@@ -165,8 +169,7 @@ class BackfillRun<T> {
         record.leaseExpiresAtMs > nowMs &&
         !this.#inFlight.has(task.storeKey)
       ) {
-        // Another runner holds it: look again when its lease ends (taken over if that runner died).
-        this.#queue.defer(task, record.leaseExpiresAtMs);
+        this.#putAside(task, record.leaseExpiresAtMs, nowMs);
       } else {
         await this.#queue.put(task);
         if (this.#halt.signal.aborted) return;
@@ -186,7 +189,18 @@ class BackfillRun<T> {
       );
     }
     if (typeof key !== 'string' || key === '') throw badItemKey(key, index);
-    return { item, key, storeKey: storeKeyOf(BACKFILL_NAMESPACE, this.#settings.name, key) };
+    return { item, key, storeKey: storeKeyOf(BACKFILL_NAMESPACE, this.#settings.name, key), waits: 0 };
+  }
+
+  /**
+   * Another runner holds the item until `leaseEndsAtMs`: look again soon (it may finish any time)
+   * and less often the longer it holds it, and at the latest when its lease ends, to take it over
+   * if that runner died.
+   */
+  #putAside(task: Task<T>, leaseEndsAtMs: number, nowMs: number): void {
+    const lookAgainMs = Math.min(MAX_LOOK_AGAIN_MS, 50 * 2 ** task.waits);
+    task.waits++;
+    this.#queue.defer(task, Math.max(nowMs + 1, Math.min(leaseEndsAtMs, nowMs + lookAgainMs)));
   }
 
   async #work(): Promise<void> {
@@ -233,7 +247,7 @@ class BackfillRun<T> {
         this.#meter.skipped++;
         return;
       case 'in_progress':
-        this.#queue.defer(task, engine.now() + Math.max(10, decision.retryAfterMs));
+        this.#putAside(task, decision.record.leaseExpiresAtMs, engine.now());
         return;
       case 'mismatch':
         this.#fail(task, mismatch(task, this.#settings.name));
