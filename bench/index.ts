@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify|agent  run one part (default all six)
+ *   --only stores|http|gateway|workflows|notify|agent|backfill  run one part (default all seven)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type AgentReport, agentSection, benchAgent } from './agent.js';
+import { type BackfillReport, backfillSection, benchBackfill } from './backfill.js';
 import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
 import { benchNotify, type NotifyReport, notifySection } from './notify.js';
@@ -32,11 +33,11 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent'];
+const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'backfill'];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
   console.error(
-    `--only takes "stores", "http", "gateway", "workflows", "notify" or "agent", got ${JSON.stringify(only)}`,
+    `--only takes "stores", "http", "gateway", "workflows", "notify", "agent" or "backfill", got ${JSON.stringify(only)}`,
   );
   process.exit(2);
 }
@@ -58,6 +59,7 @@ const results: {
   workflows?: WorkflowReport;
   notify?: NotifyReport;
   agent?: AgentReport;
+  backfill?: BackfillReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -98,6 +100,10 @@ if (only === undefined || only === 'agent') {
   log(quick ? 'agent (quick)...' : 'agent...');
   results.agent = await benchAgent({ stores: stores as StoreName[], quick, log });
 }
+if (only === undefined || only === 'backfill') {
+  log(quick ? 'backfill (quick)...' : 'backfill...');
+  results.backfill = await benchBackfill({ stores, quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -110,6 +116,7 @@ if (results.gateway) sections.push(gatewaySection(results.gateway));
 if (results.workflows) sections.push(workflowSection(results.workflows));
 if (results.notify) sections.push(notifySection(results.notify));
 if (results.agent) sections.push(agentSection(results.agent));
+if (results.backfill) sections.push(backfillSection(results.backfill));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,
