@@ -36,6 +36,7 @@ const runs = [
   ['custom-store.ts'],
   ['workflow-order.ts'],
   ['notify-once.ts'],
+  ['backfill.ts'],
   ['agent-ai-sdk.ts'],
   ['agent-openai.ts'],
   ['stores.ts', 'memory:'],

@@ -4,7 +4,7 @@
  * namespace; a batch of keys is read at once (`getMany`), items found completed are skipped
  * without a write, and only the others are claimed, one by one, and run under their lease.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { fingerprintOf } from '../core/canonical.js';
 import { Engine, type Lease } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
@@ -38,6 +38,12 @@ const DONE: Outcome = { kind: OutcomeKind.value, payload: new Uint8Array(0) };
 /** Items are told apart by key alone: an item whose content changed under the same key is still done. */
 const FINGERPRINT = fingerprintOf(BACKFILL_NAMESPACE);
 const MAX_PAUSE_MS = 30_000;
+/**
+ * The longest stretch, in ms, the run keeps the event loop to itself. A store that answers at once
+ * (SQLite, memory) and a handler that does too chain every item on microtasks: without a turn of
+ * the event loop now and then, no timer (the leases' heartbeat, progress) and no signal would run.
+ */
+const MAX_TURN_MS = 20;
 /** An item held by another runner is looked at again after 50 ms, then 100, 200... up to this, in ms, or when the lease ends. */
 const MAX_LOOK_AGAIN_MS = 2000;
 
@@ -87,6 +93,7 @@ class BackfillRun<T> {
   /** Aborted when the run stops taking items (its signal, or an error it cannot go on after). */
   readonly #halt = new AbortController();
   #fatal: { error: unknown } | undefined;
+  #turnStartedMs = performance.now();
 
   constructor(settings: BackfillSettings<T>, engine: Engine) {
     this.#settings = settings;
@@ -140,12 +147,20 @@ class BackfillRun<T> {
     }
   }
 
+  /** Lets the event loop turn when the run has kept it for `MAX_TURN_MS`. */
+  async #yieldNow(): Promise<void> {
+    if (performance.now() - this.#turnStartedMs < MAX_TURN_MS) return;
+    await nextTurn();
+    this.#turnStartedMs = performance.now();
+  }
+
   /** Reads the items batch by batch: skips those whose record is completed, queues the rest. */
   async #read(): Promise<void> {
     const { items, batchSize } = this.#settings;
     let index = 0;
     try {
       for await (const batch of batchesOf(items, batchSize)) {
+        await this.#yieldNow();
         if (this.#halt.signal.aborted) break;
         const tasks = batch.map((item) => this.#taskOf(item, index++));
         const nowMs = this.#engine.now();
@@ -205,6 +220,7 @@ class BackfillRun<T> {
 
   async #work(): Promise<void> {
     for (;;) {
+      await this.#yieldNow();
       const task = await this.#queue.take(this.#engine.now);
       if (task === undefined) return;
       try {

@@ -304,6 +304,22 @@ describe('backfill', () => {
     assert.ok([...calls.values()].every((n) => n === 1));
   });
 
+  it('lets timers and signals run while a store and a handler that answer at once keep it busy', async () => {
+    const store = new MemoryStore();
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 1);
+    const result = await backfill({
+      name: 'busy',
+      items: ids(20_000),
+      key: (item) => item.id,
+      handler: () => {},
+      store,
+      signal: stop.signal,
+    });
+    assert.equal(result.stopped, true);
+    assert.ok(result.done < 20_000, `stopped after ${result.done} items`);
+  });
+
   it('keeps records 30 days by default', async () => {
     const store = new MemoryStore();
     const nowMs = Date.now();
