@@ -229,6 +229,18 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'runOpenAIAgent',
     'toolCallContext',
   ],
+  './backfill': [
+    'BACKFILL_NAMESPACE',
+    'BackfillContext',
+    'BackfillFailure',
+    'BackfillHandler',
+    'BackfillOptions',
+    'BackfillProgress',
+    'BackfillResult',
+    'DEFAULT_BACKFILL_RETENTION_MS',
+    'backfill',
+    'backfillKeyOf',
+  ],
   './notify': [
     'Channel',
     'ChannelNotification',
