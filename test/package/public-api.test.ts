@@ -154,6 +154,7 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'mayAppend',
     'mayReopen',
     'pageOf',
+    'recordsInOrder',
     'reopenedRecord',
     'resolveGiven',
     'storeClosed',

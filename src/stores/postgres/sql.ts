@@ -66,6 +66,13 @@ export function postgresStatements(table: string) {
     selectLive: `SELECT ${columns} FROM ${table} WHERE key = $1 AND expires_at_ms > $2`,
 
     /*
+     * selectMany: reads the records of many keys at once, whatever their expiry; each key is
+     * looked up by the primary key (the column's "C" collation wins over the array's default).
+     * $1 keys (text[]). Returns one row per key that has a record, in no set order, each key once.
+     */
+    selectMany: `SELECT ${columns} FROM ${table} WHERE key = ANY($1::text[])`,
+
+    /*
      * complete: stores the result and marks the record completed, if the token still holds.
      * $1 key, $2 token, $3 result bytes, $4 now ms, $5 new retention end ms.
      * Returns the row count: 1 when completed, 0 when the token no longer holds.
