@@ -33,6 +33,14 @@ interface Task<T> {
   waits: number;
 }
 
+/** A batch of items and the read of their records, started when it was read. */
+interface ReadBatch<T> {
+  tasks: Task<T>[];
+  records: Promise<(IdempotencyRecord | null)[]>;
+  /** When the records were read, in ms since the epoch. */
+  nowMs: number;
+}
+
 /** Every item's record completes with nothing in it: the record's state is what counts. */
 const DONE: Outcome = { kind: OutcomeKind.value, payload: new Uint8Array(0) };
 /** Items are told apart by key alone: an item whose content changed under the same key is still done. */
@@ -154,28 +162,41 @@ class BackfillRun<T> {
     this.#turnStartedMs = performance.now();
   }
 
-  /** Reads the items batch by batch: skips those whose record is completed, queues the rest. */
+  /**
+   * Reads the items batch by batch: skips those whose record is completed, queues the rest. The
+   * next batch's records are read while this one is sorted, so a re-run over finished items waits
+   * for the store and works at the same time.
+   */
   async #read(): Promise<void> {
     const { items, batchSize } = this.#settings;
     let index = 0;
+    let previous: ReadBatch<T> | undefined;
     try {
       for await (const batch of batchesOf(items, batchSize)) {
         await this.#yieldNow();
         if (this.#halt.signal.aborted) break;
-        const tasks = batch.map((item) => this.#taskOf(item, index++));
-        const nowMs = this.#engine.now();
-        const keys = tasks.map((task) => task.storeKey);
-        const records = await this.#storeCall(() =>
-          this.#engine.call('getMany', () => getMany(this.#engine.store, keys, nowMs)),
-        );
-        await this.#sort(tasks, records, nowMs);
+        const current = this.#readRecords(batch.map((item) => this.#taskOf(item, index++)));
+        if (previous !== undefined) await this.#sort(previous);
+        previous = current;
       }
+      if (previous !== undefined && !this.#halt.signal.aborted) await this.#sort(previous);
     } finally {
       this.#queue.close();
     }
   }
 
-  async #sort(tasks: Task<T>[], records: (IdempotencyRecord | null)[], nowMs: number): Promise<void> {
+  #readRecords(tasks: Task<T>[]): ReadBatch<T> {
+    const nowMs = this.#engine.now();
+    const keys = tasks.map((task) => task.storeKey);
+    const records = this.#storeCall(() => this.#engine.call('getMany', () => getMany(this.#engine.store, keys, nowMs)));
+    // Awaited later, after the batch before it is sorted: not an unhandled rejection meanwhile.
+    records.catch(() => {});
+    return { tasks, records, nowMs };
+  }
+
+  async #sort(batch: ReadBatch<T>): Promise<void> {
+    const { tasks, nowMs } = batch;
+    const records = await batch.records;
     for (const [i, task] of tasks.entries()) {
       const record = records[i];
       if (record?.state === 'completed') this.#meter.skipped++;

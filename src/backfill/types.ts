@@ -84,7 +84,7 @@ export type BackfillHandler<T> = (item: T, context: BackfillContext) => unknown;
 export interface BackfillOptions<T> extends Omit<EngineOptions, 'retentionMs'> {
   /**
    * The items, read lazily: an array, any iterable, or an async iterable (a database cursor, a
-   * paginated API). At most about `2 × batchSize + concurrency` items are held at once.
+   * paginated API). At most about `3 × batchSize + concurrency` items are held at once.
    */
   items: Iterable<T> | AsyncIterable<T>;
   /**
