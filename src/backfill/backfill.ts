@@ -101,6 +101,9 @@ class BackfillRun<T> {
   /** Aborted when the run stops taking items (its signal, or an error it cannot go on after). */
   readonly #halt = new AbortController();
   #fatal: { error: unknown } | undefined;
+  /** True once every item was read and sorted; with nothing dropped on a stop, the run went to its end. */
+  #readAll = false;
+  #dropped = 0;
   #turnStartedMs = performance.now();
 
   constructor(settings: BackfillSettings<T>, engine: Engine) {
@@ -133,7 +136,7 @@ class BackfillRun<T> {
       skipped: meter.skipped,
       failed: this.#failures,
       retried: meter.retried,
-      stopped: this.#halt.signal.aborted,
+      stopped: this.#halt.signal.aborted && (!this.#readAll || this.#dropped > 0),
       elapsedMs: meter.elapsedMs,
     };
   }
@@ -142,7 +145,7 @@ class BackfillRun<T> {
   #stop(error?: unknown): void {
     if (error !== undefined) this.#fatal ??= { error };
     this.#halt.abort();
-    this.#queue.stop();
+    this.#dropped += this.#queue.stop();
   }
 
   #report(final = false): void {
@@ -180,6 +183,7 @@ class BackfillRun<T> {
         previous = current;
       }
       if (previous !== undefined && !this.#halt.signal.aborted) await this.#sort(previous);
+      this.#readAll = !this.#halt.signal.aborted;
     } finally {
       this.#queue.close();
     }

@@ -46,13 +46,15 @@ export class WorkQueue<T> {
     this.#notify();
   }
 
-  /** Drops what waits and takes nothing more: `take` gives `undefined` from now on. */
-  stop(): void {
+  /** Drops what waits and takes nothing more: `take` gives `undefined` from now on. Returns how many items were dropped. */
+  stop(): number {
+    const dropped = this.#ready.length + this.#later.length;
     this.#stopped = true;
     this.#closed = true;
     this.#ready.length = 0;
     this.#later.length = 0;
     this.#notify();
+    return dropped;
   }
 
   /**
