@@ -16,6 +16,13 @@ export {
   runHttpConformance,
 } from './http-conformance.js';
 export {
+  type OutboxConformanceOptions,
+  type OutboxConformanceTarget,
+  OutboxScenario,
+  type OutboxScenarioCounts,
+  runOutboxConformance,
+} from './outbox-conformance.js';
+export {
   type ConformanceTestApi,
   type ConformanceTestContext,
   runStoreConformance,
