@@ -38,6 +38,7 @@ const runs = [
   ['custom-store.ts'],
   ['workflow-order.ts'],
   ['notify-once.ts'],
+  ['backfill.ts'],
   ['outbox-enqueue.ts'],
   ['agent-ai-sdk.ts'],
   ['agent-openai.ts'],

@@ -14,7 +14,7 @@ const CLI_PACKAGES = ['commander', 'cli-progress'] as const;
 /** Commander and the commands, loaded now; a one-line `CliError` naming the `npm i` when a package is missing. */
 async function loadCommands() {
   try {
-    const [commander, check, demo, keys, serve, workflows, notifications] = await Promise.all([
+    const [commander, check, demo, keys, serve, workflows, notifications, backfill] = await Promise.all([
       import('commander'),
       import('./commands/check.js'),
       import('./commands/demo.js'),
@@ -22,6 +22,7 @@ async function loadCommands() {
       import('./commands/serve.js'),
       import('./commands/workflows.js'),
       import('./commands/notifications.js'),
+      import('./commands/backfill.js'),
     ]);
     const register = [
       serve.registerServe,
@@ -29,6 +30,7 @@ async function loadCommands() {
       keys.registerKeys,
       workflows.registerWorkflows,
       notifications.registerNotifications,
+      backfill.registerBackfill,
       demo.registerDemo,
     ];
     return { Command: commander.Command, CommanderError: commander.CommanderError, register };
