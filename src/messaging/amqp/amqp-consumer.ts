@@ -58,7 +58,6 @@ export interface AmqpHandlerOptions<T, A extends unknown[] = [InboxContext]> {
    * or a `SqlInbox` whose record commits in the handler's own transaction.
    */
   inbox: ConsumerInbox<A>;
-  /** Processes one message; runs at most once per message id, whatever the broker redelivers. */
   /**
    * Processes one message; runs at most once per message id, whatever the broker redelivers. It
    * gets the message, then what the inbox gives: the `InboxContext` (an `Inbox`), or the

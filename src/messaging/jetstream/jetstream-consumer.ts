@@ -32,7 +32,6 @@ export interface JetStreamHandlerOptions<T, A extends unknown[] = [InboxContext]
    * or a `SqlInbox` whose record commits in the handler's own transaction.
    */
   inbox: ConsumerInbox<A>;
-  /** Processes one message; runs at most once per message id, whatever the server redelivers. */
   /**
    * Processes one message; runs at most once per message id, whatever the broker redelivers. It
    * gets the message, then what the inbox gives: the `InboxContext` (an `Inbox`), or the
