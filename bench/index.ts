@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify|agent  run one part (default all six)
+ *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill  run one part (default all)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -13,8 +13,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type AgentReport, agentSection, benchAgent } from './agent.js';
+import { type BackfillReport, backfillSection, benchBackfill } from './backfill.js';
 import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
+import { benchMessaging, type MessagingReport, messagingSection } from './messaging.js';
 import { benchNotify, type NotifyReport, notifySection } from './notify.js';
 import { gatewaySection, httpSection, storeSection } from './report.js';
 import { STORE_NAMES, type StoreName } from './store-targets.js';
@@ -32,11 +34,11 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent'];
+const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'messaging', 'backfill'];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
   console.error(
-    `--only takes "stores", "http", "gateway", "workflows", "notify" or "agent", got ${JSON.stringify(only)}`,
+    `--only takes one of ${PARTS.map((part) => JSON.stringify(part)).join(', ')}; got ${JSON.stringify(only)}`,
   );
   process.exit(2);
 }
@@ -58,6 +60,8 @@ const results: {
   workflows?: WorkflowReport;
   notify?: NotifyReport;
   agent?: AgentReport;
+  messaging?: MessagingReport;
+  backfill?: BackfillReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -98,6 +102,14 @@ if (only === undefined || only === 'agent') {
   log(quick ? 'agent (quick)...' : 'agent...');
   results.agent = await benchAgent({ stores: stores as StoreName[], quick, log });
 }
+if (only === undefined || only === 'messaging') {
+  log(quick ? 'messaging (quick)...' : 'messaging...');
+  results.messaging = await benchMessaging({ stores: stores as StoreName[], quick, log });
+}
+if (only === undefined || only === 'backfill') {
+  log(quick ? 'backfill (quick)...' : 'backfill...');
+  results.backfill = await benchBackfill({ stores, quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -110,6 +122,8 @@ if (results.gateway) sections.push(gatewaySection(results.gateway));
 if (results.workflows) sections.push(workflowSection(results.workflows));
 if (results.notify) sections.push(notifySection(results.notify));
 if (results.agent) sections.push(agentSection(results.agent));
+if (results.messaging) sections.push(messagingSection(results.messaging));
+if (results.backfill) sections.push(backfillSection(results.backfill));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,

@@ -2,6 +2,7 @@ import { idempotent } from '../src/core/idempotent.js';
 import { Engine, fingerprintOf, OutcomeKind, storeKeyOf } from '../src/core/index.js';
 import { defaultSerializer } from '../src/core/value-codec.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
+import { BATCH_READ_STORES, type BatchReadRow, benchBatchReads } from './batch-reads.js';
 import { type Measurement, measure, measureTogether } from './measure.js';
 import { describe, openTarget, type StoreName, type StoreTarget, Unreachable } from './store-targets.js';
 
@@ -47,6 +48,8 @@ export interface StoreReport {
   skipped: { store: StoreName; reason: string }[];
   where: Partial<Record<StoreName, string>>;
   breakdown: OverheadPart[];
+  /** Completed keys read back with `getMany` in batches of 1000, and with `get` key by key (sqlite, postgres, redis). */
+  batchReads: BatchReadRow[];
 }
 
 export interface StoreBenchOptions {
@@ -58,6 +61,10 @@ export interface StoreBenchOptions {
 const IN_FLIGHT = 32;
 /** Replays cycle over this many completed keys. */
 const REPLAY_KEYS = 1000;
+/** Completed keys the batch reads read back; a tenth of it with --quick. */
+const BATCH_READ_KEYS = 100_000;
+/** Keys per second a re-run over finished items must read through `getMany` on SQLite and PostgreSQL. */
+const BATCH_READ_TARGET = 50_000;
 
 interface Order {
   id: string;
@@ -80,7 +87,7 @@ const order = (id: string): Order => ({ id, amount: 500, currency: 'eur' });
 export async function benchStores(options: StoreBenchOptions): Promise<StoreReport> {
   const { log } = options;
   const windowMs = (name: StoreName) => (options.quick ? 200 : name === 'memory' ? 1000 : 2000);
-  const report: StoreReport = { rows: [], targets: [], skipped: [], where: {}, breakdown: [] };
+  const report: StoreReport = { rows: [], targets: [], skipped: [], where: {}, breakdown: [], batchReads: [] };
 
   const bare: Record<number, Measurement> = {};
   for (const concurrency of [1, IN_FLIGHT]) {
@@ -105,13 +112,14 @@ export async function benchStores(options: StoreBenchOptions): Promise<StoreRepo
     log(`  ${name}: ${target.where}`);
     try {
       await benchOne(target, windowMs(name), bare, report, log);
+      if (BATCH_READ_STORES.includes(name)) await batchReadsOn(target, options.quick, report, log);
     } finally {
       await target.close().catch((error: unknown) => log(`  ${name}: cleanup failed: ${describe(error)}`));
     }
   }
 
   if (options.stores.includes('memory')) report.breakdown = await overheadBreakdown(options.quick);
-  report.targets = judge(report.rows);
+  report.targets = [...judge(report.rows), ...judgeBatchReads(report.batchReads)];
   return report;
 }
 
@@ -247,6 +255,26 @@ function judge(rows: StoreRow[]): TargetCheck[] {
     });
   }
   return checks;
+}
+
+/** The batch reads on `target`'s store, after its other rows: the 100,000 keys they write would slow nothing then. */
+async function batchReadsOn(target: StoreTarget, quick: boolean, report: StoreReport, log: (line: string) => void) {
+  const count = quick ? BATCH_READ_KEYS / 10 : BATCH_READ_KEYS;
+  const keyOf = (i: number) => spreadKey('batch', i);
+  report.batchReads.push(...(await benchBatchReads(target.name, target.store, count, keyOf, log)));
+}
+
+function judgeBatchReads(rows: BatchReadRow[]): TargetCheck[] {
+  return rows
+    .filter((row) => row.how === 'getMany x1000' && (row.store === 'sqlite' || row.store === 'postgres'))
+    .map((row) => ({
+      store: row.store,
+      what: `finished keys read per second, getMany in batches of 1000 (${row.keys.toLocaleString('en-US')} keys)`,
+      value: row.keysPerSec,
+      unit: 'ops/s',
+      target: `> ${BATCH_READ_TARGET.toLocaleString('en-US')}/s`,
+      met: row.keysPerSec > BATCH_READ_TARGET,
+    }));
 }
 
 /**

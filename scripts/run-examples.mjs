@@ -3,8 +3,9 @@
 // examples/gateway.ts needs): each must exit 0, and each prints what it shows. The stores example
 // runs on memory, SQLite and each server store that answers (IDEM_POSTGRES_URL, IDEM_REDIS_URL,
 // IDEM_MYSQL_URL, or the test suite's loopback servers); one that does not is skipped, saying so,
-// as is the DynamoDB Lambda example without dynalite (IDEM_DYNAMODB_URL, or 127.0.0.1:4567) and the
-// BullMQ example without Redis.
+// as is the DynamoDB Lambda example without dynalite (IDEM_DYNAMODB_URL, or 127.0.0.1:4567), the
+// BullMQ example without Redis, and the RabbitMQ inbox example without RabbitMQ (IDEM_AMQP_URL,
+// or 127.0.0.1:5672).
 // A new file in examples/ without a run here fails the script, so no example goes unrun.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -37,6 +38,7 @@ const runs = [
   ['custom-store.ts'],
   ['workflow-order.ts'],
   ['notify-once.ts'],
+  ['backfill.ts'],
   ['outbox-enqueue.ts'],
   ['agent-ai-sdk.ts'],
   ['agent-openai.ts'],
@@ -62,6 +64,14 @@ if (await reachable(dynamoDbUrl)) runs.push(['dynamodb-lambda.ts', dynamoDbUrl])
 else {
   skipped.push('dynamodb-lambda.ts');
   console.log(`[examples] skipped dynamodb-lambda.ts: nothing answers at ${new URL(dynamoDbUrl).host}`);
+}
+
+// The RabbitMQ inbox example needs RabbitMQ: IDEM_AMQP_URL, or the test suite's loopback server.
+const amqpUrl = process.env.IDEM_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+if (await reachable(amqpUrl)) runs.push(['inbox-rabbitmq.ts', amqpUrl]);
+else {
+  skipped.push('inbox-rabbitmq.ts');
+  console.log(`[examples] skipped inbox-rabbitmq.ts: nothing answers at ${new URL(amqpUrl).host}`);
 }
 
 const unrun = readdirSync(join(root, 'examples')).filter(

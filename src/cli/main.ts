@@ -14,7 +14,7 @@ const CLI_PACKAGES = ['commander', 'cli-progress'] as const;
 /** Commander and the commands, loaded now; a one-line `CliError` naming the `npm i` when a package is missing. */
 async function loadCommands() {
   try {
-    const [commander, check, demo, keys, serve, workflows, notifications, outbox] = await Promise.all([
+    const [commander, check, demo, keys, serve, workflows, notifications, outbox, backfill] = await Promise.all([
       import('commander'),
       import('./commands/check.js'),
       import('./commands/demo.js'),
@@ -23,6 +23,7 @@ async function loadCommands() {
       import('./commands/workflows.js'),
       import('./commands/notifications.js'),
       import('./commands/outbox.js'),
+      import('./commands/backfill.js'),
     ]);
     const register = [
       serve.registerServe,
@@ -31,6 +32,7 @@ async function loadCommands() {
       workflows.registerWorkflows,
       notifications.registerNotifications,
       outbox.registerOutbox,
+      backfill.registerBackfill,
       demo.registerDemo,
     ];
     return { Command: commander.Command, CommanderError: commander.CommanderError, register };

@@ -54,6 +54,8 @@ export const StoreLimits = {
   maxListLimit: 1000,
   /** Records a `sweep` deletes at most when `limit` is not given. */
   defaultSweepLimit: 1000,
+  /** Most keys one `getMany` call may ask for (duplicates counted); `getMany` from `idem/store-kit` splits longer lists. */
+  getManyKeys: 1000,
 } as const;
 
 export interface IdempotencyRecord {
@@ -173,6 +175,20 @@ export interface Store {
    * (`expiresAtMs <= nowMs`). Without `nowMs`, an expired record the store still holds is returned.
    */
   get(key: string, nowMs?: number): Promise<IdempotencyRecord | null>;
+
+  /**
+   * Batch read, optional: the answer `get(key, nowMs)` would give for each of `keys`, in the same
+   * order (`result[i]` answers `keys[i]`): the record, or `null` when there is none or, when
+   * `nowMs` is given, it has expired (`expiresAtMs <= nowMs`), exactly as `get` judges expiry.
+   * Duplicates are allowed and each gets its own answer; an empty list answers `[]`. At most
+   * `StoreLimits.getManyKeys` (1000) keys per call: a longer list, or anything but an array, is
+   * refused with `INVALID_OPTIONS` (`checkGetManyKeys` from `idem/store-kit`). The answers need
+   * not come from one snapshot: each is what `get` could have answered during the call.
+   * For callers that read many finished keys at once (the backfill runner skipping done items).
+   * Default: none; call `getMany` from `idem/store-kit`, which uses this when present and falls
+   * back to `get` for each key otherwise.
+   */
+  getMany?(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]>;
 
   /**
    * Readiness check, optional: connects if needed (creating the table on stores that do so on

@@ -57,7 +57,11 @@ export interface InboxContext {
   id: string;
   /** The store key of the message's record: stable across redeliveries, usable as a downstream idempotency key. */
   key: string;
-  /** How many times the message has been claimed, this time included (1 on a first delivery). */
+  /**
+   * How many times the message's record has been claimed, this time included: 1 on a first
+   * delivery and after a failed attempt released the key; more when this consumer took the
+   * message over from one that died holding it.
+   */
   attempts: number;
   /** Aborted when the lease is lost (another consumer took the message over): stop the work. */
   signal: AbortSignal;

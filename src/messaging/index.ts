@@ -5,6 +5,17 @@
  */
 
 export {
+  type AmqpChannelLike,
+  type AmqpConsumer,
+  type AmqpConsumingChannelLike,
+  type AmqpHandlerOptions,
+  type AmqpMessageHandler,
+  type AmqpSettlement,
+  amqpHandler,
+  type ConsumeAmqpOptions,
+  consumeAmqp,
+} from './amqp/amqp-consumer.js';
+export {
   type AmqpConfirmChannelLike,
   type AmqpPublisherOptions,
   type AmqpPublishProperties,
@@ -20,6 +31,18 @@ export {
   type InboxMessage,
   type InboxOptions,
 } from './inbox.js';
+export type { ConsumerInbox } from './inbox-delivery.js';
+export {
+  type ConsumeJetStreamOptions,
+  consumeJetStream,
+  type JetStreamConsumer,
+  type JetStreamConsumerLike,
+  type JetStreamHandlerOptions,
+  type JetStreamMessageHandler,
+  type JetStreamSettlement,
+  jetStreamHandler,
+  NATS_MSG_ID_HEADER,
+} from './jetstream/jetstream-consumer.js';
 export {
   type JetStreamLike,
   type JetStreamPublisherOptions,

@@ -47,8 +47,9 @@ export {
   type MisconfigurationAdvice,
   storeClosed,
 } from './errors.js';
+export { getMany } from './get-many.js';
 export { checkIdentifier } from './identifier.js';
 export { type GivenClient, type LazyClientOptions, type OwnClient, resolveGiven } from './lazy-client.js';
-export { checkListLimit, checkSweepLimit } from './limits.js';
-export { pageOf, type SqlInteger, type SqlRecordRow, toRecord } from './sql-record.js';
+export { checkGetManyKeys, checkListLimit, checkSweepLimit } from './limits.js';
+export { pageOf, recordsInOrder, type SqlInteger, type SqlRecordRow, toRecord } from './sql-record.js';
 export { StoreOperations, type StoreOperationsOptions } from './store-operations.js';

@@ -1,4 +1,7 @@
-/** The contract's rules on `limit` for `list`, `runs` and `sweep` (see `ListOptions`, `RunListOptions`, `AdminStore.sweep`), checked once for every store. */
+/**
+ * The contract's rules on `limit` for `list`, `runs` and `sweep` (see `ListOptions`, `RunListOptions`,
+ * `AdminStore.sweep`) and on the keys of `getMany`, checked once for every store.
+ */
 import { StoreLimits } from '../core/store.js';
 import { invalidOptions } from './errors.js';
 
@@ -36,4 +39,21 @@ export function checkSweepLimit(store: string, limit: number | undefined): numbe
 export function checkJournalSeq(store: string, seq: number): number {
   if (Number.isSafeInteger(seq) && seq >= 0) return seq;
   throw invalidOptions(store, `append(): seq must be a whole number from 0 up, got ${String(seq)}.`);
+}
+
+/**
+ * The keys of a `getMany` call (see `Store.getMany`): returned when they are an array of at most
+ * `StoreLimits.getManyKeys` (1000) entries; anything else throws `INVALID_OPTIONS`, naming `store`.
+ */
+export function checkGetManyKeys(store: string, keys: readonly string[]): readonly string[] {
+  if (!Array.isArray(keys)) {
+    throw invalidOptions(store, `getMany(): keys must be an array of keys, got ${typeof keys}.`);
+  }
+  if (keys.length > StoreLimits.getManyKeys) {
+    throw invalidOptions(
+      store,
+      `getMany(): at most ${StoreLimits.getManyKeys} keys per call, got ${keys.length}; split the list, or call getMany from idem/store-kit, which does.`,
+    );
+  }
+  return keys;
 }

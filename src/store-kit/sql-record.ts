@@ -2,6 +2,7 @@
  * A record as the SQL stores (SQLite, PostgreSQL, MySQL) keep it: one row, snake_case columns,
  * times in ms as BIGINT. Each store keeps its own SQL in its own folder; this is what they read back.
  */
+import { isExpired } from '../core/claim-rules.js';
 import type { IdempotencyRecord, ListPage, RecordState } from '../core/store.js';
 
 /**
@@ -48,4 +49,32 @@ export function toRecord(row: SqlRecordRow): IdempotencyRecord {
 export function pageOf<Row>(rows: Row[], limit: number, recordOf: (row: Row) => IdempotencyRecord): ListPage {
   const records = rows.slice(0, limit).map(recordOf);
   return { records, nextCursor: rows.length > limit ? records.at(-1)?.key : undefined };
+}
+
+/**
+ * The answer of `getMany` (see `Store.getMany`) from the rows one query found for `keys`, in any
+ * order and each at most once: for each key, in the order of `keys`, its record (`recordOf` of
+ * its row), or `null` when no row has that key or, with `nowMs`, the record has expired
+ * (`expiresAtMs <= nowMs`, as `get` judges). A key given twice gets two equal records, not one
+ * object twice, so a caller may change one answer without changing another.
+ */
+export function recordsInOrder<Row>(
+  keys: readonly string[],
+  rows: readonly Row[],
+  recordOf: (row: Row) => IdempotencyRecord,
+  nowMs?: number,
+): (IdempotencyRecord | null)[] {
+  const found = new Map<string, IdempotencyRecord>();
+  for (const row of rows) {
+    const record = recordOf(row);
+    if (nowMs === undefined || !isExpired(record, nowMs)) found.set(record.key, record);
+  }
+  const given = new Set<string>();
+  return keys.map((key) => {
+    const record = found.get(key);
+    if (record === undefined) return null;
+    if (given.has(key)) return { ...record };
+    given.add(key);
+    return record;
+  });
 }

@@ -66,7 +66,7 @@ type Factory = {
  * scenario is an entry of a table (`StoreScenario` names them): skip one with a reason, or run
  * only some with `only` or the environment variable `IDEM_CONFORMANCE_ONLY=cycle,close`. A
  * scenario that needs what your store does not have (`list` and `delete` of an `AdminStore`,
- * `sweep`, `ping`, the journal of a `JournalStore`) is skipped, saying so.
+ * `sweep`, `ping`, `getMany`, the journal of a `JournalStore`) is skipped, saying so.
  *
  * @example
  * ```ts
@@ -141,6 +141,11 @@ function lacks(store: Store, needs: ScenarioNeed | readonly ScenarioNeed[]): str
 
 function lacksOne(store: Store, need: ScenarioNeed): string | undefined {
   if (need === 'ping') return store.ping === undefined ? `the ${store.name} store has no ping()` : undefined;
+  if (need === 'getMany') {
+    return store.getMany === undefined
+      ? `the ${store.name} store has no getMany() (optional): getMany from idem/store-kit reads its keys with get`
+      : undefined;
+  }
   if (need === 'journal') {
     return isJournalStore(store)
       ? undefined

@@ -15,6 +15,7 @@ import {
   staleTokens,
 } from './claim-scenarios.js';
 import type { ScenarioContext, ScenarioCounts } from './conformance-inputs.js';
+import { getManyScenarios } from './get-many-scenarios.js';
 import { concurrentAppends, dueRuns, journalsAcrossProcesses, runLimits, runPaging } from './journal-run-scenarios.js';
 import {
   appendAndEntries,
@@ -33,9 +34,9 @@ import { binaryResults, resultCapacity, retentionExpiry, textSizes } from './rec
 /**
  * What a scenario needs besides the hot path: `admin` (`delete` and `list`: an `AdminStore`),
  * `sweep` (an `AdminStore` with `sweep`), `ping`, `journal` (`append`, `entries`, `reopen` and
- * `runs`: a `JournalStore`).
+ * `runs`: a `JournalStore`), `getMany` (the optional batch read).
  */
-export type ScenarioNeed = 'admin' | 'sweep' | 'ping' | 'journal';
+export type ScenarioNeed = 'admin' | 'sweep' | 'ping' | 'journal' | 'getMany';
 
 export interface ScenarioEntry {
   /** A few words, shown first in the test's title. */
@@ -128,6 +129,7 @@ export const storeScenarios = {
     needs: 'sweep',
     run: sweeping,
   },
+  ...getManyScenarios,
   concurrent: {
     name: 'concurrent claims in one process',
     title: ({ concurrentClaims }) => `${concurrentClaims} concurrent claims of one key have exactly one winner`,

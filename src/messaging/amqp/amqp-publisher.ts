@@ -33,8 +33,8 @@ export interface AmqpConfirmChannelLike {
     callback: (error: unknown) => void,
   ): boolean;
   once(event: 'drain' | 'close', listener: () => void): unknown;
-  removeListener(event: 'drain' | 'close', listener: () => void): unknown;
   on(event: 'return', listener: (message: AmqpReturnedMessage) => void): unknown;
+  removeListener(event: 'drain' | 'close', listener: () => void): unknown;
   removeListener(event: 'return', listener: (message: AmqpReturnedMessage) => void): unknown;
 }
 

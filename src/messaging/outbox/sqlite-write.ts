@@ -5,7 +5,7 @@
  * here would sleep the whole process, that transaction could not finish, and the BEGIN would fail
  * after the timeout. So each try runs with the busy timeout at 0, and the waiting is done here.
  */
-import { pause } from './outbox-operations.js';
+import { beginImmediate } from '../../store-kit/sqlite-write-lock.js';
 
 /** The part of a better-sqlite3 `Database` the outbox uses: a better-sqlite3 (v12) `Database` fits as it is. */
 export interface SqliteOutboxDatabaseLike {
@@ -24,9 +24,6 @@ export interface SqliteOutboxStatementLike {
   get(...params: unknown[]): unknown;
 }
 
-/** The longest pause between two tries at the write lock, in ms. */
-const MAX_BUSY_PAUSE_MS = 50;
-
 /**
  * Runs `body` (synchronous statements, so nothing else runs on `db` meanwhile) in a `BEGIN
  * IMMEDIATE` transaction, committed when it returns, rolled back when it throws. Waits for the
@@ -34,7 +31,7 @@ const MAX_BUSY_PAUSE_MS = 50;
  * on `db`, then fails with an error whose code is `SQLITE_BUSY`.
  */
 export async function writeTransaction<T>(db: SqliteOutboxDatabaseLike, body: () => T): Promise<T> {
-  await beginImmediate(db);
+  await beginWriting(db);
   try {
     const result = body();
     db.exec('COMMIT');
@@ -45,37 +42,16 @@ export async function writeTransaction<T>(db: SqliteOutboxDatabaseLike, body: ()
   }
 }
 
-async function beginImmediate(db: SqliteOutboxDatabaseLike): Promise<void> {
-  const budgetMs = Number(db.pragma('busy_timeout', { simple: true }));
-  const deadline = Date.now() + budgetMs;
-  for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, MAX_BUSY_PAUSE_MS)) {
-    // A transaction open on this very connection is the caller's (ours never span an await).
-    if (!db.inTransaction && tryBegin(db, budgetMs)) return;
-    const leftMs = deadline - Date.now();
-    if (leftMs <= 0) {
-      throw Object.assign(
-        new Error(
-          db.inTransaction
-            ? `a transaction of the caller's stayed open on the outbox's connection for longer than its busy timeout (${budgetMs} ms)`
-            : `another connection held the database's write lock for longer than this connection's busy timeout (${budgetMs} ms)`,
-        ),
-        { code: 'SQLITE_BUSY' },
-      );
-    }
-    await pause(Math.min(pauseMs, leftMs));
-  }
-}
-
-/** One try at `BEGIN IMMEDIATE` with no busy wait: false when another connection holds the write lock. */
-function tryBegin(db: SqliteOutboxDatabaseLike, busyTimeoutMs: number): boolean {
-  db.pragma('busy_timeout = 0');
-  try {
-    db.exec('BEGIN IMMEDIATE');
-    return true;
-  } catch (error) {
-    if (String((error as { code?: unknown } | null)?.code).startsWith('SQLITE_BUSY')) return false;
-    throw error;
-  } finally {
-    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  }
+async function beginWriting(db: SqliteOutboxDatabaseLike): Promise<void> {
+  // A transaction open on this very connection is the caller's (ours never span an await).
+  const lock = await beginImmediate(db, { waitOutOwnTransaction: true });
+  if (lock.began) return;
+  throw Object.assign(
+    new Error(
+      lock.inTransaction
+        ? `a transaction of the caller's stayed open on the outbox's connection for longer than its busy timeout (${lock.budgetMs} ms)`
+        : `another connection held the database's write lock for longer than this connection's busy timeout (${lock.budgetMs} ms)`,
+    ),
+    { code: 'SQLITE_BUSY' },
+  );
 }

@@ -4,6 +4,7 @@ import {
   type ClaimInput,
   type ClaimResult,
   type CompleteInput,
+  checkGetManyKeys,
   decideClaim,
   type ExtendInput,
   freshRecord,
@@ -13,8 +14,10 @@ import {
   type ListOptions,
   type ListPage,
   type OwnClient,
+  recordsInOrder,
   StoreOperations,
 } from '../../store-kit/index.js';
+import { readMany } from './batch-read.js';
 import { type Connection, type DynamoDbClientLike, isConditionFailure, loadSdk } from './connection.js';
 import { dynamoDbMisconfiguration } from './errors.js';
 import { type Item, keyOf, recordOf } from './record-item.js';
@@ -210,6 +213,15 @@ export class DynamoDbStore implements Store {
       const record = await this.#read(connection, key);
       if (record === undefined || (nowMs !== undefined && isExpired(record, nowMs))) return null;
       return record;
+    });
+  }
+
+  /** BatchGetItem, strongly consistent, 100 keys a request (`batch-read.ts`). */
+  async getMany(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]> {
+    return this.#ops.run('getMany', async (connection) => {
+      const unique = [...new Set(checkGetManyKeys(STORE_NAME, keys))];
+      if (unique.length === 0) return [];
+      return recordsInOrder(keys, await readMany(connection, this.#table, unique), (record) => record, nowMs);
     });
   }
 

@@ -21,7 +21,7 @@ export const TABLE_SHAPE = 'partition key `pk` of type S (string) and no sort ke
 
 /** The permissions the store's calls need, for the messages. */
 const PERMISSIONS =
-  'dynamodb:GetItem, PutItem, UpdateItem, DeleteItem, Scan and DescribeTable (and CreateTable, UpdateTimeToLive with createTable)';
+  'dynamodb:GetItem, BatchGetItem, PutItem, UpdateItem, DeleteItem, Scan and DescribeTable (and CreateTable, UpdateTimeToLive with createTable)';
 
 /** What to fix when `error`, from a call on `table`, is a configuration mistake; `undefined` when it is not. */
 export function dynamoDbMisconfiguration(table: string): MisconfigurationAdvice {

@@ -6,6 +6,7 @@
  * `ConditionalCheckFailedException`, which is an answer, not a failure.
  */
 import type {
+  BatchGetItemCommandInput,
   DeleteItemCommandInput,
   GetItemCommandInput,
   PutItemCommandInput,
@@ -148,6 +149,16 @@ export function extend(table: string, input: ExtendInput, raising: boolean): Upd
  */
 export function read(table: string, key: string): GetItemCommandInput {
   return { TableName: table, Key: keyOf(key), ConsistentRead: true };
+}
+
+/*
+ * readMany (BatchGetItem): the records of `keys` (at most 100, no duplicates: DynamoDB refuses
+ * both), strongly consistent, whatever their expiry. The answer holds the items found, in no set
+ * order, and under `UnprocessedKeys` the keys DynamoDB left for another request (throttled, or
+ * past 16 MB of answer).
+ */
+export function readMany(table: string, keys: readonly Item[]): BatchGetItemCommandInput {
+  return { RequestItems: { [table]: { Keys: [...keys], ConsistentRead: true } } };
 }
 
 /*

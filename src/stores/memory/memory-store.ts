@@ -19,7 +19,7 @@ import type {
   ListOptions,
   ListPage,
 } from '../../core/store.js';
-import { checkListLimit, checkSweepLimit, storeClosed } from '../../store-kit/index.js';
+import { checkGetManyKeys, checkListLimit, checkSweepLimit, storeClosed } from '../../store-kit/index.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { MemoryJournals } from './memory-journals.js';
 
@@ -135,10 +135,12 @@ export class MemoryStore implements AdminStore, JournalStore {
 
   async get(key: string, nowMs?: number): Promise<IdempotencyRecord | null> {
     this.#open();
-    const current = this.#records.get(key);
-    if (current === undefined) return null;
-    if (nowMs !== undefined && isExpired(current, nowMs)) return null;
-    return { ...current };
+    return this.#read(key, nowMs);
+  }
+
+  async getMany(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]> {
+    this.#open();
+    return checkGetManyKeys('memory', keys).map((key) => this.#read(key, nowMs));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -283,6 +285,13 @@ export class MemoryStore implements AdminStore, JournalStore {
 
   #full(bytes: number): boolean {
     return this.#records.size >= this.#maxRecords || this.#bytes + bytes > this.#maxBytes;
+  }
+
+  #read(key: string, nowMs: number | undefined): IdempotencyRecord | null {
+    const current = this.#records.get(key);
+    if (current === undefined) return null;
+    if (nowMs !== undefined && isExpired(current, nowMs)) return null;
+    return { ...current };
   }
 
   #open(): void {

@@ -21,6 +21,7 @@ import type {
 } from '../../core/store.js';
 import {
   asBuffer,
+  checkGetManyKeys,
   checkIdentifier,
   checkListLimit,
   checkOneConnection,
@@ -29,6 +30,7 @@ import {
   invalidOptions,
   type OwnClient,
   pageOf,
+  recordsInOrder,
   StoreOperations,
   toRecord,
 } from '../../store-kit/index.js';
@@ -37,7 +39,7 @@ import type { MysqlPoolLike, MysqlQuery, MysqlValue } from './client.js';
 import { mysqlMisconfiguration } from './errors.js';
 import { existsSql, journalTable, MAX_TEXT_BYTES, migrateJournalSql, migrateSql } from './migrations.js';
 import { MysqlJournal } from './mysql-journal.js';
-import { type MysqlRecordRow, type MysqlStatements, mysqlStatements } from './sql.js';
+import { type MysqlRecordRow, type MysqlStatements, mysqlStatements, selectManySql } from './sql.js';
 import { affectedRows, bytesOf, ER_LOCK_DEADLOCK, errno, matchedRows, textOf } from './values.js';
 
 export interface MysqlStoreOptions {
@@ -218,6 +220,16 @@ export class MysqlStore implements AdminStore, JournalStore {
     return this.#ops.run('get', async (pool) => {
       const row = await this.#selectOne(pool, bytesOf(key), nowMs ?? null);
       return row === undefined ? null : decodeRow(row);
+    });
+  }
+
+  async getMany(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]> {
+    return this.#ops.run('getMany', async (pool) => {
+      const unique = [...new Set(checkGetManyKeys(STORE_NAME, keys))];
+      if (unique.length === 0) return [];
+      const values = Object.fromEntries(unique.map((key, i) => [`k${i}`, bytesOf(key)]));
+      const [rows] = await pool.query(this.#query(selectManySql(this.#table, unique.length), values));
+      return recordsInOrder(keys, rows as MysqlRecordRow[], decodeRow, nowMs);
     });
   }
 

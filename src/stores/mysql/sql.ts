@@ -146,3 +146,15 @@ export function mysqlStatements(table: string) {
       LIMIT :limit`,
   };
 }
+
+/**
+ * Reads the records of `count` keys at once, whatever their expiry, each looked up by the primary
+ * key. The text depends on `count` (one placeholder per key), so mysql2 parses it per call, as it
+ * does every statement the store sends through `query`.
+ * :k0 .. :k<count-1> (the keys, as bytes). Returns one row per key that has a record, in no set
+ * order; a key given twice comes back once.
+ */
+export function selectManySql(table: string, count: number): string {
+  const placeholders = Array.from({ length: count }, (_, i) => `:k${i}`).join(', ');
+  return `SELECT ${columns} FROM \`${table}\` WHERE idem_key IN (${placeholders})`;
+}

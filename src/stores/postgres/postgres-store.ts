@@ -20,6 +20,7 @@ import type {
 } from '../../core/store.js';
 import {
   asBuffer,
+  checkGetManyKeys,
   checkIdentifier,
   checkListLimit,
   checkOneConnection,
@@ -27,6 +28,7 @@ import {
   importDriver,
   type OwnClient,
   pageOf,
+  recordsInOrder,
   type SqlRecordRow,
   StoreOperations,
   toRecord,
@@ -213,6 +215,15 @@ export class PostgresStore implements AdminStore, JournalStore {
           : await this.#prepared(pool, 'selectLive', [key, nowMs]);
       const row = rows[0] as SqlRecordRow | undefined;
       return row === undefined ? null : toRecord(row);
+    });
+  }
+
+  async getMany(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]> {
+    return this.#ops.run('getMany', async (pool) => {
+      const unique = [...new Set(checkGetManyKeys(STORE_NAME, keys))];
+      if (unique.length === 0) return [];
+      const { rows } = await this.#prepared(pool, 'selectMany', [unique]);
+      return recordsInOrder(keys, rows as SqlRecordRow[], toRecord, nowMs);
     });
   }
 

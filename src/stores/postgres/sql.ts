@@ -66,6 +66,16 @@ export function postgresStatements(table: string) {
     selectLive: `SELECT ${columns} FROM ${table} WHERE key = $1 AND expires_at_ms > $2`,
 
     /*
+     * selectMany: reads the records of many keys at once, whatever their expiry, one primary-key
+     * lookup per key (a nested loop over the array). Written as a join on `unnest` rather than
+     * `key = ANY($1)`: with a thousand keys the planner judged ANY cheaper as a scan of the whole
+     * table, twice as slow on 100,000 records and slower as the table grows. The column's "C"
+     * collation wins over the array's default, so the index serves the join.
+     * $1 keys (text[], no duplicates). Returns one row per key that has a record, in no set order.
+     */
+    selectMany: `SELECT ${columns} FROM unnest($1::text[]) AS wanted(wanted_key) JOIN ${table} ON key = wanted_key`,
+
+    /*
      * complete: stores the result and marks the record completed, if the token still holds.
      * $1 key, $2 token, $3 result bytes, $4 now ms, $5 new retention end ms.
      * Returns the row count: 1 when completed, 0 when the token no longer holds.

@@ -19,10 +19,12 @@ import type {
 } from '../../core/store.js';
 import {
   asBuffer,
+  checkGetManyKeys,
   checkListLimit,
   checkOneConnection,
   checkSweepLimit,
   invalidOptions,
+  recordsInOrder,
   StoreOperations,
 } from '../../store-kit/index.js';
 import { checkJournalSeq } from '../../store-kit/limits.js';
@@ -39,6 +41,7 @@ import { pageDueRuns } from './due.js';
 import { redisMisconfiguration } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { openOwnClient } from './own-client.js';
+import { readMany } from './read-many.js';
 import { appendEntry, extendLease } from './run-writes.js';
 import { pageRuns } from './runs.js';
 import { CLAIM, COMPLETE, type LuaScript, RELEASE, REOPEN, runScript, SWEEP_ONE } from './scripts.js';
@@ -208,6 +211,16 @@ export class RedisStore implements AdminStore, JournalStore {
     });
   }
 
+  /** One script for all the keys on a single server; one HMGET per key, all in flight, on a Cluster (`read-many.ts`). */
+  async getMany(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]> {
+    return this.#ops.run('getMany', async (client) => {
+      const unique = [...new Set(checkGetManyKeys(STORE_NAME, keys))];
+      if (unique.length === 0) return [];
+      const found = await readMany(client, this.#keys, unique);
+      return recordsInOrder(keys, found.filter(isRecord), (record) => record, nowMs);
+    });
+  }
+
   async delete(key: string): Promise<boolean> {
     return this.#ops.run('delete', async (client) => (await client.callBuffer('DEL', this.#keys.record(key))) === 1);
   }
@@ -371,4 +384,8 @@ function isListed(record: IdempotencyRecord | null, options: ListOptions): recor
     (options.state === undefined || record.state === options.state) &&
     (options.nowMs === undefined || !isExpired(record, options.nowMs))
   );
+}
+
+function isRecord(record: IdempotencyRecord | null): record is IdempotencyRecord {
+  return record !== null;
 }

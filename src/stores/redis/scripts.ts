@@ -34,7 +34,8 @@ export interface LuaScript {
   readonly sha1: string;
 }
 
-function script(name: string, source: string): LuaScript {
+/** A script named `name` (in errors) with its SHA-1, for `runScript`. */
+export function script(name: string, source: string): LuaScript {
   return { name, source, sha1: createHash('sha1').update(source).digest('hex') };
 }
 

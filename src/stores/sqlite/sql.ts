@@ -21,6 +21,17 @@ export function selectRecord(table: string): string {
 }
 
 /**
+ * Reads the records of many keys at once, whatever their state or expiry, in one statement of
+ * fixed text (so one prepared statement serves every list length): the keys come as one JSON
+ * array, unpacked by `json_each`, and each is looked up by the primary key.
+ * ?1 the keys, as a JSON array of strings
+ * Returns: one `SqlRecordRow` per key that has a record, in no set order, each key at most once.
+ */
+export function selectRecords(table: string): string {
+  return `SELECT ${COLUMNS} FROM ${table} WHERE key IN (SELECT value FROM json_each(?))`;
+}
+
+/**
  * Writes a fresh claim: inserts the record, or overwrites one the claim transaction has already
  * judged expired (`expires_at_ms <= now`). Only ever run inside the claim's IMMEDIATE transaction.
  * ?1 key, ?2 fingerprint, ?3 token, ?4 lease_expires_at_ms, ?5 expires_at_ms, ?6 now (created),

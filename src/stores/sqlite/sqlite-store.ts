@@ -20,12 +20,14 @@ import type {
   ListPage,
 } from '../../core/store.js';
 import {
+  checkGetManyKeys,
   checkListLimit,
   checkSweepLimit,
   importDriver,
   invalidOptions,
   type OwnClient,
   pageOf,
+  recordsInOrder,
   resolveGiven,
   type SqlRecordRow,
   StoreOperations,
@@ -88,6 +90,7 @@ export interface SqliteStoreOptions {
 interface Prepared {
   claim: { immediate(input: ClaimInput): ClaimResult };
   select: SqliteStatementLike;
+  selectMany: SqliteStatementLike;
   complete: SqliteStatementLike;
   release: SqliteStatementLike;
   extend: SqliteStatementLike;
@@ -224,6 +227,14 @@ export class SqliteStore implements AdminStore, JournalStore {
     });
   }
 
+  async getMany(keys: readonly string[], nowMs?: number): Promise<(IdempotencyRecord | null)[]> {
+    return this.#ops.run('getMany', (prepared) => {
+      if (checkGetManyKeys(STORE_NAME, keys).length === 0) return [];
+      const rows = prepared.selectMany.all(JSON.stringify(keys)) as SqlRecordRow[];
+      return recordsInOrder(keys, rows, toRecord, nowMs);
+    });
+  }
+
   async delete(key: string): Promise<boolean> {
     return this.#ops.run('delete', (prepared) => prepared.delete.run(key).changes === 1);
   }
@@ -321,6 +332,7 @@ export class SqliteStore implements AdminStore, JournalStore {
     return {
       claim,
       select,
+      selectMany: db.prepare(sql.selectRecords(table)),
       complete: db.prepare(sql.completeRecord(table)),
       release: db.prepare(sql.releaseRecord(table)),
       extend: db.prepare(sql.extendLease(table)),

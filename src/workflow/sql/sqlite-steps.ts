@@ -1,6 +1,7 @@
 import { asBuffer } from '../../store-kit/as-buffer.js';
+import { beginImmediate } from '../../store-kit/sqlite-write-lock.js';
 import { oneConnection } from './connections.js';
-import { pause, SqlStepDatabase, type StepDialect } from './sql-step-database.js';
+import { SqlStepDatabase, type StepDialect } from './sql-step-database.js';
 import {
   type DriverErrors,
   StatementFailed,
@@ -37,8 +38,6 @@ export interface SqliteStepsOptions {
 
 const DIALECT = 'sqlite';
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-/** The longest pause between two tries at the write lock, in ms. */
-const MAX_BUSY_PAUSE_MS = 50;
 
 const SQLITE_ERRORS: DriverErrors = {
   dialect: DIALECT,
@@ -153,7 +152,7 @@ function sqliteDialect(table: string): StepDialect<SqliteStepDatabaseLike, Sqlit
         ),
       }));
     },
-    begin: (db) => beginImmediate(db, 'begin the step transaction'),
+    begin: (db) => beginStep(db, 'begin the step transaction'),
     async select(_db, step: StepRef) {
       const row = await statement('read the step', () => statements().select.get(step.runId, step.stepIndex));
       const found = row as { name: string; data: Buffer } | undefined;
@@ -180,7 +179,7 @@ function sqliteDialect(table: string): StepDialect<SqliteStepDatabaseLike, Sqlit
 
 /** Runs `body` (synchronous writes) in a transaction of its own, begun as `beginImmediate` does. */
 async function writeWith<T>(db: SqliteStepDatabaseLike, operation: string, body: () => T): Promise<T> {
-  await beginImmediate(db, operation);
+  await beginStep(db, operation);
   try {
     const result = await statement(operation, body);
     db.exec('COMMIT');
@@ -191,41 +190,14 @@ async function writeWith<T>(db: SqliteStepDatabaseLike, operation: string, body:
   }
 }
 
-/**
- * `BEGIN IMMEDIATE`, waiting for the write lock up to the connection's busy timeout without
- * blocking the event loop. SQLite's own busy handler sleeps inside the call: while a step of this
- * process holds the lock across an `await`, another handle's BEGIN would sleep the whole process,
- * that step could not finish, and the BEGIN would fail after the timeout. So each try runs with
- * the busy timeout at 0, and the waiting is done here, between tries.
- */
-async function beginImmediate(db: SqliteStepDatabaseLike, operation: string): Promise<void> {
-  const budgetMs = Number(await statement(operation, () => db.pragma('busy_timeout', { simple: true })));
-  const deadline = Date.now() + budgetMs;
-  for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, MAX_BUSY_PAUSE_MS)) {
-    if (await statement(operation, () => tryBegin(db, budgetMs))) return;
-    const leftMs = deadline - Date.now();
-    if (leftMs <= 0) {
-      throw new StatementFailed(
-        operation,
-        new Error(
-          `another connection held the database's write lock for longer than this connection's busy timeout (${budgetMs} ms, SQLITE_BUSY): raise it (better-sqlite3's timeout option), or find the process that holds a long write transaction on this file`,
-        ),
-      );
-    }
-    await pause(Math.min(pauseMs, leftMs));
-  }
-}
-
-/** One try at `BEGIN IMMEDIATE` with no busy wait: false when another connection holds the write lock. */
-function tryBegin(db: SqliteStepDatabaseLike, busyTimeoutMs: number): boolean {
-  db.pragma('busy_timeout = 0');
-  try {
-    db.exec('BEGIN IMMEDIATE');
-    return true;
-  } catch (error) {
-    if (String((error as { code?: unknown } | null)?.code).startsWith('SQLITE_BUSY')) return false;
-    throw error;
-  } finally {
-    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  }
+/** `BEGIN IMMEDIATE` without blocking the event loop (store-kit's `beginImmediate`); a timeout fails `operation`. */
+async function beginStep(db: SqliteStepDatabaseLike, operation: string): Promise<void> {
+  const lock = await statement(operation, () => beginImmediate(db));
+  if (lock.began) return;
+  throw new StatementFailed(
+    operation,
+    new Error(
+      `another connection held the database's write lock for longer than this connection's busy timeout (${lock.budgetMs} ms, SQLITE_BUSY): raise it (better-sqlite3's timeout option), or find the process that holds a long write transaction on this file`,
+    ),
+  );
 }
