@@ -1,11 +1,13 @@
 /**
  * The messaging part of `npm run bench` (`--only messaging`): the inbox's cost per message against
  * a bare consumer on RabbitMQ and JetStream (bench/inbox.ts), the BullMQ guard's against a bare
- * processor (bench/jobs.ts), and the outbox relay's throughput per database (bench/outbox.ts).
+ * processor (bench/jobs.ts), the outbox relay's throughput per database with a publisher that does
+ * nothing (bench/outbox.ts), and from PostgreSQL through RabbitMQ and JetStream (bench/relay.ts).
  */
 import { benchInbox, type InboxBenchRow } from './inbox.js';
 import { benchJobs, type JobsReport, jobsSection } from './jobs.js';
 import { benchOutbox, type OutboxBenchReport, outboxSection } from './outbox.js';
+import { benchRelay, type RelayReport, relaySection } from './relay.js';
 import { table } from './report.js';
 import type { StoreName } from './store-targets.js';
 
@@ -13,6 +15,7 @@ export interface MessagingReport {
   inbox: { messages: number; concurrency: number; rows: InboxBenchRow[] };
   jobs: JobsReport;
   outbox: OutboxBenchReport;
+  relay?: RelayReport;
 }
 
 export interface MessagingBenchOptions {
@@ -29,7 +32,8 @@ export async function benchMessaging({ stores, quick, log }: MessagingBenchOptio
   const jobs = await benchJobs({ stores, quick, log });
   const dialects = (['postgres', 'mysql', 'sqlite'] as const).filter((name) => stores.includes(name));
   const outbox = await benchOutbox({ dialects, quick, log });
-  return { inbox, jobs, outbox };
+  const relay = stores.includes('postgres') ? await benchRelay({ quick, log }) : undefined;
+  return { inbox, jobs, outbox, relay };
 }
 
 export function messagingSection(report: MessagingReport): string {
@@ -59,5 +63,6 @@ export function messagingSection(report: MessagingReport): string {
     inboxTable,
     jobsSection(report.jobs),
     outboxSection(report.outbox),
+    ...(report.relay === undefined ? [] : [relaySection(report.relay)]),
   ].join('\n\n');
 }
