@@ -71,7 +71,8 @@ export interface InboxContext {
  * What became of a delivery, and what to tell the broker:
  * - `processed`: the handler ran now and its record completed: acknowledge.
  * - `duplicate`: processed before: acknowledge without running. `value` is what the handler
- *   returned then, or undefined when it could not be stored (over `maxResultBytes`, not serializable).
+ *   returned then, or undefined when it could not be stored (over `maxResultBytes`, not serializable)
+ *   or read back (the serializer changed).
  * - `in_progress`: another consumer is processing it now: leave it for redelivery (do not ack),
  *   for about `retryAfterMs`.
  * - `mismatch`: the id was processed with another payload: do not run; acknowledge or dead-letter.
@@ -175,10 +176,18 @@ export class Inbox {
   }
 }
 
-/** The stored value of a processed message; undefined when it was not stored, since the message is done either way. */
+/**
+ * The stored value of a processed message; undefined when it was not stored or cannot be read
+ * back (a serializer changed since), since the message is done either way: throwing would leave
+ * it unacknowledged, redelivered for ever.
+ */
 function replayed<T>(outcome: Outcome, serializer: ValueSerializer<T>, id: string): T | undefined {
   if (outcome.kind !== OutcomeKind.value) return undefined;
-  return replay(outcome, serializer, id, {});
+  try {
+    return replay(outcome, serializer, id, {});
+  } catch {
+    return undefined;
+  }
 }
 
 /**
