@@ -34,10 +34,13 @@ export interface SqlInboxContext {
   key: string;
 }
 
-/** The recorded row: the payload's fingerprint (to tell a reused id) and the handler's value. */
+/**
+ * The recorded row: the payload's fingerprint (to tell a reused id) and the handler's value, null
+ * when the serializer could not encode it.
+ */
 interface Row {
   fingerprint: string;
-  value: Uint8Array;
+  value: Uint8Array | null;
 }
 
 /**
@@ -80,7 +83,8 @@ export class SqlInbox<Tx> {
   /**
    * Runs `handler(tx)` and records the message in the same transaction, unless this consumer
    * recorded it already: `processed` (ran and committed), `duplicate` (committed before, by this or
-   * another consumer process: its value replayed, the handler not run) or `mismatch` (the id was
+   * another consumer process: its value replayed, or undefined when the serializer could not
+   * encode or decode it; the handler not run) or `mismatch` (the id was
    * recorded with another payload). Never `in_progress`: two deliveries at once are serialized by
    * the database, and the loser answers `duplicate`. Throws what the handler throws, after rolling
    * its transaction back (the next delivery runs it again), and `STORE_UNAVAILABLE` when the
@@ -105,17 +109,40 @@ export class SqlInbox<Tx> {
       { runId: `inbox:${key}`, stepIndex: 0, name: `inbox ${this.consumer}` },
       async (tx) => {
         value = await handler(tx, { id, key });
-        return serialize({ fingerprint, value: serializer.encode(value) } satisfies Row);
+        return serialize({ fingerprint, value: encodedOrNull(serializer, value) } satisfies Row);
       },
     );
     if (outcome.ran) return { kind: 'processed', value: value as T };
     const row = deserialize(outcome.data) as Row;
     if (row.fingerprint !== fingerprint) return { kind: 'mismatch' };
-    return { kind: 'duplicate', value: serializer.decode(row.value) };
+    return { kind: 'duplicate', value: decodedOrUndefined(serializer, row.value) };
   }
 
   /** Deletes inbox rows recorded before `beforeMs` (ms since epoch), at most `limit`; returns how many. */
   async sweep(beforeMs: number, limit?: number): Promise<number> {
     return await this.#database.sweep(beforeMs, limit);
+  }
+}
+
+/**
+ * The handler's value as bytes, or null when the serializer cannot encode it: its writes are done,
+ * and failing the commit for the value would roll them back and run the handler again on every
+ * redelivery, for ever.
+ */
+function encodedOrNull<T>(serializer: ValueSerializer<T>, value: T): Uint8Array | null {
+  try {
+    return serializer.encode(value);
+  } catch {
+    return null;
+  }
+}
+
+/** The recorded value, or undefined when it was not stored or cannot be read back: the message is done either way. */
+function decodedOrUndefined<T>(serializer: ValueSerializer<T>, bytes: Uint8Array | null): T | undefined {
+  if (bytes === null) return undefined;
+  try {
+    return serializer.decode(bytes);
+  } catch {
+    return undefined;
   }
 }

@@ -156,6 +156,23 @@ for (const [name, backend] of Object.entries(backends)) {
       assert.equal(await opened.count(), before);
     });
 
+    it('commits the effect of a handler whose value cannot be stored, and answers its redelivery as a duplicate', async () => {
+      const before = await opened.count();
+      // A driver's result object, say, with functions in it: the effect is done, only the value is lost.
+      const first = await inbox.consume({ id: 'e' }, async (tx) => {
+        await opened.write(tx, 'e');
+        return { rows: [], parse: () => 1 };
+      });
+      let ran = 0;
+      const again = await inbox.consume({ id: 'e' }, async () => {
+        ran += 1;
+      });
+      assert.equal(first.kind, 'processed');
+      assert.deepEqual(again, { kind: 'duplicate', value: undefined });
+      assert.equal(ran, 0);
+      assert.equal(await opened.count(), before + 1);
+    });
+
     it('keeps consumers apart and refuses a missing id', async () => {
       const other = new SqlInbox({ database: opened.database, consumer: 'audit' });
       assert.equal((await other.consume({ id: 'a' }, () => 'audited')).kind, 'processed');
