@@ -3,9 +3,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import type { AdminStore } from '../../src/core/store.js';
-import { Inbox } from '../../src/messaging/index.js';
+import { Inbox, jetStreamHandler } from '../../src/messaging/index.js';
 import { createStore, dropStore } from '../stores/sqlite.factory.js';
+import { natsUrl } from './brokers.js';
 
 const run = randomBytes(4).toString('hex');
 const namespace = `review_inbox_${run}`;
@@ -39,5 +42,43 @@ describe('the inbox under review', () => {
     });
     assert.deepEqual(outcome, { kind: 'duplicate', value: undefined });
     assert.equal(ran, 0);
+  });
+});
+
+describe('the JetStream adapter under review', () => {
+  it('settles a message and reports it when the retryDelayMs function throws, rather than rejecting', async () => {
+    const nc = await connect({ servers: natsUrl });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const stream = `IDEM_REVIEW_BACKOFF_${run}`;
+      const subject = `idem.review.backoff.${run}`;
+      await jsm.streams.add({ name: stream, subjects: [subject] });
+      await jsm.consumers.add(stream, { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+      try {
+        await jetstream(nc).publish(subject, 'fails');
+        const message = await (await jetstream(nc).consumers.get(stream, 'worker')).next();
+        assert.ok(message, 'the message was pulled');
+        const errors: unknown[] = [];
+        const onMessage = jetStreamHandler({
+          inbox: new Inbox({ store, consumer: `backoff-${run}` }),
+          retryDelayMs: () => {
+            throw new Error('no backoff for you');
+          },
+          onError: (error) => errors.push(error),
+          handler: () => {
+            throw new Error('card declined');
+          },
+        });
+        assert.equal(await onMessage(message), 'nak');
+        assert.deepEqual(
+          errors.map((error) => (error as Error).message),
+          ['no backoff for you', 'card declined'],
+        );
+      } finally {
+        await jsm.streams.delete(stream);
+      }
+    } finally {
+      await nc.close();
+    }
   });
 });

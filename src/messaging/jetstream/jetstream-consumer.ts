@@ -63,7 +63,8 @@ export interface JetStreamHandlerOptions<T, A extends unknown[] = [InboxContext]
   /**
    * How long the server waits before redelivering a message whose handler failed, in ms, or a
    * function of the delivery count (1 on the first delivery). Also the delay after a store
-   * outage. Default: 1,000 ms doubling with each delivery, at most 60,000.
+   * outage. Default: 1,000 ms doubling with each delivery, at most 60,000 (also used, and the
+   * function's failure reported, when the function throws or answers no whole number of ms).
    */
   retryDelayMs?: number | ((deliveryCount: number) => number);
   /**
@@ -199,14 +200,17 @@ async function pump<A extends unknown[]>(
   await Promise.all(inFlight);
 }
 
+/** The default `retryDelayMs`: 1 s doubling with each delivery, at most 60 s. */
+function defaultRetryDelayMs(deliveryCount: number): number {
+  return Math.min(60_000, 1000 * 2 ** Math.min(16, Math.max(0, deliveryCount - 1)));
+}
+
 /** The `retryDelayMs` option as a function of the delivery count. */
 function retryDelayOf(
   option: JetStreamHandlerOptions<unknown, unknown[]>['retryDelayMs'],
 ): (deliveryCount: number) => number {
   if (typeof option === 'function') return option;
-  if (option === undefined) {
-    return (deliveryCount) => Math.min(60_000, 1000 * 2 ** Math.min(16, Math.max(0, deliveryCount - 1)));
-  }
+  if (option === undefined) return defaultRetryDelayMs;
   const delayMs = delayOption(FACE, 'retryDelayMs', option, 0);
   return () => delayMs;
 }
@@ -242,6 +246,7 @@ class JetStreamDeliveries<A extends unknown[]> {
 
   async process(message: JsMsg): Promise<JetStreamSettlement> {
     let working: NodeJS.Timeout | undefined;
+    const retryDelayMs = this.#retryDelayFor(message);
     const verdict = await deliver({
       face: FACE,
       inbox: this.#options.inbox,
@@ -249,13 +254,38 @@ class JetStreamDeliveries<A extends unknown[]> {
       identify: (delivered) => this.#identify(delivered),
       handler: this.#options.handler,
       inProgressDelayMs: this.#inProgressDelayMs,
-      storeRetryDelayMs: this.#retryDelayMs(message.info.deliveryCount),
+      storeRetryDelayMs: retryDelayMs,
       onHandling: (running) => {
         clearInterval(working);
         if (running && this.#workingEveryMs > 0) working = setInterval(() => message.working(), this.#workingEveryMs);
       },
     });
-    return this.#settle(message, verdict);
+    return this.#settle(message, verdict, retryDelayMs);
+  }
+
+  /**
+   * The redelivery delay of `message` after a failure. A `retryDelayMs` function that throws or
+   * answers no whole number of ms 0 or more is reported and the default backoff used: a rejection
+   * here would leave the message unsettled, and NaN would nak it for at once redelivery.
+   */
+  #retryDelayFor(message: JsMsg): number {
+    const deliveryCount = message.info.deliveryCount;
+    let delayMs: unknown;
+    try {
+      delayMs = this.#retryDelayMs(deliveryCount);
+    } catch (error) {
+      this.#report(error, message);
+      return defaultRetryDelayMs(deliveryCount);
+    }
+    if (typeof delayMs === 'number' && Number.isSafeInteger(delayMs) && delayMs >= 0) return delayMs;
+    this.#report(
+      new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        `[idem] [${FACE}] retryDelayMs(${deliveryCount}) must answer a whole number of ms, 0 or more, got ${String(delayMs)}; the default backoff was used.`,
+      ),
+      message,
+    );
+    return defaultRetryDelayMs(deliveryCount);
   }
 
   #identify(message: JsMsg): InboxMessage {
@@ -267,7 +297,7 @@ class JetStreamDeliveries<A extends unknown[]> {
     return { id, payload: this.#options.payloadOf === undefined ? message.data : this.#options.payloadOf(message) };
   }
 
-  #settle(message: JsMsg, verdict: DeliveryVerdict<unknown>): JetStreamSettlement {
+  #settle(message: JsMsg, verdict: DeliveryVerdict<unknown>, retryDelayMs: number): JetStreamSettlement {
     switch (verdict.kind) {
       case 'ack':
         return this.#tell(message, () => message.ack(), 'ack');
@@ -275,19 +305,19 @@ class JetStreamDeliveries<A extends unknown[]> {
         if (verdict.error !== undefined) this.#report(verdict.error, message);
         return this.#tell(message, () => message.nak(verdict.delayMs), 'nak');
       case 'failed':
-        return this.#onFailed(message, verdict.error);
+        return this.#onFailed(message, verdict.error, retryDelayMs);
       case 'refused':
         this.#report(verdict.error, message);
         return this.#term(message);
     }
   }
 
-  #onFailed(message: JsMsg, error: unknown): JetStreamSettlement {
+  #onFailed(message: JsMsg, error: unknown, retryDelayMs: number): JetStreamSettlement {
     this.#report(error, message);
     const deliveryCount = message.info.deliveryCount;
     const lastDelivery = this.#maxDeliver > 0 && deliveryCount >= this.#maxDeliver;
     if (this.#options.onFailure === 'terminate' || lastDelivery) return this.#term(message);
-    return this.#tell(message, () => message.nak(this.#retryDelayMs(deliveryCount)), 'nak');
+    return this.#tell(message, () => message.nak(retryDelayMs), 'nak');
   }
 
   /**
