@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { AdminStore } from '../../src/core/store.js';
-import { Inbox, jetStreamHandler } from '../../src/messaging/index.js';
+import { consumeJetStream, Inbox, type JetStreamConsumerLike, jetStreamHandler } from '../../src/messaging/index.js';
 import { createStore, dropStore } from '../stores/sqlite.factory.js';
 import { natsUrl } from './brokers.js';
 
@@ -78,6 +78,47 @@ describe('the JetStream adapter under review', () => {
         await jsm.streams.delete(stream);
       }
     } finally {
+      await nc.close();
+    }
+  });
+  it('ends the loop without an unhandled rejection when the server ends the messages with an error', async () => {
+    const nc = await connect({ servers: natsUrl });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const jsm = await jetstreamManager(nc);
+      const stream = `IDEM_REVIEW_GONE_${run}`;
+      await jsm.streams.add({ name: stream, subjects: [`idem.review.gone.${run}`] });
+      await jsm.consumers.add(stream, { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+      try {
+        const consumer = await jetstream(nc).consumers.get(stream, 'worker');
+        let ended: Promise<unknown> | undefined;
+        const watched: JetStreamConsumerLike = {
+          info: (cached) => consumer.info(cached),
+          consume: async (options) => {
+            const messages = await consumer.consume(options);
+            ended = messages.closed();
+            return messages;
+          },
+        };
+        const loop = await consumeJetStream(watched, {
+          inbox: new Inbox({ store, consumer: `gone-${run}` }),
+          consume: { abort_on_missing_resource: true },
+          handler: () => undefined,
+        });
+        await jsm.consumers.delete(stream, 'worker');
+        assert.ok(ended);
+        assert.ok((await ended) instanceof Error, 'the server ended the messages with an error');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(unhandled, [], 'no unhandled rejection');
+        await loop.stop();
+        await assert.rejects(loop.done, /consumer deleted/, 'done carries why the loop ended');
+      } finally {
+        await jsm.streams.delete(stream);
+      }
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
       await nc.close();
     }
   });

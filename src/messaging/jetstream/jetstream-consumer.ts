@@ -134,7 +134,12 @@ export interface ConsumeJetStreamOptions<T, A extends unknown[] = [InboxContext]
 export interface JetStreamConsumer {
   /** Stops pulling and resolves when every message taken is settled; messages pulled but not taken are redelivered after the ack wait. */
   stop(): Promise<void>;
-  /** Resolves when the loop ends: after `stop()`, or when the server's messages end (the consumer deleted). */
+  /**
+   * Resolves when the loop ends: after `stop()`, or when the server's messages end. Rejects with
+   * the client's error when they end in one (the consumer deleted under
+   * `abort_on_missing_resource`, the connection closed), once every message taken is settled;
+   * left unobserved, that rejection does not end the process.
+   */
   readonly done: Promise<void>;
 }
 
@@ -169,6 +174,9 @@ export async function consumeJetStream<T, A extends unknown[] = [InboxContext]>(
   });
   const messages = await consumer.consume(options.consume);
   const done = pump(messages, deliveries, concurrency);
+  // The docs' own example never awaits `done`: its rejection must not be an unhandled one, which
+  // ends a Node process.
+  done.catch(() => {});
   let stopping: Promise<void> | undefined;
   return {
     done,
@@ -177,27 +185,35 @@ export async function consumeJetStream<T, A extends unknown[] = [InboxContext]>(
         await messages.close().catch(() => {
           // Closed already, with its connection: nothing left to pull.
         });
-        await done;
+        await done.catch(() => {
+          // The loop ended in an error: `done` carries it; stopping is done either way.
+        });
       })();
       return stopping;
     },
   };
 }
 
-/** Takes messages as they come, `concurrency` at a time; resolves once the messages end and each taken is settled. */
+/**
+ * Takes messages as they come, `concurrency` at a time; settles once the messages end (rejecting
+ * when they end in an error) and each taken is settled.
+ */
 async function pump<A extends unknown[]>(
   messages: ConsumerMessages,
   deliveries: JetStreamDeliveries<A>,
   concurrency: number,
 ): Promise<void> {
   const inFlight = new Set<Promise<unknown>>();
-  for await (const message of messages) {
-    const settled = deliveries.process(message);
-    inFlight.add(settled);
-    void settled.finally(() => inFlight.delete(settled));
-    if (inFlight.size >= concurrency) await Promise.race(inFlight);
+  try {
+    for await (const message of messages) {
+      const settled = deliveries.process(message);
+      inFlight.add(settled);
+      void settled.finally(() => inFlight.delete(settled));
+      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    }
+  } finally {
+    await Promise.all(inFlight);
   }
-  await Promise.all(inFlight);
 }
 
 /** The default `retryDelayMs`: 1 s doubling with each delivery, at most 60 s. */
