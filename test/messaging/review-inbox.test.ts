@@ -5,10 +5,18 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import amqp from 'amqplib';
 import type { AdminStore } from '../../src/core/store.js';
-import { consumeJetStream, Inbox, type JetStreamConsumerLike, jetStreamHandler } from '../../src/messaging/index.js';
+import {
+  type AmqpSettlement,
+  amqpHandler,
+  consumeJetStream,
+  Inbox,
+  type JetStreamConsumerLike,
+  jetStreamHandler,
+} from '../../src/messaging/index.js';
 import { createStore, dropStore } from '../stores/sqlite.factory.js';
-import { natsUrl } from './brokers.js';
+import { amqpUrl, natsUrl } from './brokers.js';
 
 const run = randomBytes(4).toString('hex');
 const namespace = `review_inbox_${run}`;
@@ -120,6 +128,58 @@ describe('the JetStream adapter under review', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await nc.close();
+    }
+  });
+});
+
+describe('the RabbitMQ adapter under review', () => {
+  it('rejects an over-long id and a payload that cannot be fingerprinted, and goes on with the next message', async () => {
+    const connection = await amqp.connect(amqpUrl);
+    const channel = await connection.createChannel();
+    const queue = `idem.test.review-bad-input.${run}`;
+    try {
+      await channel.assertQueue(queue, { durable: false });
+      const handled: string[] = [];
+      const errors: unknown[] = [];
+      const cyclic: { self?: unknown } = {};
+      cyclic.self = cyclic;
+      const onMessage = amqpHandler({
+        channel,
+        inbox: new Inbox({ store, consumer: `bad-input-${run}` }),
+        idOf: () => 'x'.repeat(256),
+        payloadOf: (message) => {
+          const body = message.content.toString();
+          if (body === 'cyclic') return cyclic;
+          if (body === 'big') return { amount: 10n ** 30n };
+          return message.content;
+        },
+        onError: (error) => errors.push(error),
+        handler: (message) => void handled.push(message.content.toString()),
+      });
+      const settled = new Map<string, AmqpSettlement | undefined>();
+      await channel.consume(
+        queue,
+        (message) => {
+          if (message !== null) void onMessage(message).then((s) => settled.set(message.content.toString(), s));
+        },
+        { noAck: false },
+      );
+      // AMQP carries at most 255 bytes in messageId: an over-long id can only come from idOf.
+      channel.sendToQueue(queue, Buffer.from('long'));
+      channel.sendToQueue(queue, Buffer.from('cyclic'), { messageId: 'c-1' });
+      channel.sendToQueue(queue, Buffer.from('big'), { messageId: 'b-1' });
+      channel.sendToQueue(queue, Buffer.from('fine'), { messageId: 'f-1' });
+      const deadline = Date.now() + 10_000;
+      while (settled.size < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(Object.fromEntries(settled), { long: 'reject', cyclic: 'reject', big: 'ack', fine: 'ack' });
+      assert.deepEqual(handled.sort(), ['big', 'fine']);
+      assert.deepEqual(errors.map((error) => (error as { code?: string }).code).sort(), [
+        'FINGERPRINT_UNSUPPORTED',
+        'KEY_INVALID',
+      ]);
+    } finally {
+      await channel.deleteQueue(queue);
+      await connection.close();
     }
   });
 });
