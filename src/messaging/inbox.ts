@@ -36,7 +36,7 @@ export interface InboxOptions extends Omit<EngineOptions, 'retentionMs'> {
    * finish before answering `in_progress`. Default 0: answer at once.
    */
   waitMs?: number;
-  /** How the handler's return value is stored and replayed to redeliveries. Default: v8 serialization. */
+  /** How the handler's return value is stored and replayed to redeliveries. Default: `defaultSerializer` (JSON when it round-trips exactly, else a v8 structured clone). */
   serializer?: ValueSerializer<unknown>;
 }
 

@@ -22,7 +22,7 @@ export interface SqlInboxOptions<Tx> {
   database: StepDatabase<Tx>;
   /** The consumer's name (1 to 200 characters): its message ids are apart from other consumers'. */
   consumer: string;
-  /** How the handler's return value is stored and replayed to redeliveries. Default: v8 serialization. */
+  /** How the handler's return value is stored and replayed to redeliveries. Default: `defaultSerializer` (JSON when it round-trips exactly, else a v8 structured clone). */
   serializer?: ValueSerializer<unknown>;
 }
 
