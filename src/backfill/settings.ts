@@ -11,6 +11,8 @@ export const BACKFILL_NAMESPACE = 'idem:backfill';
 
 const MAX_NAME_LENGTH = 200;
 const MAX_CONCURRENCY = 1000;
+/** The longest a Node timer waits, in ms: past it, Node fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The checked options. */
 export interface BackfillSettings<T> {
@@ -51,7 +53,7 @@ export function settingsOf<T>(options: BackfillOptions<T>): BackfillSettings<T> 
     batchSize: whole('batchSize', options.batchSize ?? 500, 1, StoreLimits.getManyKeys),
     total: totalOf(options.total, items),
     onProgress: progressCallback(options.onProgress),
-    progressIntervalMs: whole('progressIntervalMs', options.progressIntervalMs ?? 1000, 1, Number.MAX_SAFE_INTEGER),
+    progressIntervalMs: whole('progressIntervalMs', options.progressIntervalMs ?? 1000, 1, MAX_TIMER_MS),
     signal: options.signal,
   };
 }
