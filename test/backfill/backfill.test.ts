@@ -395,7 +395,10 @@ describe('backfill', () => {
       [{ maxAttempts: 0 }, /`maxAttempts` must be a whole number 1 or more/],
       [{ batchSize: 1001 }, /`batchSize` must be a whole number from 1 to 1000/],
       [{ name: '' }, /`name` must be a string of 1 to 200 characters/],
-      // Past 2^31 - 1 ms, Node fires a timer after 1 ms: onProgress would be called without pause.
+      // Past 2^31 - 1 ms, Node fires a timer after 1 ms: onProgress, or the lease's heartbeat (a
+      // third of the lease by default), would run without pause.
+      [{ leaseMs: 7_000_000_000 }, /`leaseMs` must be a whole number from 1 to 2147483647/],
+      [{ heartbeatMs: 2 ** 31 }, /`heartbeatMs` must be a whole number from 0 to 2147483647/],
       [
         { onProgress: () => {}, progressIntervalMs: 2 ** 31 },
         /`progressIntervalMs` must be a whole number from 1 to 2147483647/,
