@@ -240,7 +240,8 @@ class BackfillRun<T> {
   #putAside(task: Task<T>, leaseEndsAtMs: number, nowMs: number): void {
     const lookAgainMs = Math.min(MAX_LOOK_AGAIN_MS, 50 * 2 ** task.waits);
     task.waits++;
-    this.#queue.defer(task, Math.max(nowMs + 1, Math.min(leaseEndsAtMs, nowMs + lookAgainMs)));
+    // After a stop, the item is dropped: it was read, yet neither done, skipped nor failed.
+    if (!this.#queue.defer(task, Math.max(nowMs + 1, Math.min(leaseEndsAtMs, nowMs + lookAgainMs)))) this.#dropped++;
   }
 
   async #work(): Promise<void> {

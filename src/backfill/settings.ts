@@ -11,6 +11,8 @@ export const BACKFILL_NAMESPACE = 'idem:backfill';
 
 const MAX_NAME_LENGTH = 200;
 const MAX_CONCURRENCY = 1000;
+/** The longest a Node timer waits, in ms: past it, Node fires after 1 ms (progress, the lease's heartbeat). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The checked options. */
 export interface BackfillSettings<T> {
@@ -40,6 +42,9 @@ export function settingsOf<T>(options: BackfillOptions<T>): BackfillSettings<T> 
     invalid('`items` must be an array, an iterable or an async iterable (a generator, a cursor).');
   }
   const name = nameOf(options.name, handler);
+  // The engine's heartbeat is a timer of `heartbeatMs` (a third of the lease by default).
+  if (options.leaseMs !== undefined) whole('leaseMs', options.leaseMs, 1, MAX_TIMER_MS);
+  if (options.heartbeatMs !== undefined) whole('heartbeatMs', options.heartbeatMs, 0, MAX_TIMER_MS);
   return {
     name,
     items,
@@ -51,7 +56,7 @@ export function settingsOf<T>(options: BackfillOptions<T>): BackfillSettings<T> 
     batchSize: whole('batchSize', options.batchSize ?? 500, 1, StoreLimits.getManyKeys),
     total: totalOf(options.total, items),
     onProgress: progressCallback(options.onProgress),
-    progressIntervalMs: whole('progressIntervalMs', options.progressIntervalMs ?? 1000, 1, Number.MAX_SAFE_INTEGER),
+    progressIntervalMs: whole('progressIntervalMs', options.progressIntervalMs ?? 1000, 1, MAX_TIMER_MS),
     signal: options.signal,
   };
 }

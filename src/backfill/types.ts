@@ -118,7 +118,7 @@ export interface BackfillOptions<T> extends Omit<EngineOptions, 'retentionMs'> {
   total?: number;
   /** Called with the progress every `progressIntervalMs` and once at the end. */
   onProgress?: (progress: BackfillProgress) => void;
-  /** How often `onProgress` is called, in ms. Default 1000. */
+  /** How often `onProgress` is called, in ms: 1 to 2^31 - 1 (a Node timer's longest). Default 1000. */
   progressIntervalMs?: number;
   /**
    * Stops the run: no new item is started, items in progress finish (or fail), and the result

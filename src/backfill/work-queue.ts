@@ -33,11 +33,12 @@ export class WorkQueue<T> {
     this.#notify();
   }
 
-  /** Puts an item aside until `dueAtMs` (ms since epoch). */
-  defer(task: T, dueAtMs: number): void {
-    if (this.#stopped) return;
+  /** Puts an item aside until `dueAtMs` (ms since epoch); false when the queue was stopped: the item is dropped. */
+  defer(task: T, dueAtMs: number): boolean {
+    if (this.#stopped) return false;
     this.#later.push({ task, dueAtMs });
     this.#notify();
+    return true;
   }
 
   /** No more `put`: once every item is taken and finished, `take` gives `undefined`. */

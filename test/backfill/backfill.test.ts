@@ -11,7 +11,7 @@ import {
 import { fingerprintOf } from '../../src/core/canonical.js';
 import { Engine } from '../../src/core/engine.js';
 import { isIdempotencyError } from '../../src/core/errors.js';
-import type { AdminStore } from '../../src/core/store.js';
+import type { AdminStore, ClaimInput, ClaimResult } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { seedsWithFresh, seedTestOptions } from '../random-seeds.js';
 
@@ -305,6 +305,41 @@ describe('backfill', () => {
     assert.ok([...calls.values()].every((n) => n === 1));
   });
 
+  it('says stopped when a stop leaves unprocessed an item another runner claimed after this run read it', async () => {
+    const stop = new AbortController();
+    const raced = backfillKeyOf('raced', 'x');
+    /** Another runner claims x between this run's read and its claim, and the run is stopped then. */
+    class RacedStore extends MemoryStore {
+      override async claim(input: ClaimInput): Promise<ClaimResult> {
+        if (input.key === raced && !stop.signal.aborted) {
+          stop.abort();
+          await super.claim({ ...input, token: 'the-other-runner', leaseExpiresAtMs: input.nowMs + 60_000 });
+        }
+        return await super.claim(input);
+      }
+    }
+    const { calls, handler } = counter();
+    const result = await backfill({
+      name: 'raced',
+      items: [{ id: 'a' }, { id: 'x' }],
+      key: (item) => item.id,
+      // By the time a settles, every item was read: x is lost after the read, not during it.
+      handler: async (item) => {
+        await handler(item);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      },
+      store: new RacedStore(),
+      concurrency: 1,
+      signal: stop.signal,
+    });
+    assert.deepEqual([...calls.keys()], ['a'], 'x was not processed by this run');
+    assert.deepEqual(
+      { done: result.done, skipped: result.skipped, failed: result.failed.length },
+      { done: 1, skipped: 0, failed: 0 },
+    );
+    assert.equal(result.stopped, true, 'x is neither done, skipped nor failed: the run did not go to its end');
+  });
+
   it('lets timers and signals run while a store and a handler that answer at once keep it busy', async () => {
     const store = new MemoryStore();
     const stop = new AbortController();
@@ -360,6 +395,14 @@ describe('backfill', () => {
       [{ maxAttempts: 0 }, /`maxAttempts` must be a whole number 1 or more/],
       [{ batchSize: 1001 }, /`batchSize` must be a whole number from 1 to 1000/],
       [{ name: '' }, /`name` must be a string of 1 to 200 characters/],
+      // Past 2^31 - 1 ms, Node fires a timer after 1 ms: onProgress, or the lease's heartbeat (a
+      // third of the lease by default), would run without pause.
+      [{ leaseMs: 7_000_000_000 }, /`leaseMs` must be a whole number from 1 to 2147483647/],
+      [{ heartbeatMs: 2 ** 31 }, /`heartbeatMs` must be a whole number from 0 to 2147483647/],
+      [
+        { onProgress: () => {}, progressIntervalMs: 2 ** 31 },
+        /`progressIntervalMs` must be a whole number from 1 to 2147483647/,
+      ],
     ];
     for (const [override, message] of cases) {
       await assert.rejects(

@@ -144,4 +144,15 @@ describe('idem outbox', () => {
     assertOneLine(await idem(['outbox', 'status', '--db', 'redis://127.0.0.1']), 2, /not an outbox database/);
     assertOneLine(await idem(['outbox', 'status', '--db', 'sqlite:./no/such/app.db']), 1, /no database file/);
   });
+
+  it('refuses a --limit, an id or a --poll the outbox or the relay cannot take in one line, with no stack trace', async () => {
+    assertOneLine(
+      await idem(['outbox', 'dead', ...db, '--limit', '5000']),
+      2,
+      /limit must be a whole number from 1 to 1000/,
+    );
+    assertOneLine(await idem(['outbox', 'revive', 'x'.repeat(300), ...db]), 2, /the id must be a string of 1 to 255/);
+    // 30 days is past what a timer can wait (2^31 - 1 ms): Node would fire it at once, and the relay would spin.
+    assertOneLine(await idem(['outbox', 'relay', ...db, '--to', amqpUrl, '--poll', '30d', '--once']), 2, /pollMs/);
+  });
 });

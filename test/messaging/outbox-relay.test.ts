@@ -222,7 +222,17 @@ describe('OutboxRelay', () => {
   it('refuses options out of range with INVALID_OPTIONS', () => {
     const outbox = new MemoryOutbox();
     const { publisher } = recorder();
-    for (const options of [{ batchSize: 0 }, { batchSize: 1001 }, { pollMs: 0 }, { maxAttempts: 1.5 }]) {
+    // Past 2^31 - 1 ms, Node fires a timer after 1 ms: such a poll or backoff would make the relay spin.
+    const tooLong = 2 ** 31;
+    for (const options of [
+      { batchSize: 0 },
+      { batchSize: 1001 },
+      { pollMs: 0 },
+      { maxAttempts: 1.5 },
+      { pollMs: tooLong },
+      { backoff: { baseMs: tooLong, maxMs: tooLong } },
+      { backoff: { maxMs: tooLong } },
+    ]) {
       assert.throws(
         () => new OutboxRelay({ outbox, publisher, ...options }),
         (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /\[idem\] \[outbox relay\]/.test(error.message),

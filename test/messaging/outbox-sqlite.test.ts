@@ -90,6 +90,8 @@ describe('sqlite outbox', () => {
       assert.throws(() => sqliteOutbox(':memory:', { table }), /table name/);
     }
     assert.throws(() => sqliteOutbox(':memory:', { leaseMs: 0 }), /leaseMs/);
+    // The lease is renewed every leaseMs / 3: a timer past 2^31 - 1 ms fires every 1 ms in Node.
+    assert.throws(() => sqliteOutbox(':memory:', { leaseMs: 7_000_000_000 }), /leaseMs .* at most 2147483647/);
     assert.throws(() => sqliteOutbox({} as never), /better-sqlite3 Database or the path/);
   });
 

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers, type NatsConnection, connect as natsConnect } from '@nats-io/transport-node';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { isIdempotencyError } from '../../src/core/errors.js';
 import { amqpPublisher } from '../../src/messaging/amqp/amqp-publisher.js';
 import { jetstreamPublisher } from '../../src/messaging/jetstream/jetstream-publisher.js';
 import type { PendingMessage } from '../../src/messaging/outbox/outbox.js';
@@ -89,6 +90,20 @@ describe('amqpPublisher', () => {
     const results = await amqpPublisher({ channel: closed, exchange }).publish([pending('c-1', 'orders.x', 'x')]);
     assert.equal(results[0]?.ok, false);
   });
+
+  it('refuses a missing channel or a confirm timeout that is not a whole number of ms a timer can wait', () => {
+    // Each would fail every message it publishes (no channel, or no time to confirm): all dead-lettered.
+    for (const confirmTimeoutMs of [0, -1, Number.NaN, 1.5, 2 ** 31]) {
+      assert.throws(
+        () => amqpPublisher({ channel, confirmTimeoutMs }),
+        (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /confirmTimeoutMs/.test(error.message),
+      );
+    }
+    assert.throws(
+      () => amqpPublisher({} as Parameters<typeof amqpPublisher>[0]),
+      (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /createConfirmChannel/.test(error.message),
+    );
+  });
 });
 
 describe('jetstreamPublisher', () => {
@@ -130,5 +145,18 @@ describe('jetstreamPublisher', () => {
     assert.match(results[0]?.ok === false ? results[0].error : '', /pass jetstreamPublisher\(\{ js, headers \}\)/);
     assert.equal(results[1]?.ok, false);
     assert.deepEqual(results[2], { ok: true });
+  });
+
+  it('refuses a missing client or a timeout that is not a whole number of ms', () => {
+    for (const timeoutMs of [0, -1, Number.NaN, 1.5]) {
+      assert.throws(
+        () => jetstreamPublisher({ js: jetstream(nc), timeoutMs }),
+        (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /timeoutMs/.test(error.message),
+      );
+    }
+    assert.throws(
+      () => jetstreamPublisher({} as Parameters<typeof jetstreamPublisher>[0]),
+      (error) => isIdempotencyError(error, 'INVALID_OPTIONS') && /jetstream\(nc\)/.test(error.message),
+    );
   });
 });

@@ -3,7 +3,7 @@ import { CliError, ExitCode } from '../cli-error.js';
 import { consoleOutput, type Output } from '../commands/serve.js';
 import { columns } from '../text-table.js';
 import { wholeNumber } from '../workflows/list-runs.js';
-import { openOutbox, parseOutboxDb } from './open-outbox.js';
+import { openOutbox, outboxCliError, parseOutboxDb } from './open-outbox.js';
 
 export interface InspectOptions {
   db?: string;
@@ -19,6 +19,8 @@ export async function outboxStatus(options: InspectOptions, output: Output = con
     const counts = await outbox.counts();
     if (options.json) output.out(JSON.stringify(counts));
     else output.out(`${where}: ${counts.pending} pending, ${counts.published} published, ${counts.dead} dead`);
+  } catch (error) {
+    throw outboxCliError('status', error);
   } finally {
     await outbox.close().catch(() => {});
   }
@@ -50,6 +52,8 @@ export async function outboxDead(options: InspectOptions, output: Output = conso
       message.lastError.replace(/\s+/g, ' ').slice(0, 120),
     ]);
     output.out(columns([['ID', 'TOPIC', 'KEY', 'ATTEMPTS', 'ENQUEUED', 'LAST ERROR'], ...rows]));
+  } catch (error) {
+    throw outboxCliError('dead', error);
   } finally {
     await outbox.close().catch(() => {});
   }
@@ -66,6 +70,8 @@ export async function outboxRevive(id: string, options: InspectOptions, output: 
       );
     }
     output.out(`revived ${id}: pending again, published by the next relay pass.`);
+  } catch (error) {
+    throw outboxCliError('revive', error);
   } finally {
     await outbox.close().catch(() => {});
   }

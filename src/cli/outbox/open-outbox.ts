@@ -1,5 +1,6 @@
 /** The outbox table `idem outbox` works on, named by `--db` and `--table`, opened with a lazily imported driver. */
 import { existsSync } from 'node:fs';
+import { ErrorCode, isIdempotencyError } from '../../core/errors.js';
 import type { OutboxStore } from '../../messaging/outbox/outbox.js';
 import { CliError, ExitCode, reasonOf, usageError } from '../cli-error.js';
 import { missingDriverError } from '../missing-driver.js';
@@ -108,4 +109,15 @@ async function createOutbox(spec: OutboxDbSpec, table: string | undefined): Prom
       return sqliteOutbox(spec.path, options);
     }
   }
+}
+
+/**
+ * What `idem outbox <command>` reports for `error`, as one line: an option the outbox or the relay
+ * refused is a usage mistake (exit 2), any other failure of theirs exit 1. Only a bug keeps its
+ * stack trace.
+ */
+export function outboxCliError(command: string, error: unknown): unknown {
+  if (error instanceof CliError || !isIdempotencyError(error)) return error;
+  if (error.code === ErrorCode.INVALID_OPTIONS) return usageError(`outbox ${command}: ${reasonOf(error)}.`);
+  return new CliError(`outbox ${command}: ${reasonOf(error)}.`, ExitCode.failure, { cause: error });
 }

@@ -7,7 +7,7 @@ import { consoleOutput, nextSignal, type Output } from '../commands/serve.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { wholeNumber } from '../workflows/list-runs.js';
 import { openBroker } from './open-broker.js';
-import { openOutbox, parseOutboxDb } from './open-outbox.js';
+import { openOutbox, outboxCliError, parseOutboxDb } from './open-outbox.js';
 
 export interface RelayCommandOptions {
   db?: string;
@@ -42,6 +42,14 @@ function settingsOf(options: RelayCommandOptions): RelaySettings {
 
 /** Runs the relay: with `--once` until nothing is due, else until SIGTERM or SIGINT (exit 0) or the broker is lost (exit 1). */
 export async function runRelay(options: RelayCommandOptions, output: Output = consoleOutput): Promise<void> {
+  try {
+    await relayUntilStopped(options, output);
+  } catch (error) {
+    throw outboxCliError('relay', error);
+  }
+}
+
+async function relayUntilStopped(options: RelayCommandOptions, output: Output): Promise<void> {
   const settings = settingsOf(options);
   const spec = parseOutboxDb(options.db);
   // Catch the signals before anything is opened: whoever started us may signal at once.

@@ -4,7 +4,11 @@
  * before marking publishes again). It waits for the broker's publisher confirms: a message counts
  * as published only once RabbitMQ has taken responsibility for it.
  */
+import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type { OutboxPublisher, PendingMessage, PublishResult } from '../outbox/outbox.js';
+
+/** The longest a Node timer waits, in ms: past it, Node fires after 1 ms and every confirm would be late. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The AMQP publish properties this publisher sets (a subset of amqplib's `Options.Publish`). */
 export interface AmqpPublishProperties {
@@ -49,7 +53,10 @@ export interface AmqpPublisherOptions {
    * Default false: an unroutable message is dropped by RabbitMQ and counts as published.
    */
   mandatory?: boolean;
-  /** How long to wait for the broker's confirms of one batch, in ms; messages not confirmed by then fail. Default 30,000. */
+  /**
+   * How long to wait for the broker's confirms of one batch, in ms (1 to 2^31 - 1); messages not
+   * confirmed by then fail. Default 30,000.
+   */
   confirmTimeoutMs?: number;
 }
 
@@ -67,7 +74,22 @@ export interface AmqpPublisherOptions {
  * ```
  */
 export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
-  const { channel, exchange = '', mandatory = false, confirmTimeoutMs = 30_000 } = options;
+  const {
+    channel,
+    exchange = '',
+    mandatory = false,
+    confirmTimeoutMs = 30_000,
+  } = options ?? ({} as Partial<AmqpPublisherOptions>);
+  // Refused now: a publisher without a channel, or without time to be confirmed, would fail every
+  // message it is given, and the relay would move them all to the dead-letter state.
+  if (typeof channel?.publish !== 'function') {
+    throw misuse('amqpPublisher needs a confirm channel: channel: await connection.createConfirmChannel().');
+  }
+  if (!Number.isSafeInteger(confirmTimeoutMs) || confirmTimeoutMs < 1 || confirmTimeoutMs > MAX_TIMER_MS) {
+    throw misuse(
+      `confirmTimeoutMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${String(confirmTimeoutMs)}.`,
+    );
+  }
   return {
     name: 'amqp',
     async publish(messages) {
@@ -165,4 +187,8 @@ function describeRoute(exchange: string, topic: string): string {
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function misuse(message: string): IdempotencyError {
+  return new IdempotencyError(ErrorCode.INVALID_OPTIONS, `[idem] [amqp publisher] ${message}`);
 }

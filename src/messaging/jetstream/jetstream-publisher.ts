@@ -4,6 +4,7 @@
  * duplicate window and stores a second copy of an id (a relay that died before marking publishes
  * again) not at all: its PubAck says `duplicate`, which counts as published.
  */
+import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type { OutboxPublisher, PendingMessage, PublishResult } from '../outbox/outbox.js';
 
 /** The part of a NATS `MsgHdrs` the publisher writes. */
@@ -36,7 +37,7 @@ export interface JetStreamPublisherOptions {
    * retried, then dead-lettered) with an error that says to pass it. Idem does not import NATS.
    */
   headers?: () => NatsHeadersLike;
-  /** How long to wait for one message's PubAck, in ms. Default: the client's timeout (5,000 for `jetstream(nc)`). */
+  /** How long to wait for one message's PubAck, in ms (1 to 2^31 - 1). Default: the client's timeout (5,000 for `jetstream(nc)`). */
   timeoutMs?: number;
 }
 
@@ -54,7 +55,18 @@ export interface JetStreamPublisherOptions {
  * ```
  */
 export function jetstreamPublisher(options: JetStreamPublisherOptions): OutboxPublisher {
-  const { js, headers, timeoutMs } = options;
+  const { js, headers, timeoutMs } = options ?? ({} as Partial<JetStreamPublisherOptions>);
+  // Refused now: without a client, or with no time for a PubAck, every message would fail and the
+  // relay would move them all to the dead-letter state.
+  if (typeof js?.publish !== 'function') {
+    throw misuse('jetstreamPublisher needs a JetStream client: js: jetstream(nc).');
+  }
+  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) {
+    throw misuse(`timeoutMs must be a whole number of ms from 1 to ${2 ** 31 - 1}, got ${String(timeoutMs)}.`);
+  }
+  if (headers !== undefined && typeof headers !== 'function') {
+    throw misuse('headers must be the headers function of @nats-io/transport-node.');
+  }
   const publishOne = async (message: PendingMessage): Promise<PublishResult> => {
     const publishOptions: JetStreamPublishOptionsLike = { msgID: message.id };
     if (timeoutMs !== undefined) publishOptions.timeout = timeoutMs;
@@ -92,4 +104,8 @@ function headersOf(message: PendingMessage, headers: (() => NatsHeadersLike) | u
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function misuse(message: string): IdempotencyError {
+  return new IdempotencyError(ErrorCode.INVALID_OPTIONS, `[idem] [jetstream publisher] ${message}`);
 }

@@ -11,12 +11,14 @@ import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type { OutboxPublisher, OutboxStore, PendingMessage, PublishResult, RelayPassResult } from './outbox.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** The longest a Node timer waits, in ms: past it, Node fires after 1 ms, and the loop would spin. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Exponential backoff with jitter between publish attempts of one message (or after store errors). */
 export interface RelayBackoff {
-  /** The delay after the first failure, in ms; it doubles with each further failure. Default 1,000. */
+  /** The delay after the first failure, in ms; it doubles with each further failure. At most 2^31 - 1. Default 1,000. */
   baseMs?: number;
-  /** The longest delay, in ms. Default 300,000 (5 minutes). */
+  /** The longest delay, in ms: from `baseMs` to 2^31 - 1 (a Node timer's longest). Default 300,000 (5 minutes). */
   maxMs?: number;
 }
 
@@ -35,7 +37,7 @@ export interface OutboxRelayOptions {
   publisher: Pick<OutboxPublisher, 'publish'>;
   /** Most messages one pass locks and publishes: a whole number from 1 to 1000. Default 100. */
   batchSize?: number;
-  /** How long the relay sleeps when a pass found nothing due, in ms. Default 500. */
+  /** How long the relay sleeps when a pass found nothing due, in ms: 1 to 2^31 - 1 (a Node timer's longest). Default 500. */
   pollMs?: number;
   /**
    * Publish attempts of one message before it moves to the dead-letter state (`idem outbox dead`,
@@ -103,10 +105,10 @@ export class OutboxRelay {
     this.#outbox = outbox;
     this.#publisher = publisher;
     this.#batchSize = whole(options.batchSize ?? 100, 'batchSize', 1, 1000);
-    this.#pollMs = whole(options.pollMs ?? 500, 'pollMs', 1);
+    this.#pollMs = whole(options.pollMs ?? 500, 'pollMs', 1, MAX_TIMER_MS);
     this.#maxAttempts = whole(options.maxAttempts ?? 10, 'maxAttempts', 1);
-    this.#baseMs = whole(options.backoff?.baseMs ?? 1000, 'backoff.baseMs', 0);
-    this.#maxMs = whole(options.backoff?.maxMs ?? 300_000, 'backoff.maxMs', this.#baseMs);
+    this.#baseMs = whole(options.backoff?.baseMs ?? 1000, 'backoff.baseMs', 0, MAX_TIMER_MS);
+    this.#maxMs = whole(options.backoff?.maxMs ?? 300_000, 'backoff.maxMs', this.#baseMs, MAX_TIMER_MS);
     this.#cleanup =
       options.cleanup === false
         ? undefined

@@ -311,10 +311,16 @@ function isMissingTable(error: unknown): boolean {
   return code === 'SQLITE_ERROR' && typeof message === 'string' && message.startsWith('no such table');
 }
 
+/** The longest a Node timer waits, in ms: past it, Node fires after 1 ms (the lease's renewal would spin). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function checkPositive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (Number.isSafeInteger(value) && value >= 1) return value;
-  throw outboxMisuse(DIALECT, `${name} must be a whole number of ms of at least 1, got ${String(value)}.`);
+  if (Number.isSafeInteger(value) && value >= 1 && value <= MAX_TIMER_MS) return value;
+  throw outboxMisuse(
+    DIALECT,
+    `${name} must be a whole number of ms of at least 1 and at most ${MAX_TIMER_MS}, got ${String(value)}.`,
+  );
 }
 
 /** The locked-database message, for SQLITE_BUSY and SQLITE_LOCKED; `undefined` for any other error. */
