@@ -1,4 +1,4 @@
-// Edge cases of consumers built on the inbox: ways a consumer built on the inbox could crash, or leave a processed message
+// Edge cases of consumers built on the inbox: ways one could crash, or leave a processed message
 // unsettled and redelivered for ever.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
