@@ -31,7 +31,8 @@ export function registerServe(program: Command): void {
         'the same key with another body (or on another route) 422. Keys are scoped by the caller: by default the ' +
         'Authorization, X-API-Key, API-Key, X-Auth-Token or X-Access-Token header, else the Cookie header; a keyed ' +
         'request with none of them is refused with 400 (see --anonymous). Health: GET ' +
-        '/__idem/health; Prometheus metrics: GET /__idem/metrics. SIGTERM or SIGINT drains requests in flight (up ' +
+        '/__idem/health (liveness), GET /__idem/ready (readiness: the store answers); Prometheus metrics: GET ' +
+        '/__idem/metrics (with --metrics-token or IDEM_METRICS_TOKEN, only for that bearer token). SIGTERM or SIGINT drains requests in flight (up ' +
         'to --grace), then exits. Set IDEM_ENCRYPTION_KEY to encrypt stored responses at rest (IDEM_ENCRYPTION_OLD_KEYS, comma-separated, still opens records sealed with older keys).',
     )
     .option('--upstream <url>', 'the API to protect, e.g. http://127.0.0.1:3000 (required)')
@@ -82,6 +83,11 @@ export function registerServe(program: Command): void {
       'longest time a client may take to send a whole request, then 408 (default 60s)',
     )
     .option('--max-connections <n>', 'most client connections open at once; more are closed (default 4096)')
+    .option(
+      '--metrics-token <token>',
+      'require Authorization: Bearer <token> on /__idem/metrics (401 otherwise); health and ready stay open. ' +
+        'Prefer IDEM_METRICS_TOKEN: a flag shows in the process list',
+    )
     .option('--no-upstream-check', 'start even if the upstream does not accept connections yet')
     .option('-c, --config <file>', 'JSON file with these settings in camelCase; flags win over it')
     .action(async (_options: Record<string, unknown>, command: Command) => {
@@ -91,7 +97,7 @@ export function registerServe(program: Command): void {
         flags[(REPEATED[name] ?? name) as keyof RawSettings] = value;
       }
       const configPath = command.opts().config as string | undefined;
-      const config = resolveServeConfig(flags, configPath === undefined ? {} : readConfigFile(configPath));
+      const config = resolveServeConfig(flags, configPath === undefined ? {} : readConfigFile(configPath), process.env);
       // Catch the signals before the "listening" line: whoever reads it may signal at once.
       const signal = nextSignal();
       const gateway = await startGateway(config, consoleOutput);
@@ -152,6 +158,7 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
       headersTimeoutMs: config.headersTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,
       maxConnections: config.maxConnections,
+      ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }),
       ...withEncryption(encryptionKeysFromEnv()),
     });
   } catch (error) {
@@ -176,7 +183,8 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
     `idem: gateway listening on ${url} -> ${upstream.href.replace(/\/$/, '')} (store ${describeStore(spec)}; ` +
       `keys ${keys} on ${config.methods.join(',')}; retention ${formatDuration(config.retentionMs)}, lease ${formatDuration(config.leaseMs)})`,
   );
-  output.out(`idem: health ${url}/__idem/health, metrics ${url}/__idem/metrics`);
+  const guarded = config.metricsToken === undefined ? '' : ' (bearer token required)';
+  output.out(`idem: health ${url}/__idem/health, ready ${url}/__idem/ready, metrics ${url}/__idem/metrics${guarded}`);
   if (spec.kind === 'memory') {
     output.err(
       'idem: warning: memory: is for development only: keys live in this process, are lost on exit and are not ' +

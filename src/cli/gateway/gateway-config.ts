@@ -69,6 +69,11 @@ export interface ServeConfig {
   requestTimeoutMs: number;
   /** Most client connections open at once. Default 4096. */
   maxConnections: number;
+  /**
+   * The token `/__idem/metrics` requires as `Authorization: Bearer <token>`: `--metrics-token`,
+   * else `IDEM_METRICS_TOKEN`, else the config file. Default none: metrics are open.
+   */
+  metricsToken: string | undefined;
 }
 
 /** A raw setting as a flag (string, boolean) or a JSON config value gives it. */
@@ -101,6 +106,7 @@ const FILE_KEYS = [
   'headersTimeout',
   'requestTimeout',
   'maxConnections',
+  'metricsToken',
 ] as const;
 type SettingName = (typeof FILE_KEYS)[number];
 export type RawSettings = Partial<Record<SettingName, Raw>>;
@@ -110,6 +116,9 @@ const FLAG_NAMES: Partial<Record<SettingName, string>> = {
   scopeHeaders: '--scope-header',
   scopeCookies: '--scope-cookie',
 };
+
+/** Settings an environment variable may give, between the flag and the config file. */
+const ENV_NAMES: Partial<Record<SettingName, string>> = { metricsToken: 'IDEM_METRICS_TOKEN' };
 
 /** An HTTP token (RFC 9110): what a header or cookie name may be. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
@@ -145,10 +154,19 @@ export function readConfigFile(path: string): RawSettings {
   return parsed as RawSettings;
 }
 
-/** Merges flags (first), the config file and the defaults, checking every value. */
-export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): ServeConfig {
+/**
+ * Merges flags (first), the environment (`IDEM_METRICS_TOKEN`), the config file and the
+ * defaults, checking every value.
+ */
+export function resolveServeConfig(
+  flags: RawSettings,
+  file: RawSettings = {},
+  env: Record<string, string | undefined> = {},
+): ServeConfig {
   const pick = (name: SettingName): { value: Raw; from: string } | undefined => {
     if (flags[name] !== undefined) return { value: flags[name], from: FLAG_NAMES[name] ?? `--${kebab(name)}` };
+    const variable = ENV_NAMES[name];
+    if (variable !== undefined && env[variable] !== undefined) return { value: env[variable], from: variable };
     if (file[name] !== undefined) return { value: file[name], from: `"${name}" in the config file` };
     return undefined;
   };
@@ -261,6 +279,7 @@ export function resolveServeConfig(flags: RawSettings, file: RawSettings = {}): 
     headersTimeoutMs,
     requestTimeoutMs,
     maxConnections: count(pick('maxConnections'), DEFAULT_MAX_CONNECTIONS),
+    metricsToken: pick('metricsToken') === undefined ? undefined : text('metricsToken', ''),
   };
 }
 

@@ -17,12 +17,13 @@ import { callerScope } from '../../http/caller-scope.js';
 import { type HttpEvent, HttpIdempotency, type HttpIdempotencyOptions } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
 import { requestFingerprint } from '../../http/request-fingerprint.js';
-import { ADMIN_PREFIX, type AdminContext, answerAdmin } from './admin-endpoints.js';
+import { ADMIN_PREFIX, type AdminContext, answerAdmin, tokenDigest } from './admin-endpoints.js';
 import { type ClientLimitOptions, clientLimits, refuseMalformed } from './client-limits.js';
 import { answerProblem, shuttingDown } from './gateway-problems.js';
 import { GatewayMetrics } from './metrics.js';
 import { readBodyUpTo, refuseTooLarge } from './request-body.js';
 import { checkFraming, forwardPath } from './request-target.js';
+import { DEFAULT_PROBE_TIMEOUT_MS, StoreProbe } from './store-probe.js';
 import { type ExchangeInput, UpstreamExchange, type UpstreamLink } from './upstream-exchange.js';
 
 export { ADMIN_PREFIX } from './admin-endpoints.js';
@@ -59,6 +60,13 @@ export interface GatewayOptions extends HttpIdempotencyOptions, ClientLimitOptio
   scopeHeaders?: string[];
   /** Cookie names whose values identify the caller (`sid`); see `scopeHeaders`. */
   scopeCookies?: string[];
+  /**
+   * A token `GET /__idem/metrics` requires as `Authorization: Bearer <token>` (401 otherwise).
+   * `/__idem/health` and `/__idem/ready` stay open. Default: none, metrics are open.
+   */
+  metricsToken?: string;
+  /** How long `/__idem/health` and `/__idem/ready` reuse one store probe's answer, in ms. Default 1,000. */
+  healthCacheMs?: number;
   /** Most connections open to the upstream at once; more requests queue. Default 512. */
   maxUpstreamSockets?: number;
   /**
@@ -161,9 +169,29 @@ export class Gateway {
       request: secure ? (httpsRequest as typeof httpRequest) : httpRequest,
       timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
     };
+    const engine = this.#http.engine;
+    if (options.metricsToken !== undefined && options.metricsToken.trim() === '') {
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        '[idem] [gateway] metricsToken is empty; give a long random token, or leave it out for open metrics.',
+      );
+    }
     this.#admin = {
       metrics,
-      engine: this.#http.engine,
+      storeName: engine.store.name,
+      probe: new StoreProbe(engine.store, {
+        timeoutMs: Math.min(DEFAULT_PROBE_TIMEOUT_MS, engine.storeTimeoutMs),
+        ...(options.healthCacheMs === undefined ? {} : { cacheMs: options.healthCacheMs }),
+        // The driver's words (addresses, SQL) go to the operator's log, never to a client.
+        onDown: (error) =>
+          this.#onError(
+            new Error(
+              `[idem] [gateway] the ${engine.store.name} store stopped answering health probes (${reasonText(error)}); /__idem/ready answers 503 until it answers again.`,
+            ),
+          ),
+        onUp: () => this.#onError(new Error(`[idem] [gateway] the ${engine.store.name} store answers again.`)),
+      }),
+      metricsTokenDigest: tokenDigest(options.metricsToken),
       upstream: this.upstream.origin + this.#basePath,
       inFlight: () => this.inFlight,
       closing: () => this.closing,
@@ -321,6 +349,10 @@ export class Gateway {
     if (this.#flights.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
+}
+
+function reasonText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Checks the upstream URL: http(s), a host, no query or fragment. */
