@@ -3,14 +3,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { setImmediate as yieldToTimers } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import type { AdminStore } from '../../src/core/store.js';
 import { type SweepResult, startSweeper } from '../../src/core/sweeper.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import { MysqlStore } from '../../src/stores/mysql/index.js';
 import { PostgresStore } from '../../src/stores/postgres/index.js';
 import { SqliteStore } from '../../src/stores/sqlite/index.js';
 import { runChild } from '../kill-child.js';
+import { MYSQL_URL } from './mysql.factory.js';
 import { postgresUrl } from './postgres.factory.js';
 import { dropStore as dropSqlite, sqliteTestPath } from './sqlite.factory.js';
 
@@ -222,45 +225,68 @@ for (const backend of [sqlite, postgres]) {
   });
 }
 
-describe('sweeper on postgres: two sweepers on one table', () => {
-  const table = `idem_sweep_pair_${suffix}`;
-  const one = new PostgresStore({ url: postgresUrl, table });
-  const two = new PostgresStore({ url: postgresUrl, table });
-  after(async () => {
-    await one.close();
-    await two.close();
-    await postgres.drop(table);
-  });
-
-  it('share the backlog on separate connections, each deleting its own records, with no error', async () => {
-    const records = 3000;
-    await backlog(one, records, 50);
-    const errors: unknown[] = [];
-    // Counted by onSweep, so the sweepers' own timed rounds count too.
-    const totals = { first: 0, second: 0 };
-    const options = (name: keyof typeof totals) => ({
-      everyMs: 1,
-      batch: 50,
-      maxBatchesPerRound: 5,
-      onError: (e: unknown) => errors.push(e),
-      onSweep: ({ deleted }: SweepResult) => {
-        totals[name] += deleted;
-      },
-    });
-    const first = startSweeper(one, options('first'));
-    const second = startSweeper(two, options('second'));
+const mysqlBackend: Backend = {
+  name: 'mysql',
+  store: (table) => new MysqlStore({ url: MYSQL_URL, table }),
+  async rows(table) {
+    const connection = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
     try {
-      for (let left = records; left > 0; left = await postgres.rows(table)) {
-        await Promise.all([first.sweepNow(), second.sweepNow()]);
-      }
+      const [rows] = await connection.query(`SELECT count(*) AS n FROM \`${table}\``);
+      return Number((rows as { n: number }[])[0]?.n);
     } finally {
-      await Promise.all([first.stop(), second.stop()]);
+      await connection.end();
     }
-    assert.deepEqual(errors, []);
-    assert.equal(totals.first + totals.second, records, 'every record was deleted once, by one sweeper');
-    assert.ok(totals.first > 0 && totals.second > 0, `both made progress: ${totals.first} and ${totals.second}`);
+  },
+  async drop(table) {
+    const connection = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
+    try {
+      await connection.query(`DROP TABLE IF EXISTS \`${table}_journal\`, \`${table}\``);
+    } finally {
+      await connection.end();
+    }
+  },
+};
+
+for (const backend of [postgres, mysqlBackend])
+  describe(`sweeper on ${backend.name}: two sweepers on one table`, () => {
+    const table = `idem_sweep_pair_${suffix}`;
+    const one = backend.store(table);
+    const two = backend.store(table);
+    after(async () => {
+      await one.close();
+      await two.close();
+      await backend.drop(table);
+    });
+
+    it('share the backlog on separate connections, each deleting its own records, with no error', async () => {
+      const records = 3000;
+      await backlog(one, records, 50);
+      const errors: unknown[] = [];
+      // Counted by onSweep, so the sweepers' own timed rounds count too.
+      const totals = { first: 0, second: 0 };
+      const options = (name: keyof typeof totals) => ({
+        everyMs: 1,
+        batch: 50,
+        maxBatchesPerRound: 5,
+        onError: (e: unknown) => errors.push(e),
+        onSweep: ({ deleted }: SweepResult) => {
+          totals[name] += deleted;
+        },
+      });
+      const first = startSweeper(one, options('first'));
+      const second = startSweeper(two, options('second'));
+      try {
+        for (let left = records; left > 0; left = await backend.rows(table)) {
+          await Promise.all([first.sweepNow(), second.sweepNow()]);
+        }
+      } finally {
+        await Promise.all([first.stop(), second.stop()]);
+      }
+      assert.deepEqual(errors, []);
+      assert.equal(totals.first + totals.second, records, 'every record was deleted once, by one sweeper');
+      assert.ok(totals.first > 0 && totals.second > 0, `both made progress: ${totals.first} and ${totals.second}`);
+    });
   });
-});
 
 describe('sweeper', () => {
   it('never runs two rounds at once in a process', async () => {
