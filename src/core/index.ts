@@ -20,4 +20,5 @@ export { storeKeyOf } from './keys.js';
 export { type Outcome, OutcomeKind } from './outcome.js';
 export type { AdminStore, IdempotencyRecord, RecordState, Store } from './store.js';
 export type { ErrorClass, ErrorRevivalOptions, StoredError } from './stored-error.js';
+export { type Sweeper, type SweeperOptions, type SweepResult, startSweeper } from './sweeper.js';
 export { defaultSerializer, type ValueSerializer } from './value-codec.js';

@@ -39,6 +39,7 @@ import {
 } from './codec.js';
 import { pageDueRuns } from './due.js';
 import { redisMisconfiguration } from './errors.js';
+import { checkEvictionPolicy } from './eviction-check.js';
 import { RedisKeys } from './keys.js';
 import { openOwnClient } from './own-client.js';
 import { readMany } from './read-many.js';
@@ -85,6 +86,12 @@ export interface RedisStoreOptions {
    * it waits for a connection. Default 3000.
    */
   commandTimeoutMs?: number;
+  /**
+   * Called at most once, on first use, with a warning about the server's setup: a
+   * `maxmemory-policy` other than `noeviction`, under which Redis may evict records. Skipped
+   * silently where the server refuses `CONFIG GET` (managed Redis). Default `console.warn`.
+   */
+  onWarning?: (message: string) => void;
 }
 
 const STORE_NAME = 'redis';
@@ -128,6 +135,10 @@ export class RedisStore implements AdminStore, JournalStore {
         throw invalidOptions(STORE_NAME, `${name} must be a positive number of ms.`);
       }
     }
+    if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
+      throw invalidOptions(STORE_NAME, `onWarning must be a function, got ${typeof options.onWarning}.`);
+    }
+    const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
     this.#keys = new RedisKeys(prefix);
     this.#ops = new StoreOperations({
       store: STORE_NAME,
@@ -140,6 +151,7 @@ export class RedisStore implements AdminStore, JournalStore {
           commandTimeoutMs: options.commandTimeoutMs ?? 3000,
         }),
       misconfiguration: redisMisconfiguration,
+      prepare: (client) => checkEvictionPolicy(client, onWarning),
     });
   }
 
