@@ -305,9 +305,12 @@ export class Lease {
   /** Gives the key up so that a retry runs the work again. Quiet if the lease was already lost. */
   async release(): Promise<void> {
     this.#stop();
-    const engine = this.#engine;
-    const run = () => engine.call('release', () => engine.store.release(this.key, this.token));
-    await (engine.telemetry === undefined ? run() : engine.telemetry.release(run));
+    const telemetry = this.#engine.telemetry;
+    await (telemetry === undefined ? this.#release() : telemetry.release(() => this.#release()));
+  }
+
+  #release(): Promise<boolean> {
+    return this.#engine.call('release', () => this.#engine.store.release(this.key, this.token));
   }
 
   /** Extends the lease now; throws `LEASE_LOST` if another caller took it over. */

@@ -68,7 +68,7 @@ export type IdemEvent =
       type: 'claim';
       store: string;
       outcome: ClaimOutcome;
-      /** How many times the key was claimed, this claim included (`run` only; above 1 is a takeover or a retry). */
+      /** How many times the key was claimed, this claim included (`run` only; above 1: a lease that ran out was taken over). */
       attempts?: number;
       /** From `begin` to its answer, waiting included, in ms. */
       durationMs: number;
@@ -101,10 +101,7 @@ const COUNTERS: Record<keyof Counters, [name: string, description: string]> = {
   replays: ['idem.replays', 'Claims answered with a stored outcome'],
   conflicts: ['idem.conflicts', 'Claims refused because the key was in progress elsewhere'],
   mismatches: ['idem.mismatches', 'Claims refused because the key was used with other input'],
-  takeovers: [
-    'idem.lease.takeovers',
-    'Runs of a key claimed before (attempts > 1): an expired lease taken over, or a retry',
-  ],
+  takeovers: ['idem.lease.takeovers', 'Runs that took over a key whose lease ran out (attempts > 1)'],
   losses: ['idem.lease.losses', 'Leases lost to another worker (LEASE_LOST)'],
   errors: ['idem.store.errors', 'Store calls that failed or timed out (STORE_UNAVAILABLE)'],
 };
