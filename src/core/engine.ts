@@ -4,6 +4,7 @@ import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } fro
 import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import { type IdempotencyRecord, type Store, StoreLimits } from './store.js';
+import { type IdemEvent, Telemetry, type TelemetryOptions } from './telemetry.js';
 
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -35,6 +36,16 @@ export interface EngineOptions {
   encryptionKey?: EncryptionKeys;
   /** The clock, in ms since the epoch. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Spans and metrics through OpenTelemetry: pass `{ tracer: trace.getTracer('idem'), meter:
+   * metrics.getMeter('idem') }` (see docs/operations.md for the names). Default: none, at no cost.
+   */
+  telemetry?: TelemetryOptions;
+  /**
+   * Told of each claim decided, completion, release, lost lease and failed store call, in order,
+   * without keys or results. What it throws is ignored. Default: none.
+   */
+  onEvent?: (event: IdemEvent) => void;
 }
 
 export interface BeginInput {
@@ -90,6 +101,8 @@ export class Engine {
   readonly codec: OutcomeCodec;
   /** The clock, in ms since the epoch (the `now` option). */
   readonly now: () => number;
+  /** Where spans, metrics and events go; `undefined` when nothing listens. @internal */
+  readonly telemetry: Telemetry | undefined;
   readonly #deadlines: Deadlines;
 
   constructor(options: EngineOptions) {
@@ -125,10 +138,15 @@ export class Engine {
     this.codec = new OutcomeCodec(options.encryptionKey);
     this.#deadlines = new Deadlines(this.storeTimeoutMs);
     this.now = options.now ?? Date.now;
+    this.telemetry = Telemetry.of(this.store.name, options.telemetry, options.onEvent);
   }
 
   /** Claims the key, or says why not: replay the stored outcome, in progress, or mismatch. */
-  async begin(input: BeginInput): Promise<Decision> {
+  begin(input: BeginInput): Promise<Decision> {
+    return this.telemetry === undefined ? this.#begin(input) : this.telemetry.claim(() => this.#begin(input));
+  }
+
+  async #begin(input: BeginInput): Promise<Decision> {
     checkText(input.key, 'key', StoreLimits.keyBytes);
     checkText(input.fingerprint, 'fingerprint', StoreLimits.fingerprintBytes);
     const deadline = this.now() + (input.waitMs ?? 0);
@@ -180,7 +198,12 @@ export class Engine {
    * For the engine and its leases only; code outside the engine uses `callStore` (deadlines.ts).
    * @internal
    */
-  async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    if (this.telemetry === undefined) return this.#call(operation, run);
+    return this.telemetry.storeCall(operation, () => this.#call(operation, run));
+  }
+
+  async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     try {
       return await this.#deadlines.within(run(), () => storeTimeout(this.storeTimeoutMs));
     } catch (error) {
@@ -250,7 +273,12 @@ export class Lease {
    * over `maxResultBytes` is recorded as "too large" instead and `false` is returned.
    * Throws `LEASE_LOST` when another caller took the key over: nothing is stored.
    */
-  async complete(outcome: Outcome): Promise<boolean> {
+  complete(outcome: Outcome): Promise<boolean> {
+    const telemetry = this.#engine.telemetry;
+    return telemetry === undefined ? this.#complete(outcome) : telemetry.complete(() => this.#complete(outcome));
+  }
+
+  async #complete(outcome: Outcome): Promise<boolean> {
     this.#stop();
     const engine = this.#engine;
     let encoded = engine.codec.encode(outcome, this.key);
@@ -277,7 +305,12 @@ export class Lease {
   /** Gives the key up so that a retry runs the work again. Quiet if the lease was already lost. */
   async release(): Promise<void> {
     this.#stop();
-    await this.#engine.call('release', () => this.#engine.store.release(this.key, this.token));
+    const telemetry = this.#engine.telemetry;
+    await (telemetry === undefined ? this.#release() : telemetry.release(() => this.#release()));
+  }
+
+  #release(): Promise<boolean> {
+    return this.#engine.call('release', () => this.#engine.store.release(this.key, this.token));
   }
 
   /** Extends the lease now; throws `LEASE_LOST` if another caller took it over. */
@@ -328,7 +361,10 @@ export class Lease {
       `[idem] [${this.#engine.store.name}] lease lost for key ${this.key}: another worker took it over after ${this.#engine.leaseMs} ms; ${what}. Raise leaseMs above the work's longest run or keep the heartbeat on.`,
       { key: this.key },
     );
-    this.#lostWith ??= error;
+    if (this.#lostWith === undefined) {
+      this.#lostWith = error;
+      this.#engine.telemetry?.leaseLost();
+    }
     this.#controller?.abort(this.#lostWith);
     return error;
   }

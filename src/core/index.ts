@@ -21,4 +21,15 @@ export { type Outcome, OutcomeKind } from './outcome.js';
 export type { AdminStore, IdempotencyRecord, RecordState, Store } from './store.js';
 export type { ErrorClass, ErrorRevivalOptions, StoredError } from './stored-error.js';
 export { type Sweeper, type SweeperOptions, type SweepResult, startSweeper } from './sweeper.js';
+export type {
+  ClaimOutcome,
+  IdemEvent,
+  TelemetryAttributes,
+  TelemetryCounter,
+  TelemetryHistogram,
+  TelemetryMeter,
+  TelemetryOptions,
+  TelemetrySpan,
+  TelemetryTracer,
+} from './telemetry.js';
 export { defaultSerializer, type ValueSerializer } from './value-codec.js';
