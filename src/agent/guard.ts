@@ -186,8 +186,18 @@ export class ToolGuard {
 
   #engineCall(): Recorded {
     if (this.#recorded !== undefined) return this.#recorded;
-    const { store, retentionMs, leaseMs, heartbeatMs, storeTimeoutMs, maxResultBytes, encryptionKey, now } =
-      this.#options;
+    const {
+      store,
+      retentionMs,
+      leaseMs,
+      heartbeatMs,
+      storeTimeoutMs,
+      maxResultBytes,
+      encryptionKey,
+      now,
+      telemetry,
+      onEvent,
+    } = this.#options;
     if (store === undefined) {
       throw new IdempotencyError(
         ErrorCode.INVALID_OPTIONS,
@@ -202,7 +212,17 @@ export class ToolGuard {
         return await calls.run(context, async () => await collect(await execute()));
       },
       {
-        ...{ retentionMs, leaseMs, heartbeatMs, storeTimeoutMs, maxResultBytes, encryptionKey, now },
+        ...{
+          retentionMs,
+          leaseMs,
+          heartbeatMs,
+          storeTimeoutMs,
+          maxResultBytes,
+          encryptionKey,
+          now,
+          telemetry,
+          onEvent,
+        },
         store,
         name: TOOL_NAMESPACE,
         scope: (call) => call.runId,

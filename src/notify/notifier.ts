@@ -5,7 +5,7 @@
  * log. A duplicate finds it completed (or in progress) and is suppressed.
  */
 import { randomUUID } from 'node:crypto';
-import { type Decision, Engine, type Lease } from '../core/engine.js';
+import { type Decision, Engine, type EngineOptions, type Lease } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
 import { isJournalStore, type JournalStore } from '../core/journal.js';
 import type { EncryptionKeys } from '../core/keyring.js';
@@ -58,6 +58,10 @@ export interface NotifierOptions {
   onLogError?: (error: unknown) => void;
   /** Seals the log entries (recipients included) with AES-256-GCM (see `EngineOptions.encryptionKey`). */
   encryptionKey?: EncryptionKeys;
+  /** Spans and metrics of the notifications' claims (see `EngineOptions.telemetry`). Default none. */
+  telemetry?: EngineOptions['telemetry'];
+  /** Called with each claim, completion, release and store error (see `EngineOptions.onEvent`). Default none. */
+  onEvent?: EngineOptions['onEvent'];
   /** A store call that takes longer fails with `STORE_UNAVAILABLE`, in ms. Default 5,000. */
   storeTimeoutMs?: number;
   /** The clock, in ms since the epoch. Default `Date.now`. */
@@ -282,6 +286,8 @@ export class Notifier {
       ...(o.storeTimeoutMs === undefined ? {} : { storeTimeoutMs: o.storeTimeoutMs }),
       ...(o.encryptionKey === undefined ? {} : { encryptionKey: o.encryptionKey }),
       ...(o.now === undefined ? {} : { now: o.now }),
+      ...(o.telemetry === undefined ? {} : { telemetry: o.telemetry }),
+      ...(o.onEvent === undefined ? {} : { onEvent: o.onEvent }),
     });
   }
 }

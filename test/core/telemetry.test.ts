@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ToolGuard } from '../../src/agent/guard.js';
 import { Engine, type EngineOptions } from '../../src/core/engine.js';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import { idempotent } from '../../src/core/idempotent.js';
@@ -17,6 +18,7 @@ import type {
   TelemetrySpan,
   TelemetryTracer,
 } from '../../src/core/telemetry.js';
+import { Notifier } from '../../src/notify/index.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import * as sqlite from '../stores/sqlite.factory.js';
 
@@ -280,5 +282,22 @@ describe('telemetry', () => {
     await metricsOnly.begin({ key: 'k', fingerprint: 'fp' });
     assert.equal(recorder.calls, callsAfterSetup, 'a meter alone starts no span');
     assert.equal(recorder.spans.length, 0);
+  });
+
+  it('reaches the notifier and the agent guard, whose engines are made inside them', async () => {
+    const seen: string[] = [];
+    const onEvent = (event: IdemEvent) => seen.push(event.type === 'claim' ? `claim:${event.outcome}` : event.type);
+    const notifier = new Notifier({ store: new MemoryStore(), onEvent });
+    const note = { recipient: 'ann@example.com', event: 'shipped:1', channel: 'log', send: async () => 'sent' };
+    await notifier.notify(note);
+    await notifier.notify(note);
+    // The duplicate is suppressed, and the suppression is logged as a record of its own.
+    assert.deepEqual(seen.slice(0, 3), ['claim:run', 'complete', 'claim:replay']);
+
+    seen.length = 0;
+    const guard = new ToolGuard({ store: new MemoryStore(), runId: 'run-1', onEvent });
+    await guard.call({ tool: 'refund', callId: 'c1', args: { cents: 5 } }, async () => 'refunded');
+    await guard.call({ tool: 'refund', callId: 'c1', args: { cents: 5 } }, async () => 'refunded');
+    assert.deepEqual(seen, ['claim:run', 'complete', 'claim:replay']);
   });
 });
