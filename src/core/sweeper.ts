@@ -3,7 +3,9 @@
  * `AdminStore.sweep` in batches until the expired records are gone or the round's budget is spent.
  * It needs nothing from the store but `sweep`, so the core still imports no store.
  */
+
 import { ErrorCode, IdempotencyError } from './errors.js';
+import { MAX_TIMER_MS, wholeOption } from './option-checks.js';
 import type { AdminStore } from './store.js';
 
 export interface SweepResult {
@@ -59,8 +61,6 @@ export interface Sweeper {
    */
   sweepNow(): Promise<number>;
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Starts sweeping `store`'s expired records in the background. The timer is `unref()`ed, so the
@@ -185,12 +185,8 @@ class SweepLoop implements Sweeper {
   }
 }
 
-function whole(value: number, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
-    throw invalid(`${name} must be a whole number ${range}, got ${String(value)}.`);
-  }
-  return value;
+function whole(value: number, name: string, min: number, max?: number): number {
+  return wholeOption('[idem] [sweeper]', name, value, min, max);
 }
 
 function invalid(message: string): IdempotencyError {

@@ -7,12 +7,13 @@
  * pass publishes them again with the same ids: consumers' inboxes (or JetStream's duplicate
  * window) drop the second copy.
  */
+
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
+import { MAX_TIMER_MS, wholeOption } from '../../core/option-checks.js';
 import type { OutboxPublisher, OutboxStore, PendingMessage, PublishResult, RelayPassResult } from './outbox.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** The longest a Node timer waits, in ms: past it, Node fires after 1 ms, and the loop would spin. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Exponential backoff with jitter between publish attempts of one message (or after store errors). */
 export interface RelayBackoff {
@@ -288,12 +289,8 @@ export class OutboxRelay {
   }
 }
 
-function whole(value: number, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
-    throw invalid(`${name} must be a whole number ${range}, got ${String(value)}.`);
-  }
-  return value;
+function whole(value: number, name: string, min: number, max?: number): number {
+  return wholeOption('[idem] [outbox relay]', name, value, min, max);
 }
 
 function invalid(message: string): IdempotencyError {
