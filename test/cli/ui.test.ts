@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Dashboard, startDashboard } from '../../src/cli/ui/dashboard-server.js';
 import type { KeyStats } from '../../src/cli/ui/key-stats.js';
-import { parseCounters } from '../../src/cli/ui/metrics-sampler.js';
+import { MetricsSampler, parseCounters } from '../../src/cli/ui/metrics-sampler.js';
 import type { AdminStore } from '../../src/core/store.js';
-import { idemArgs, ROOT, tempDir } from './helpers.js';
+import { send } from '../../src/testing/http-client.js';
+import { idemArgs, newKey, ROOT, startIdem, TestUpstream, tempDir } from './helpers.js';
 import { HOSTILE_BODY, type Seeded, seedStore } from './ui-seed.js';
 
 const TOKEN = 'ui-test-token-0123456789';
@@ -299,5 +300,49 @@ describe('idem ui', () => {
     const metrics = await runIdem(['ui', '--metrics', 'not a url']);
     assert.equal(metrics.code, 2);
     assert.match(metrics.stderr, /--metrics/);
+  });
+});
+
+describe('conflicts and mismatches sampled from idem serve', () => {
+  it('counts a mismatch the gateway answered since the previous sample, and shows it on the overview', async () => {
+    const upstream = await new TestUpstream().start();
+    const gateway = await startIdem(['--upstream', upstream.url, '--store', 'memory:', '--metrics-token', TOKEN]);
+    const sampler = new MetricsSampler({ url: `${gateway.url}/__idem/metrics`, token: TOKEN, intervalMs: 3_600_000 });
+    const { SqliteStore } = await import('../../src/stores/sqlite/index.js');
+    const store = new SqliteStore({ path: join(tempDir(), 'metrics.db') });
+    const dashboard = await startDashboard({ store, storeLabel: 'sqlite', metrics: sampler });
+    try {
+      await sampler.sample();
+      const key = newKey();
+      const headers = { 'idempotency-key': key, authorization: 'Bearer team-a' };
+      assert.equal((await send(`${gateway.url}/charges`, { body: { amount: 1 }, headers })).status, 201);
+      assert.equal((await send(`${gateway.url}/charges`, { body: { amount: 2 }, headers })).status, 422);
+      await sampler.sample();
+      const { body } = await call<{
+        metrics: { enabled: boolean; source: string; samples: { delta: Record<string, number> }[] };
+      }>(dashboard, '/api/overview');
+      assert.equal(body.metrics.enabled, true);
+      assert.match(body.metrics.source, /\/__idem\/metrics$/);
+      const last = body.metrics.samples.at(-1);
+      assert.deepEqual(last?.delta, { conflicts: 0, mismatches: 1, runs: 1, replays: 0 });
+    } finally {
+      await dashboard.close();
+      await store.close();
+      await gateway.stop();
+      await upstream.close();
+    }
+  });
+
+  it('keeps the reason when the gateway refuses the token', async () => {
+    const upstream = await new TestUpstream().start();
+    const gateway = await startIdem(['--upstream', upstream.url, '--store', 'memory:', '--metrics-token', TOKEN]);
+    try {
+      const sampler = new MetricsSampler({ url: `${gateway.url}/__idem/metrics`, token: 'wrong', intervalMs: 1000 });
+      await sampler.sample();
+      assert.match(sampler.report().lastError ?? '', /HTTP 401 \(check --metrics-token\)/);
+    } finally {
+      await gateway.stop();
+      await upstream.close();
+    }
   });
 });
