@@ -1,6 +1,6 @@
 /**
- * Two gaps found while writing docs/threat-model.md, kept as `todo` tests until the code closes
- * them: they run and report, but do not fail the suite.
+ * Two gaps found while writing docs/threat-model.md, closed since: a planted header is not
+ * replayed, and the open health endpoints do not name the upstream.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -28,9 +28,7 @@ const request: HttpRequestInfo = {
 };
 
 describe('threat model gaps', () => {
-  it('never replays Set-Cookie or hop-by-hop headers, even when a store writer planted them (no encryptionKey)', {
-    todo: 'decodeResponse replays every stored header; filter NEVER_REPLAYED on replay too',
-  }, async () => {
+  it('never replays Set-Cookie or hop-by-hop headers, even when a store writer planted them (no encryptionKey)', async () => {
     const store = new MemoryStore();
     const http = new HttpIdempotency({ store });
     const identified = http.identify(request);
@@ -65,9 +63,7 @@ describe('threat model gaps', () => {
     assert.ok(!names.includes('set-cookie'), `replayed headers: ${names.join(', ')}`);
   });
 
-  it('never tells clients of /__idem/health the address of the upstream', {
-    todo: 'admin-endpoints.ts health() sends `upstream` (origin and base path) to anyone',
-  }, async () => {
+  it('never tells clients of /__idem/health the address of the upstream', async () => {
     const gateway = new Gateway({ upstream: 'http://10.1.2.3:3000/internal', store: new MemoryStore() });
     try {
       const url = await gateway.listen(0);
