@@ -117,13 +117,19 @@ describe('the dashboard in headless Chromium', { skip: skipReason() }, () => {
     assert.equal(await store.get(seeded.stuck), null);
   });
 
-  it('asks for force before releasing a key whose lease is live', async () => {
+  it('asks for force before releasing a key whose lease is live, and releases it when forced', async () => {
     await page.click(`#keys tr[data-key="${seeded.live}"]`);
     await page.waitForSelector('#force-label:visible');
     await page.click('#release');
     await page.waitForSelector('#action.error');
     assert.match((await page.textContent('#action')) ?? '', /still leased/);
     assert.notEqual(await store.get(seeded.live), null);
+
+    await page.check('#force');
+    await page.click('#release');
+    await page.waitForSelector('#action.ok');
+    assert.match((await page.textContent('#action')) ?? '', /lease had \d+ s left/);
+    assert.equal(await store.get(seeded.live), null);
   });
 
   it('takes a screenshot of the whole page that decodes (docs/images/dashboard.png with IDEM_UPDATE_SCREENSHOTS=1)', async () => {

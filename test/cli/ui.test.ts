@@ -9,6 +9,9 @@ import type { KeyStats } from '../../src/cli/ui/key-stats.js';
 import { MetricsSampler, parseCounters } from '../../src/cli/ui/metrics-sampler.js';
 import type { AdminStore } from '../../src/core/store.js';
 import { send } from '../../src/testing/http-client.js';
+import * as postgresFactory from '../stores/postgres.factory.js';
+import * as redisFactory from '../stores/redis.factory.js';
+import * as sqliteFactory from '../stores/sqlite.factory.js';
 import { idemArgs, newKey, ROOT, startIdem, TestUpstream, tempDir } from './helpers.js';
 import { HOSTILE_BODY, type Seeded, seedStore } from './ui-seed.js';
 
@@ -55,18 +58,17 @@ interface KeysBody {
   nextCursor?: string;
 }
 
-const STORES = ['sqlite', 'postgres', 'redis'] as const;
+/** The stores, imported statically so that the test runner sees which servers this file needs. */
+const STORES = { sqlite: sqliteFactory, postgres: postgresFactory, redis: redisFactory } as const;
 
-for (const kind of STORES) {
+for (const [kind, factory] of Object.entries(STORES)) {
   describe(`the dashboard over ${kind}`, () => {
     const namespace = `ui_dash_${process.pid}`;
-    let factory: { createStore(n: string): Promise<AdminStore>; dropStore(n: string): Promise<void> };
     let store: AdminStore;
     let seeded: Seeded;
     let dashboard: Dashboard;
 
     before(async () => {
-      factory = await import(`../stores/${kind}.factory.ts`);
       await factory.dropStore(namespace);
       store = await factory.createStore(namespace);
       seeded = await seedStore(store);
@@ -75,7 +77,7 @@ for (const kind of STORES) {
     after(async () => {
       await dashboard?.close();
       await store?.close();
-      await factory?.dropStore(namespace);
+      await factory.dropStore(namespace);
     });
 
     it('counts keys by state, with the stuck one and the takeover, and buckets them in time', async () => {
