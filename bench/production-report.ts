@@ -42,21 +42,28 @@ function functionTable(report: FunctionCostReport): string {
     row.store,
     row.mode,
     row.variant === 'pre-telemetry' ? 'Idem before telemetry' : labelOf(row.variant),
+    dec(row.p50Us),
     dec(row.meanUs),
     dec(row.p99Us, 1),
-    signed(
-      row.meanUs -
-        (report.rows.find((o) => o.store === row.store && o.mode === row.mode && o.variant === 'off')?.meanUs ??
-          Number.NaN),
-    ),
+    row.plusOffUs === undefined ? '' : signed(row.plusOffUs),
     ratio(row.xOff),
     ratio(row.xBare),
     row.failures > 0 ? `${row.failures} failed: ${row.firstError}` : '',
   ]);
-  const align: Align[] = ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'];
-  out.push(
-    table(['store', 'keys', 'variant', 'us/op', 'p99 us', 'us vs off', 'x off', 'x bare', 'failures'], rows, align),
-  );
+  const align: Align[] = ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left'];
+  const headers = [
+    'store',
+    'keys',
+    'variant',
+    'p50 us',
+    'mean us',
+    'p99 us',
+    'p50 vs off',
+    'x off',
+    'x bare',
+    'failures',
+  ];
+  out.push(table(headers, rows, align));
   for (const { store, reason } of report.skipped) out.push(`  ${store}: SKIPPED, ${reason}`);
   for (const note of report.notes) out.push(`  note: ${note}`);
   return out.join('\n');
