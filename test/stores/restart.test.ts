@@ -184,6 +184,35 @@ for (const kind of ['postgres', 'redis'] as const) {
   });
 }
 
+describe('a private redis without persistence, restarted', () => {
+  it('forgets every record: a key completed before the restart runs again after it', async () => {
+    const server = await startPrivateRedis({ persistent: false });
+    const store = await openStore(parseStoreUrl(server.url), { timeoutMs: 5000 });
+    try {
+      let runs = 0;
+      const charge = idempotent(async (_key: string) => ++runs, { store, name: 'forgotten', key: (key) => key });
+      assert.equal(await charge('order-1'), 1);
+      assert.equal(await charge('order-1'), 1, 'a replay, before the restart');
+      await server.stop();
+      await server.start();
+      // The same store object reconnects by itself; the record is gone, so the work runs again.
+      let answer: number | undefined;
+      for (let attempt = 0; answer === undefined; attempt++) {
+        try {
+          answer = await charge('order-1');
+        } catch (error) {
+          if (!isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE) || attempt >= 300) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      assert.equal(answer, 2);
+    } finally {
+      await store.close();
+      await server.dispose();
+    }
+  });
+});
+
 /**
  * Each key's stored outcome, read through the same operation's name from a fresh process-local
  * store: the stored value (a replay), `in_progress`, or `absent` (the probe would have run).
