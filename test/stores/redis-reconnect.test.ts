@@ -49,4 +49,26 @@ describe('the Redis store on a server that goes away', () => {
       await server.dispose();
     }
   });
+
+  it('lets the event loop turn on every refusal, so a caller that retries at once cannot starve the reconnection', async () => {
+    const server = await startPrivateRedis();
+    const store = new RedisStore({ url: server.url });
+    try {
+      const charge = idempotent(async (_key: string) => 1, { store, name: 'starve', key: (key) => key });
+      assert.equal(await charge('before'), 1);
+      await server.stop();
+      await assert.rejects(charge('warm-up')); // the client has seen the connection drop
+      let turned = false;
+      setImmediate(() => {
+        turned = true;
+      });
+      for (let i = 0; i < 10; i++) await assert.rejects(charge(`down-${i}`));
+      // Refused with no I/O, every call would settle in microtasks: timers (ioredis's reconnect
+      // among them) and I/O would never run while a caller keeps retrying.
+      assert.equal(turned, true, 'the event loop turned while the calls were refused');
+    } finally {
+      await store.close();
+      await server.dispose();
+    }
+  });
 });

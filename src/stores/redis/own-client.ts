@@ -43,7 +43,17 @@ export async function openOwnClient(options: OwnClientOptions): Promise<OwnClien
       redis.disconnect();
     }
   };
-  return { client: redis, end };
+  const client: RedisLike = {
+    callBuffer: (command, ...args) =>
+      redis.callBuffer(command, ...args).catch(async (error: unknown) => {
+        // A refusal while disconnected involves no I/O: without this turn of the event loop, a
+        // caller that retries at once would keep the process in microtasks, and ioredis's
+        // reconnect timer would never run.
+        await new Promise((resolve) => setImmediate(resolve));
+        throw error;
+      }),
+  };
+  return { client, end };
 }
 
 /**
