@@ -2,7 +2,7 @@
  * Helpers for tests that start a private server of their own on another port (never the shared
  * ones): a free port, a wait for it to listen, and a private PostgreSQL or Redis that a test may
  * stop, start and restart. Every private server is stopped and its files removed when the test
- * process exits, however it exits (short of SIGKILL).
+ * process exits, however it exits (SIGINT and SIGTERM included; SIGKILL excepted).
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -55,9 +55,19 @@ export interface PrivateServer {
 
 /** Synchronous clean-ups still to run, for the `exit` hook. */
 const leftovers = new Set<() => void>();
-process.once('exit', () => {
+const cleanUpAll = () => {
   for (const cleanUp of leftovers) cleanUp();
-});
+  leftovers.clear();
+};
+process.once('exit', cleanUpAll);
+// A runner that gives up on the file ends it with a signal, which skips `exit`: clean up, then
+// end as the signal would.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanUpAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 

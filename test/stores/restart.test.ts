@@ -159,11 +159,14 @@ for (const kind of ['postgres', 'redis'] as const) {
 
         const outcome = await storedOutcomes(server.url, [...BEFORE_KEYS, ...AFTER_KEYS]);
         const orphans: string[] = [];
+        let unanswered = 0;
         for (const [key, stored] of outcome) {
           const effect = effects.get(key)?.[0];
           if (stored === 'in_progress') {
             // Claimed before the outage, its result lost with the connection: it keeps its claim.
+            // Without an effect: a claim that took effect after its caller was told it failed.
             if (effect !== undefined) orphans.push(key);
+            else unanswered++;
             continue;
           }
           assert.notEqual(stored, 'absent', `${key} was called after the restart, so it has a record`);
@@ -173,7 +176,7 @@ for (const kind of ['postgres', 'redis'] as const) {
           assert.equal(typeof outcome.get(key), 'object', `${key}, first called after the restart, completed`);
         }
         t.diagnostic(
-          `${answers.length} answers, ${down.length} during the outage, ${answers.filter((a) => a.phase === 'after' && a.code === ErrorCode.STORE_UNAVAILABLE).length} unavailable after the restart before the client reconnected, ${effects.size} keys run, ${orphans.length} ran but lost their result to the outage`,
+          `${answers.length} answers, ${down.length} during the outage, ${answers.filter((a) => a.phase === 'after' && a.code === ErrorCode.STORE_UNAVAILABLE).length} unavailable after the restart before the client reconnected, ${effects.size} keys run, ${orphans.length} ran but lost their result to the outage, ${unanswered} claimed without an answer`,
         );
       } finally {
         for (const worker of workers) worker.child.kill('SIGKILL');
