@@ -5,6 +5,15 @@
  * neutral app it serves and `send` to talk to it). test/package/public-api.test.ts holds the list
  * of exports.
  */
+
+export {
+  assertCrashSafe,
+  type CheckCrashesOptions,
+  type CrashPoint,
+  type CrashReport,
+  checkCrashes,
+} from './check-crashes/check-crashes.js';
+export { type CrashContext, crashScenario } from './check-crashes/crash-scenario.js';
 export { assertIdempotent } from './check-idempotency/assert-idempotent.js';
 export {
   type CheckExchange,
