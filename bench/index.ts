@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|production  run one part (default all)
+ *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|production|testing  run one part (default all)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -23,6 +23,7 @@ import { productionSection } from './production-report.js';
 import { gatewaySection, httpSection, storeSection } from './report.js';
 import { STORE_NAMES, type StoreName } from './store-targets.js';
 import { benchStores, type StoreReport } from './stores.js';
+import { benchTesting, type TestingReport, testingSection } from './testing.js';
 import { WORKFLOW_DATABASES, type WorkflowDatabaseName } from './workflows/databases.js';
 import { workflowSection } from './workflows/report.js';
 import { benchWorkflows, type WorkflowReport } from './workflows/workflows.js';
@@ -36,7 +37,18 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'messaging', 'backfill', 'production'];
+const PARTS = [
+  'stores',
+  'http',
+  'gateway',
+  'workflows',
+  'notify',
+  'agent',
+  'messaging',
+  'backfill',
+  'production',
+  'testing',
+];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
   console.error(
@@ -65,6 +77,7 @@ const results: {
   messaging?: MessagingReport;
   backfill?: BackfillReport;
   production?: ProductionReport;
+  testing?: TestingReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -117,6 +130,10 @@ if (only === undefined || only === 'production') {
   log(quick ? 'production (quick)...' : 'production...');
   results.production = await benchProduction({ stores, quick, log });
 }
+if (only === undefined || only === 'testing') {
+  log(quick ? 'testing (quick)...' : 'testing...');
+  results.testing = await benchTesting({ quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -132,6 +149,7 @@ if (results.agent) sections.push(agentSection(results.agent));
 if (results.messaging) sections.push(messagingSection(results.messaging));
 if (results.backfill) sections.push(backfillSection(results.backfill));
 if (results.production) sections.push(productionSection(results.production));
+if (results.testing) sections.push(testingSection(results.testing));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,
