@@ -131,14 +131,13 @@ export function idempotent<A extends unknown[], R>(
   const revival = revivalOptions(options);
   const failOpen = storeFaultPolicyOf('[idem]', options.onStoreUnavailable) === 'run-unprotected';
 
+  const storeKeyFor = (args: A, key: string) =>
+    storeKeyOf(namespace, scopeOf === undefined ? '' : requiredScope(scopeOf(...args), namespace), key);
+
   return async function idempotentCall(...args: A): Promise<Awaited<R>> {
     const fingerprint = fingerprintOf(fingerprintSource ? fingerprintSource(...args) : args);
     const key = validateKey(keyOf ? keyOf(...args) : fingerprint, maxKeyLength);
-    const storeKey = storeKeyOf(
-      namespace,
-      scopeOf === undefined ? '' : requiredScope(scopeOf(...args), namespace),
-      key,
-    );
+    const storeKey = storeKeyFor(args, key);
     const input = { key: storeKey, fingerprint, waitMs };
     const decision = failOpen ? await engine.beginOrUnprotected(input, 'function') : await engine.begin(input);
 
