@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertProblem, type SentResponse, send } from '../../src/testing/http-client.js';
-import { PrivateRedis } from '../stores/private-redis.js';
+import { type PrivateServer, startPrivateRedis } from '../stores/private-server.js';
 import { newKey, type RunningIdem, runIdem, startIdem, TestUpstream } from './helpers.js';
 
 const charge = (url: string, key: string) =>
@@ -31,13 +31,12 @@ async function untilProtected(request: () => Promise<SentResponse>): Promise<Sen
 
 describe('idem serve when its store is down', () => {
   const upstream = new TestUpstream();
-  let redis: PrivateRedis;
+  let redis: PrivateServer;
   let closed: RunningIdem;
   let open: RunningIdem;
   before(async () => {
     await upstream.start();
-    redis = await PrivateRedis.onFreePort();
-    await redis.start();
+    redis = await startPrivateRedis();
     const common = ['--upstream', upstream.url, '--store-timeout', '2s'];
     closed = await startIdem([...common, '--store', `${redis.url}/0`]);
     open = await startIdem([...common, '--store', `${redis.url}/1`, '--on-store-unavailable', 'run-unprotected']);
@@ -45,7 +44,7 @@ describe('idem serve when its store is down', () => {
   after(async () => {
     await closed?.stop();
     await open?.stop();
-    await redis.stop();
+    await redis.dispose();
     await upstream.close();
   });
 

@@ -7,8 +7,7 @@ import { MemoryStore } from '../../src/stores/memory/index.js';
 import { PostgresStore } from '../../src/stores/postgres/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { Workflows } from '../../src/workflow/index.js';
-import { PrivateRedis } from '../stores/private-redis.js';
-import { freePort } from '../stores/private-server.js';
+import { freePort, type PrivateServer, startPrivateRedis } from '../stores/private-server.js';
 
 const withCode = (code: ErrorCode, pattern?: RegExp) => (error: unknown) => {
   assert.ok(isIdempotencyError(error, code), `expected ${code}, got ${String(error)}`);
@@ -71,13 +70,12 @@ describe('idempotent(fn) when the store is down', () => {
   });
 
   describe('with a private redis-server that goes down and comes back', () => {
-    let redis: PrivateRedis;
+    let redis: PrivateServer;
     before(async () => {
-      redis = await PrivateRedis.onFreePort();
-      await redis.start();
+      redis = await startPrivateRedis();
     });
     after(async () => {
-      await redis.stop();
+      await redis.dispose();
     });
 
     it('runs unprotected on every call while it is down, reports it, and protects the key again once it is back', async () => {

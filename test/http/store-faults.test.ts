@@ -11,7 +11,7 @@ import { MemoryStore } from '../../src/stores/memory/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { assertProblem, type SentResponse, send } from '../../src/testing/http-client.js';
 import type { RunningServer } from '../../src/testing/index.js';
-import { PrivateRedis } from '../stores/private-redis.js';
+import { type PrivateServer, startPrivateRedis } from '../stores/private-server.js';
 import { CALLER, listen } from './serve.js';
 
 /** An express app whose POST /charges counts its runs, behind `idempotency(options)`. */
@@ -30,13 +30,12 @@ const post = (url: string, key: string) =>
   send(`${url}/charges`, { body: { amount: 500 }, headers: { ...CALLER, 'idempotency-key': key } });
 
 describe('the HTTP layer over a store that is really down (express, a private redis-server)', () => {
-  let redis: PrivateRedis;
+  let redis: PrivateServer;
   before(async () => {
-    redis = await PrivateRedis.onFreePort();
-    await redis.start();
+    redis = await startPrivateRedis();
   });
   after(async () => {
-    await redis.stop();
+    await redis.dispose();
   });
 
   it('answers 503 with Retry-After by default and runs unprotected, reported, under run-unprotected; protection resumes once the store is back', async () => {
