@@ -73,7 +73,12 @@ export function registerServe(program: Command): void {
     .option('--upstream-timeout <duration>', 'longest silence from the upstream before 504 (default 60s)')
     .option('--grace <duration>', 'on shutdown, how long requests in flight may finish (default 10s)')
     .option('--store-timeout <duration>', 'longest store call before 503 (default 5s)')
-    .option('--fail-open', 'forward requests unprotected while the store is down, instead of 503')
+    .option(
+      '--on-store-unavailable <policy>',
+      'while the store is down: reject (503, the default) or run-unprotected (forward without a record, ' +
+        'with Idempotent-Unprotected: true on the response)',
+    )
+    .option('--fail-open', 'the old spelling of --on-store-unavailable run-unprotected')
     .option(
       '--headers-timeout <duration>',
       'longest time a client may take to send a request head, then 408 (default 10s)',
@@ -154,7 +159,7 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       graceMs: config.graceMs,
       storeTimeoutMs: config.storeTimeoutMs,
-      failOpen: config.failOpen,
+      onStoreUnavailable: config.onStoreUnavailable,
       headersTimeoutMs: config.headersTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,
       maxConnections: config.maxConnections,

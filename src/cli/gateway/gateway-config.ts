@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_LEASE_MS, DEFAULT_RETENTION_MS, DEFAULT_STORE_TIMEOUT_MS } from '../../core/engine.js';
+import { type OnStoreUnavailable, STORE_FAULT_POLICIES } from '../../core/store-fault-policy.js';
 import type { AnonymousPolicy } from '../../http/caller-scope.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_METHODS } from '../../http/http-idempotency.js';
 import { usageError } from '../cli-error.js';
@@ -59,8 +60,12 @@ export interface ServeConfig {
   graceMs: number;
   /** How long one store call may take before the request is answered 503, in ms. Default 5 s. */
   storeTimeoutMs: number;
-  /** Forward requests unprotected while the store is down, instead of answering 503. Default false. */
-  failOpen: boolean;
+  /**
+   * While the store is down: `reject` answers 503 (fail closed); `run-unprotected` forwards the
+   * request without a record and adds `Idempotent-Unprotected: true` to its response. `--fail-open`
+   * is the old spelling of `run-unprotected`. Default `reject`.
+   */
+  onStoreUnavailable: OnStoreUnavailable;
   /** Refuse to start when the upstream does not accept connections. Default true. */
   upstreamCheck: boolean;
   /** Longest time a client may take to send a request's head, in ms. Default 10 s. */
@@ -101,6 +106,7 @@ const FILE_KEYS = [
   'upstreamTimeout',
   'grace',
   'storeTimeout',
+  'onStoreUnavailable',
   'failOpen',
   'upstreamCheck',
   'headersTimeout',
@@ -211,6 +217,18 @@ export function resolveServeConfig(
     return value as T;
   };
 
+  /** `--on-store-unavailable`, or its old spelling `--fail-open`; the two must not contradict. */
+  const storeFaultPolicy = (): OnStoreUnavailable => {
+    const policy = choice('onStoreUnavailable', STORE_FAULT_POLICIES, 'reject');
+    const failOpen = flag('failOpen', false);
+    if (failOpen && pick('onStoreUnavailable') !== undefined && policy !== 'run-unprotected') {
+      throw usageError(
+        `--fail-open contradicts ${pick('onStoreUnavailable')?.from} ${policy}: drop --fail-open, the old spelling of --on-store-unavailable run-unprotected.`,
+      );
+    }
+    return failOpen ? 'run-unprotected' : policy;
+  };
+
   const upstream = pick('upstream');
   if (upstream === undefined) {
     throw usageError(
@@ -274,7 +292,7 @@ export function resolveServeConfig(
     upstreamTimeoutMs: duration('upstreamTimeout', DEFAULT_UPSTREAM_TIMEOUT_MS),
     graceMs: duration('grace', DEFAULT_GRACE_MS),
     storeTimeoutMs: duration('storeTimeout', DEFAULT_STORE_TIMEOUT_MS),
-    failOpen: flag('failOpen', false),
+    onStoreUnavailable: storeFaultPolicy(),
     upstreamCheck: flag('upstreamCheck', true),
     headersTimeoutMs,
     requestTimeoutMs,

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { declaredLength, hasBody, nodeHeader } from '../../adapters/shared/node-request.js';
 import { sendResponse } from '../../adapters/shared/node-response.js';
+import { setPassHeaders } from '../../adapters/shared/pass-headers.js';
 import { parsedBody } from '../../adapters/shared/request-body.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../../core/errors.js';
 import { callerScope } from '../../http/caller-scope.js';
@@ -308,6 +309,7 @@ export class Gateway {
       sendResponse(input.res, decision.response);
       return;
     }
+    if (decision.action === 'pass') setPassHeaders(decision, (name, value) => input.res.setHeader(name, value));
     const recording = decision.action === 'run' ? decision.recording : undefined;
     await this.#exchange(flight, { ...input, ...(recording === undefined ? {} : { recording }) });
   }
