@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill  run one part (default all)
+ *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|production  run one part (default all)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -18,6 +18,8 @@ import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
 import { benchMessaging, type MessagingReport, messagingSection } from './messaging.js';
 import { benchNotify, type NotifyReport, notifySection } from './notify.js';
+import { benchProduction, type ProductionReport } from './production.js';
+import { productionSection } from './production-report.js';
 import { gatewaySection, httpSection, storeSection } from './report.js';
 import { STORE_NAMES, type StoreName } from './store-targets.js';
 import { benchStores, type StoreReport } from './stores.js';
@@ -34,7 +36,7 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'messaging', 'backfill'];
+const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'messaging', 'backfill', 'production'];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
   console.error(
@@ -62,6 +64,7 @@ const results: {
   agent?: AgentReport;
   messaging?: MessagingReport;
   backfill?: BackfillReport;
+  production?: ProductionReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -110,6 +113,10 @@ if (only === undefined || only === 'backfill') {
   log(quick ? 'backfill (quick)...' : 'backfill...');
   results.backfill = await benchBackfill({ stores, quick, log });
 }
+if (only === undefined || only === 'production') {
+  log(quick ? 'production (quick)...' : 'production...');
+  results.production = await benchProduction({ stores, quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -124,6 +131,7 @@ if (results.notify) sections.push(notifySection(results.notify));
 if (results.agent) sections.push(agentSection(results.agent));
 if (results.messaging) sections.push(messagingSection(results.messaging));
 if (results.backfill) sections.push(backfillSection(results.backfill));
+if (results.production) sections.push(productionSection(results.production));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,
