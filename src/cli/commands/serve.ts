@@ -7,6 +7,7 @@ import { formatDuration } from '../duration.js';
 import { encryptionKeysFromEnv } from '../encryption-env.js';
 import { Gateway, parseUpstream } from '../gateway/gateway.js';
 import { type RawSettings, readConfigFile, resolveServeConfig, type ServeConfig } from '../gateway/gateway-config.js';
+import { supervisesWorkers, superviseWorkers, workerRole } from '../gateway/workers.js';
 import { describeStore, openStore, parseStoreUrl } from '../store-url.js';
 
 /** Where the command writes; tests and the demo pass their own. */
@@ -93,6 +94,10 @@ export function registerServe(program: Command): void {
       'require Authorization: Bearer <token> on /__idem/metrics (401 otherwise); health and ready stay open. ' +
         'Prefer IDEM_METRICS_TOKEN: a flag shows in the process list',
     )
+    .option(
+      '--workers <n>',
+      'worker processes sharing the port, auto (or 0) for one per core; needs a shared store, not memory: (default 1)',
+    )
     .option('--no-upstream-check', 'start even if the upstream does not accept connections yet')
     .option('-c, --config <file>', 'JSON file with these settings in camelCase; flags win over it')
     .action(async (_options: Record<string, unknown>, command: Command) => {
@@ -103,10 +108,14 @@ export function registerServe(program: Command): void {
       }
       const configPath = command.opts().config as string | undefined;
       const config = resolveServeConfig(flags, configPath === undefined ? {} : readConfigFile(configPath), process.env);
+      if (supervisesWorkers(config)) return superviseWorkers(config, consoleOutput, nextSignal);
       // Catch the signals before the "listening" line: whoever reads it may signal at once.
-      const signal = nextSignal();
-      const gateway = await startGateway(config, consoleOutput);
-      await untilSignal(gateway, await signal, consoleOutput);
+      const worker = workerRole(config);
+      const output = worker?.output ?? consoleOutput;
+      const signal = worker?.signal ?? nextSignal();
+      const gateway = await startGateway(worker?.config ?? config, output);
+      worker?.ready();
+      await untilSignal(gateway, await signal, output, worker === undefined);
     });
 }
 
@@ -213,15 +222,25 @@ export function nextSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** After `signal`: drains, releases what cannot finish, and closes the store. */
-export async function untilSignal(running: RunningGateway, signal: NodeJS.Signals, output: Output): Promise<void> {
+/**
+ * After `signal`: drains, releases what cannot finish, and closes the store. A second signal exits
+ * at once, unless `secondSignalForces` is false (a worker: its supervisor decides).
+ */
+export async function untilSignal(
+  running: RunningGateway,
+  signal: NodeJS.Signals,
+  output: Output,
+  secondSignalForces = true,
+): Promise<void> {
   // A second signal means "now": exit without waiting for the grace period.
   const force = () => {
     output.err('idem: second signal: exiting now; keys of requests in flight stay claimed until their lease ends.');
     process.exit(1);
   };
-  process.once('SIGTERM', force);
-  process.once('SIGINT', force);
+  if (secondSignalForces) {
+    process.once('SIGTERM', force);
+    process.once('SIGINT', force);
+  }
   output.err(`idem: ${signal}: no longer accepting connections; ${running.gateway.inFlight} request(s) in flight.`);
   const report = await running.gateway.close();
   await running.store.close();

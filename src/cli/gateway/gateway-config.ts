@@ -13,6 +13,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
 } from './gateway.js';
+import { parseWorkers } from './workers.js';
 
 /** Everything `idem serve` runs with, after flags, config file and defaults are merged. */
 export interface ServeConfig {
@@ -79,6 +80,8 @@ export interface ServeConfig {
    * else `IDEM_METRICS_TOKEN`, else the config file. Default none: metrics are open.
    */
   metricsToken: string | undefined;
+  /** Worker processes sharing the port (node:cluster); `auto` or 0 in the settings: one per core. Default 1. */
+  workers: number;
 }
 
 /** A raw setting as a flag (string, boolean) or a JSON config value gives it. */
@@ -113,6 +116,7 @@ const FILE_KEYS = [
   'requestTimeout',
   'maxConnections',
   'metricsToken',
+  'workers',
 ] as const;
 type SettingName = (typeof FILE_KEYS)[number];
 export type RawSettings = Partial<Record<SettingName, Raw>>;
@@ -298,6 +302,7 @@ export function resolveServeConfig(
     requestTimeoutMs,
     maxConnections: count(pick('maxConnections'), DEFAULT_MAX_CONNECTIONS),
     metricsToken: pick('metricsToken') === undefined ? undefined : text('metricsToken', ''),
+    workers: parseWorkers(pick('workers')),
   };
 }
 

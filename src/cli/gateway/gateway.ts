@@ -232,7 +232,7 @@ export class Gateway {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ((req.url ?? '/').startsWith(ADMIN_PREFIX)) return answerAdmin(this.#admin, req, res);
     // A response written after the client left must not crash the process.
-    res.on('error', () => {});
+    res.on('error', ignore);
     const flight = new Flight(res);
     this.#flights.add(flight);
     try {
@@ -261,7 +261,7 @@ export class Gateway {
     const method = req.method ?? 'GET';
     const header = nodeHeader(req);
     if (!this.#http.applies(method, header)) {
-      this.metrics.observe({ type: 'pass' });
+      this.metrics.observe(PASS);
       await this.#exchange(flight, { req, res, path, body: 'stream' });
       return;
     }
@@ -351,6 +351,12 @@ export class Gateway {
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 }
+
+/** One listener for every response's errors, instead of a new closure per request. */
+function ignore(): void {}
+
+/** The metrics event of every request forwarded unprotected. */
+const PASS: HttpEvent = { type: 'pass' };
 
 function reasonText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
