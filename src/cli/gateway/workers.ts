@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { assertReachable } from '../../check/http-probe.js';
+import { assertReachable } from '../check/reachable.js';
 import { CliError, ExitCode, reasonOf, usageError } from '../cli-error.js';
 import { openStore, parseStoreUrl } from '../store-url.js';
 import { parseUpstream } from './gateway.js';
