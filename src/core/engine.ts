@@ -264,6 +264,8 @@ export class Lease {
   #lostWith: IdempotencyError | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #finished = false;
+  /** When the lease runs out unless extended again (ms since epoch, the engine's clock). */
+  #endsAtMs: number;
 
   /**
    * The lease for the record `engine` just claimed. Only the engine grants leases: a user cannot
@@ -280,6 +282,7 @@ export class Lease {
     this.token = record.token;
     this.attempts = record.attempts;
     this.createdAtMs = record.createdAtMs;
+    this.#endsAtMs = record.leaseExpiresAtMs;
     if (engine.heartbeatMs > 0) {
       this.#heartbeat = setInterval(() => void this.#beat(), engine.heartbeatMs);
       this.#heartbeat.unref();
@@ -304,6 +307,12 @@ export class Lease {
    * Stores the outcome; the record becomes `completed` and later callers replay it. An outcome
    * over `maxResultBytes` is recorded as "too large" instead and `false` is returned.
    * Throws `LEASE_LOST` when another caller took the key over: nothing is stored.
+   *
+   * The work has run by now, so a store that fails (`STORE_UNAVAILABLE`) is asked again, with a
+   * growing pause (25 ms to 1 s), for as long as the lease holds: no one else may run the work
+   * meanwhile, and a store back within the lease keeps the result. Past the lease it throws
+   * `STORE_UNAVAILABLE`. A retry that finds the record completed with this lease's token (an
+   * earlier try landed, but its answer was lost) counts as stored.
    */
   complete(outcome: Outcome): Promise<boolean> {
     const telemetry = this.#engine.telemetry;
@@ -320,6 +329,28 @@ export class Lease {
       const size = new TextEncoder().encode(String(outcome.payload.length));
       encoded = engine.codec.encode({ kind: OutcomeKind.tooLarge, payload: size }, this.key);
     }
+    let pauseMs = 25;
+    for (let retried = false; ; retried = true) {
+      try {
+        if (await this.#store(encoded, retried)) return whole;
+        throw this.#lose('the result was not stored');
+      } catch (error) {
+        // Only a store that failed is worth asking again, and only while the lease keeps the key ours.
+        if (!isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE) || engine.now() + pauseMs >= this.#endsAtMs) {
+          throw error;
+        }
+        await sleep(pauseMs);
+        pauseMs = Math.min(pauseMs * 2, 1000);
+      }
+    }
+  }
+
+  /**
+   * One try at storing `encoded`. On a retry, a refusal may mean that an earlier try landed and
+   * only its answer was lost: the record, completed under this lease's token, says so.
+   */
+  async #store(encoded: Uint8Array, retried: boolean): Promise<boolean> {
+    const engine = this.#engine;
     const nowMs = engine.now();
     const stored = await engine.call('complete', () =>
       engine.store.complete({
@@ -330,8 +361,9 @@ export class Lease {
         expiresAtMs: nowMs + engine.retentionMs,
       }),
     );
-    if (!stored) throw this.#lose('the result was not stored');
-    return whole;
+    if (stored || !retried) return stored;
+    const record = await engine.call('get', () => engine.store.get(this.key, engine.now()));
+    return record?.state === 'completed' && record.token === this.token;
   }
 
   /** Gives the key up so that a retry runs the work again. Quiet if the lease was already lost. */
@@ -361,6 +393,7 @@ export class Lease {
       }),
     );
     if (!ok) throw this.#lose('stop the work: its result will not be stored');
+    this.#endsAtMs = nowMs + engine.leaseMs;
   }
 
   /** Stops extending the lease without giving it up: it runs out after `leaseMs` unless completed. */
