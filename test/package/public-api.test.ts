@@ -407,6 +407,7 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'postgresSteps',
     'sqliteSteps',
   ],
+  './eslint': ['IdemEslintPlugin', 'IdemRuleName', 'default', 'plugin', 'rules'],
 };
 
 interface Subpath {
