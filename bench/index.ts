@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill  run one part (default all)
+ *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|eslint  run one part (default all)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type AgentReport, agentSection, benchAgent } from './agent.js';
 import { type BackfillReport, backfillSection, benchBackfill } from './backfill.js';
+import { benchEslint, type EslintReport, eslintSection } from './eslint.js';
 import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
 import { benchMessaging, type MessagingReport, messagingSection } from './messaging.js';
@@ -34,7 +35,7 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'messaging', 'backfill'];
+const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'messaging', 'backfill', 'eslint'];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
   console.error(
@@ -62,6 +63,7 @@ const results: {
   agent?: AgentReport;
   messaging?: MessagingReport;
   backfill?: BackfillReport;
+  eslint?: EslintReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -110,6 +112,10 @@ if (only === undefined || only === 'backfill') {
   log(quick ? 'backfill (quick)...' : 'backfill...');
   results.backfill = await benchBackfill({ stores, quick, log });
 }
+if (only === undefined || only === 'eslint') {
+  log(quick ? 'eslint (quick)...' : 'eslint...');
+  results.eslint = await benchEslint({ quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -124,6 +130,7 @@ if (results.notify) sections.push(notifySection(results.notify));
 if (results.agent) sections.push(agentSection(results.agent));
 if (results.messaging) sections.push(messagingSection(results.messaging));
 if (results.backfill) sections.push(backfillSection(results.backfill));
+if (results.eslint) sections.push(eslintSection(results.eslint));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,
