@@ -53,6 +53,8 @@ export class FileReachability {
   readonly #byName = new Map<string, FunctionNode[]>();
   readonly #calls = new Map<FunctionNode, Set<string>>();
   readonly #entries: Entry[] = [];
+  /** The functions the visit is inside, innermost last: the caller of a call is the top one. */
+  readonly #stack: FunctionNode[] = [];
   #reach: Map<FunctionNode, Reach> | undefined;
 
   constructor(context: Rule.RuleContext) {
@@ -62,10 +64,14 @@ export class FileReachability {
   /** The visitors that feed the graph; merge them into the rule's own. */
   visitors(): Rule.RuleListener {
     const onFunction = (node: FunctionNode) => this.#onFunction(node);
+    const onExit = () => void this.#stack.pop();
     return {
       FunctionDeclaration: onFunction,
       FunctionExpression: onFunction,
       ArrowFunctionExpression: onFunction,
+      'FunctionDeclaration:exit': onExit,
+      'FunctionExpression:exit': onExit,
+      'ArrowFunctionExpression:exit': onExit,
       CallExpression: (node) => this.#onCall(node),
       NewExpression: (node) => this.#entries.push(...entriesOfNew(node)),
     };
@@ -82,6 +88,7 @@ export class FileReachability {
   }
 
   #onFunction(fn: FunctionNode): void {
+    this.#stack.push(fn);
     for (const name of namesOf(fn)) this.#byName.set(name, [...(this.#byName.get(name) ?? []), fn]);
     const parent = parentOf(fn);
     const decorators = (parent as { decorators?: { expression: ESTree.Node }[] } | null)?.decorators;
@@ -92,7 +99,7 @@ export class FileReachability {
 
   #onCall(call: ESTree.CallExpression): void {
     this.#entries.push(...entriesOfCall(call));
-    const caller = enclosingFunctions(this.#context, call)[0];
+    const caller = this.#stack.at(-1);
     if (caller === undefined) return;
     const callee = call.callee.type === 'Identifier' ? call.callee.name : propertyOf(call.callee);
     if (callee === undefined) return;

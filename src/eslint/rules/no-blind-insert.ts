@@ -74,10 +74,15 @@ function queryCandidate(context: Rule.RuleContext, call: ESTree.CallExpression):
 }
 
 /** better-sqlite3: `const insert = db.prepare('INSERT ...')` once, `insert.run(...)` in the handler. */
-function statementRunCandidate(context: Rule.RuleContext, call: ESTree.CallExpression): Candidate | undefined {
+function statementRunCandidate(
+  context: Rule.RuleContext,
+  call: ESTree.CallExpression,
+  prepared: ReadonlySet<string>,
+): Candidate | undefined {
   const method = propertyOf(call.callee);
   if (method === undefined || !STATEMENT_RUNS.has(method) || call.callee.type !== 'MemberExpression') return undefined;
-  if (call.callee.object.type !== 'Identifier') return undefined;
+  // Only names the file binds to a `prepare(...)` are looked up: `.get(` alone is too common.
+  if (call.callee.object.type !== 'Identifier' || !prepared.has(call.callee.object.name)) return undefined;
   const init = constInit(context, call.callee.object);
   if (init?.type !== 'CallExpression' || propertyOf(init.callee) !== 'prepare') return undefined;
   const sql = sqlOf(context, init.arguments[0] as ESTree.Node | undefined);
@@ -107,9 +112,18 @@ export const noBlindInsert: Rule.RuleModule = {
     const reachability = new FileReachability(context);
     const candidates: Candidate[] = [];
 
+    const prepared = new Set<string>();
+    const onDeclarator = (declarator: ESTree.VariableDeclarator) => {
+      if (declarator.init?.type === 'CallExpression' && propertyOf(declarator.init.callee) === 'prepare') {
+        if (declarator.id.type === 'Identifier') prepared.add(declarator.id.name);
+      }
+    };
+    /** Calls like `x.run(...)`, checked at the end, once every `const x = db.prepare(...)` is known. */
+    const runs: ESTree.CallExpression[] = [];
     const onCall = (call: ESTree.CallExpression) => {
-      const candidate = queryCandidate(context, call) ?? statementRunCandidate(context, call);
+      const candidate = queryCandidate(context, call);
       if (candidate !== undefined) candidates.push(candidate);
+      else if (call.callee.type === 'MemberExpression' && call.callee.object.type === 'Identifier') runs.push(call);
     };
 
     const report = (candidate: Candidate, reach: FoundReach) => {
@@ -139,8 +153,13 @@ export const noBlindInsert: Rule.RuleModule = {
     };
 
     return mergeVisitors(reachability.visitors(), {
+      VariableDeclarator: onDeclarator,
       CallExpression: onCall,
       'Program:exit': () => {
+        for (const call of runs) {
+          const candidate = statementRunCandidate(context, call, prepared);
+          if (candidate !== undefined) candidates.push(candidate);
+        }
         for (const candidate of candidates) {
           // A statement prepared inside reachable code is reported at its `prepare`, once.
           if (candidate.prepared !== undefined && reachability.reachOf(candidate.prepared) !== undefined) continue;

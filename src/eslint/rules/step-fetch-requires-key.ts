@@ -27,15 +27,12 @@ function methodOf(config: ESTree.Node | undefined): string | undefined {
   return staticText(objectProperty(config, 'method')?.value)?.toLowerCase();
 }
 
-/** Whether `name` is axios or an instance the file makes with `axios.create()`. */
-function isAxios(context: Rule.RuleContext, identifier: ESTree.Node): boolean {
-  if (identifier.type !== 'Identifier') return false;
-  if (identifier.name === 'axios') return true;
-  const variable = context.sourceCode
-    .getScope(identifier)
-    .references.find((ref) => ref.identifier === identifier)?.resolved;
-  const init = variable?.defs[0]?.node.init as ESTree.Node | undefined;
-  return init?.type === 'CallExpression' && memberPath(init.callee)?.join('.') === 'axios.create';
+/** The names of the file's axios instances: `const api = axios.create(...)`. */
+type AxiosNames = ReadonlySet<string>;
+
+/** Whether `node` names axios or one of the file's axios instances. */
+function isAxios(names: AxiosNames, node: ESTree.Node): boolean {
+  return node.type === 'Identifier' && (node.name === 'axios' || names.has(node.name));
 }
 
 /** A request whose method is in its config object (`fetch(url, init)`, `axios(config)`), if unsafe. */
@@ -44,11 +41,11 @@ function configured(call: ESTree.CallExpression, configIndex: number): Request |
   return method !== undefined && UNSAFE.has(method) ? { call, method, configIndex } : undefined;
 }
 
-function requestOf(context: Rule.RuleContext, call: ESTree.CallExpression): Request | undefined {
+function requestOf(names: AxiosNames, call: ESTree.CallExpression): Request | undefined {
   const path = memberPath(call.callee);
   if (path?.at(-1) === 'fetch' && (path.length === 1 || path[0] === 'globalThis')) return configured(call, 1);
-  if (call.callee.type === 'Identifier') return isAxios(context, call.callee) ? configured(call, 0) : undefined;
-  if (call.callee.type !== 'MemberExpression' || !isAxios(context, call.callee.object)) return undefined;
+  if (call.callee.type === 'Identifier') return isAxios(names, call.callee) ? configured(call, 0) : undefined;
+  if (call.callee.type !== 'MemberExpression' || !isAxios(names, call.callee.object)) return undefined;
   const name = calleeName(call) ?? '';
   if (name === 'request') return configured(call, 0);
   const index = AXIOS_CONFIG_INDEX[name];
@@ -110,9 +107,17 @@ export const stepFetchRequiresKey: Rule.RuleModule = {
   create(context) {
     const reachability = new FileReachability(context);
     const requests: Request[] = [];
+    const axiosNames = new Set<string>();
     return mergeVisitors(reachability.visitors(), {
+      VariableDeclarator(declarator) {
+        const init = declarator.init;
+        if (init?.type === 'CallExpression' && memberPath(init.callee)?.join('.') === 'axios.create') {
+          const name = nameOf(declarator.id);
+          if (name !== undefined) axiosNames.add(name);
+        }
+      },
       CallExpression(call) {
-        const request = requestOf(context, call);
+        const request = requestOf(axiosNames, call);
         if (request !== undefined) requests.push(request);
       },
       'Program:exit'() {
