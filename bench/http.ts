@@ -256,16 +256,22 @@ function post(url: string, key: string) {
   });
 }
 
-interface RunningServer {
+export interface RunningServer {
   url: string;
   /** What the server wrote to stdout and stderr (the libraries' own logging). */
   output(): string;
   stop(): Promise<void>;
 }
 
-/** Starts bench/http-server.ts in a child process and waits for its port. */
-async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const entry = new URL('./http-server.ts', import.meta.url).pathname;
+/**
+ * Starts a server script (bench/http-server.ts unless `script` names another) in a child process,
+ * with `config` as JSON in argv, and waits for the port it reports over IPC.
+ */
+export async function startServer(
+  config: { variant: string },
+  script = new URL('./http-server.ts', import.meta.url),
+): Promise<RunningServer> {
+  const entry = script.pathname;
   const child: ChildProcess = fork(entry, [JSON.stringify(config)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|eslint  run one part (default all)
+ *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|production|testing|eslint  run one part (default all)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -19,9 +19,12 @@ import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
 import { benchMessaging, type MessagingReport, messagingSection } from './messaging.js';
 import { benchNotify, type NotifyReport, notifySection } from './notify.js';
+import { benchProduction, type ProductionReport } from './production.js';
+import { productionSection } from './production-report.js';
 import { gatewaySection, httpSection, storeSection } from './report.js';
 import { STORE_NAMES, type StoreName } from './store-targets.js';
 import { benchStores, type StoreReport } from './stores.js';
+import { benchTesting, type TestingReport, testingSection } from './testing.js';
 import { WORKFLOW_DATABASES, type WorkflowDatabaseName } from './workflows/databases.js';
 import { workflowSection } from './workflows/report.js';
 import { benchWorkflows, type WorkflowReport } from './workflows/workflows.js';
@@ -35,7 +38,19 @@ const { values } = parseArgs({
   strict: true,
 });
 
-const PARTS = ['stores', 'http', 'gateway', 'workflows', 'notify', 'agent', 'messaging', 'backfill', 'eslint'];
+const PARTS = [
+  'stores',
+  'http',
+  'gateway',
+  'workflows',
+  'notify',
+  'agent',
+  'messaging',
+  'backfill',
+  'production',
+  'testing',
+  'eslint',
+];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
   console.error(
@@ -63,6 +78,8 @@ const results: {
   agent?: AgentReport;
   messaging?: MessagingReport;
   backfill?: BackfillReport;
+  production?: ProductionReport;
+  testing?: TestingReport;
   eslint?: EslintReport;
 } = {
   meta: {
@@ -112,6 +129,14 @@ if (only === undefined || only === 'backfill') {
   log(quick ? 'backfill (quick)...' : 'backfill...');
   results.backfill = await benchBackfill({ stores, quick, log });
 }
+if (only === undefined || only === 'production') {
+  log(quick ? 'production (quick)...' : 'production...');
+  results.production = await benchProduction({ stores, quick, log });
+}
+if (only === undefined || only === 'testing') {
+  log(quick ? 'testing (quick)...' : 'testing...');
+  results.testing = await benchTesting({ quick, log });
+}
 if (only === undefined || only === 'eslint') {
   log(quick ? 'eslint (quick)...' : 'eslint...');
   results.eslint = await benchEslint({ quick, log });
@@ -130,6 +155,8 @@ if (results.notify) sections.push(notifySection(results.notify));
 if (results.agent) sections.push(agentSection(results.agent));
 if (results.messaging) sections.push(messagingSection(results.messaging));
 if (results.backfill) sections.push(backfillSection(results.backfill));
+if (results.production) sections.push(productionSection(results.production));
+if (results.testing) sections.push(testingSection(results.testing));
 if (results.eslint) sections.push(eslintSection(results.eslint));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(

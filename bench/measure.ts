@@ -8,6 +8,8 @@ export interface Measurement {
   opsPerSec: number;
   /** Mean latency of one operation, in microseconds (at concurrency > 1, each call's own wait). */
   meanUs: number;
+  /** Median latency of one operation, in microseconds: unlike the mean, barely moved by the rare call the OS preempted. */
+  p50Us: number;
   /** 99th percentile latency of one operation, in microseconds. */
   p99Us: number;
   /** Operations that threw; their latency is not counted. */
@@ -115,6 +117,7 @@ class Timer {
       elapsedMs: this.#elapsedMs,
       opsPerSec: (done * 1000) / this.#elapsedMs,
       meanUs: done === 0 ? Number.NaN : (total / done) * 1000,
+      p50Us: done === 0 ? Number.NaN : (sample[Math.ceil(done * 0.5) - 1] ?? Number.NaN) * 1000,
       p99Us: done === 0 ? Number.NaN : (sample[Math.ceil(done * 0.99) - 1] ?? Number.NaN) * 1000,
       failures: this.#failures,
       ...(this.#firstError === undefined ? {} : { firstError: this.#firstError }),

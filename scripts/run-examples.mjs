@@ -32,6 +32,7 @@ function reachable(url) {
 
 const runs = [
   ['retry-once.ts'],
+  ['check-idempotency.ts'],
   ['express-charges.ts'],
   ['scoped-encrypted.ts'],
   ['gateway.ts'],

@@ -14,7 +14,7 @@ const CLI_PACKAGES = ['commander', 'cli-progress'] as const;
 /** Commander and the commands, loaded now; a one-line `CliError` naming the `npm i` when a package is missing. */
 async function loadCommands() {
   try {
-    const [commander, check, demo, keys, serve, workflows, notifications, outbox, backfill] = await Promise.all([
+    const [commander, check, demo, keys, serve, workflows, notifications, outbox, backfill, ui] = await Promise.all([
       import('commander'),
       import('./commands/check.js'),
       import('./commands/demo.js'),
@@ -24,6 +24,7 @@ async function loadCommands() {
       import('./commands/notifications.js'),
       import('./commands/outbox.js'),
       import('./commands/backfill.js'),
+      import('./commands/ui.js'),
     ]);
     const register = [
       serve.registerServe,
@@ -33,6 +34,7 @@ async function loadCommands() {
       notifications.registerNotifications,
       outbox.registerOutbox,
       backfill.registerBackfill,
+      ui.registerUi,
       demo.registerDemo,
     ];
     return { Command: commander.Command, CommanderError: commander.CommanderError, register };

@@ -20,7 +20,11 @@ export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions
    * arguments are one operation.
    */
   key?: (...args: A) => string | undefined | null;
-  /** Derives the scope (tenant, user) from the arguments; keys in two scopes never meet. Default: one scope. */
+  /**
+   * Derives the scope (tenant, user) from the arguments; keys in two scopes never meet. A scope
+   * function that answers `undefined`, `null` or `''` fails the call with `SCOPE_MISSING` rather
+   * than sharing one scope with every other such caller. Default: one scope.
+   */
   scope?: (...args: A) => string | undefined | null;
   /**
    * The value whose canonical form is the fingerprint; the same key with another fingerprint
@@ -113,7 +117,11 @@ export function idempotent<A extends unknown[], R>(
   return async function idempotentCall(...args: A): Promise<Awaited<R>> {
     const fingerprint = fingerprintOf(fingerprintSource ? fingerprintSource(...args) : args);
     const key = validateKey(keyOf ? keyOf(...args) : fingerprint, maxKeyLength);
-    const storeKey = storeKeyOf(namespace, scopeOf?.(...args) ?? '', key);
+    const storeKey = storeKeyOf(
+      namespace,
+      scopeOf === undefined ? '' : requiredScope(scopeOf(...args), namespace),
+      key,
+    );
     const decision = await engine.begin({ key: storeKey, fingerprint, waitMs });
 
     if (decision.kind === 'replay') return replay(decision.outcome, serializer, key, revival);
@@ -239,4 +247,16 @@ function revivalOptions(options: ErrorRevivalOptions): ErrorRevivalOptions {
     );
   }
   return { ...(errors === undefined ? {} : { errors }), ...(revive === undefined ? {} : { reviveError: revive }) };
+}
+
+/**
+ * The scope a `scope` function answered, refused when empty: an anonymous caller silently put in
+ * the shared scope would meet every other anonymous caller's keys.
+ */
+function requiredScope(scope: string | undefined | null, namespace: string): string {
+  if (typeof scope === 'string' && scope !== '') return scope;
+  throw new IdempotencyError(
+    ErrorCode.SCOPE_MISSING,
+    `[idem] the scope function of ${namespace} answered ${scope === '' ? "''" : String(scope)}: a call needs a scope (tenant, user) so that its key cannot meet another caller's. Return the caller's id, or leave \`scope\` out when every caller shares one scope.`,
+  );
 }

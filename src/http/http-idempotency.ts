@@ -327,6 +327,9 @@ export class HttpIdempotency {
   #replay(outcome: Outcome): HttpResponseData {
     if (outcome.kind === OutcomeKind.value) {
       const response = decodeResponse(outcome.payload);
+      // Only the headers this instance stores are replayed: a record written by anyone else who
+      // can write to the store (without encryptionKey) cannot plant Set-Cookie or hop-by-hop headers.
+      response.headers = response.headers.filter(([name]) => this.#replayHeaders.has(name.toLowerCase()));
       response.headers.push(['idempotent-replayed', 'true']);
       return response;
     }

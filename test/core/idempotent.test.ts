@@ -157,6 +157,22 @@ describe('idempotent(fn)', () => {
     assert.equal(charges.length, 2);
   });
 
+  it('refuses a call whose scope function answers nothing, rather than sharing one scope', async () => {
+    const { charges, charge } = charger();
+    const once = idempotent(async (_user: string | undefined, req: { id: string; amount: number }) => charge(req), {
+      store: new MemoryStore(),
+      name: 'charge',
+      key: (_user, req) => req.id,
+      scope: (user) => user,
+    });
+    for (const anonymous of [undefined, '']) {
+      await assert.rejects(once(anonymous, { id: 'k', amount: 1 }), withCode(ErrorCode.SCOPE_MISSING, /needs a scope/));
+    }
+    assert.equal(charges.length, 0, 'an unscoped call must not run');
+    await once('alice', { id: 'k', amount: 1 });
+    assert.equal(charges.length, 1);
+  });
+
   it('keeps two functions with the same key apart by their names', async () => {
     const store = new MemoryStore();
     const one = idempotent(async (_k: string) => 'one', { store, name: 'one', key: (k) => k });

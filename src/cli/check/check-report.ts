@@ -1,5 +1,5 @@
-import type { ProbeTarget } from './http-probe.js';
-import type { ScenarioResult } from './scenarios.js';
+import type { ProbeTarget } from '../../check/http-probe.js';
+import type { ScenarioResult } from '../../check/scenarios.js';
 
 /** The whole run, as `--json` prints it. */
 export interface CheckReport {

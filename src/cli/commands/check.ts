@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { DEFAULT_SCOPE_HEADERS } from '../../http/caller-scope.js';
+import { addDefaultCredential, countOf } from '../../check/caller-credential.js';
+import { type ProbeTarget, probe } from '../../check/http-probe.js';
+import { runScenarios, SCENARIO_IDS, type ScenarioId } from '../../check/scenarios.js';
 import { checkReport, formatReport } from '../check/check-report.js';
-import { assertReachable, type ProbeTarget, probe } from '../check/http-probe.js';
-import { runScenarios, SCENARIO_IDS, type ScenarioId } from '../check/scenarios.js';
+import { assertReachable } from '../check/reachable.js';
 import { CliError, usageError } from '../cli-error.js';
 import { parseDuration } from '../duration.js';
 
@@ -73,6 +73,7 @@ export function registerCheck(program: Command): void {
           timeoutMs,
           retryWindowMs: parseDuration(flags.retryWindow, '--retry-window'),
           settleMs: parseDuration(flags.settle, '--settle'),
+          hint: 'give --method, --body and --header values the endpoint accepts',
         },
         only,
       );
@@ -82,9 +83,6 @@ export function registerCheck(program: Command): void {
       if (!report.passed) process.exitCode = 1;
     });
 }
-
-/** Headers that identify the caller to Idem's default scope. */
-const CREDENTIAL_HEADERS: readonly string[] = [...DEFAULT_SCOPE_HEADERS, 'cookie'];
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -106,20 +104,14 @@ function httpUrl(text: string, what: string): URL {
 function targetOf(url: string, flags: CheckFlags): ProbeTarget {
   const method = methodOf(flags.method);
   const headers = headersOf(flags.header);
-  // Idem scopes keys by the caller's credentials and refuses keyed requests that carry none:
-  // a checker without any would test only that refusal.
-  let defaultCredential: string | undefined;
-  if (!CREDENTIAL_HEADERS.some((name) => headers[name] !== undefined)) {
-    defaultCredential = `idem-check=${randomUUID().slice(0, 8)}`;
-    headers.cookie = defaultCredential;
-  }
+  const defaultCredential = addDefaultCredential(headers);
   const body = bodyOf(flags.body, method, headers);
   return {
     url: httpUrl(url, 'the endpoint URL'),
     method,
     headers,
     body,
-    ...(defaultCredential === undefined ? {} : { defaultCredential: `cookie: ${defaultCredential}` }),
+    ...(defaultCredential === undefined ? {} : { defaultCredential }),
   };
 }
 
@@ -213,16 +205,4 @@ function counter(verify: URL, target: ProbeTarget, timeoutMs: number): () => Pro
     }
     return counted;
   };
-}
-
-function countOf(value: unknown): number | undefined {
-  if (Array.isArray(value)) return value.length;
-  if (typeof value === 'number' && Number.isInteger(value)) return value;
-  if (typeof value !== 'object' || value === null) return undefined;
-  const record = value as Record<string, unknown>;
-  for (const name of ['count', 'total', 'totalCount', 'total_count']) {
-    if (typeof record[name] === 'number') return record[name] as number;
-  }
-  const arrays = Object.values(record).filter(Array.isArray);
-  return arrays.length === 1 ? (arrays[0] as unknown[]).length : undefined;
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { EncryptionKeys } from '../../core/keyring.js';
 import type { Store } from '../../core/store.js';
-import { assertReachable } from '../check/http-probe.js';
+import { assertReachable } from '../check/reachable.js';
 import { CliError, reasonOf, usageError } from '../cli-error.js';
 import { formatDuration } from '../duration.js';
 import { encryptionKeysFromEnv } from '../encryption-env.js';

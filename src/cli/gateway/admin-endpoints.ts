@@ -17,8 +17,6 @@ export interface AdminContext {
   storeName: string;
   /** Asks the store (cached briefly); its failures are logged by the gateway, never sent. */
   probe: StoreProbe;
-  /** The upstream as shown: origin and base path. */
-  upstream: string;
   /** Requests being handled now. */
   inFlight(): number;
   /** True once shutdown began. */
@@ -107,7 +105,9 @@ function refuseMetrics(res: ServerResponse, wrongToken: boolean): void {
 }
 
 async function health(context: AdminContext, readiness: boolean): Promise<{ status: number; report: object }> {
-  const base = { store: context.storeName, upstream: context.upstream, inFlight: context.inFlight() };
+  // No upstream address: health is open to anyone who can reach the gateway, and the address of
+  // an internal service is not theirs to learn (docs/threat-model.md).
+  const base = { store: context.storeName, inFlight: context.inFlight() };
   if (context.closing()) return { status: 503, report: { status: 'shutting_down', ...base } };
   const up = await context.probe.check();
   const report = up

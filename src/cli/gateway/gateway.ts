@@ -192,7 +192,6 @@ export class Gateway {
         onUp: () => this.#onError(new Error(`[idem] [gateway] the ${engine.store.name} store answers again.`)),
       }),
       metricsTokenDigest: tokenDigest(options.metricsToken),
-      upstream: this.upstream.origin + this.#basePath,
       inFlight: () => this.inFlight,
       closing: () => this.closing,
     };

@@ -15,10 +15,15 @@ export async function openOwnClient(options: OwnClientOptions): Promise<OwnClien
   const redis = new Redis(options.url, {
     connectTimeout: options.connectTimeoutMs,
     commandTimeout: options.commandTimeoutMs,
-    // Commands wait for the first connection, then fail after one reconnect attempt fails:
-    // a down server turns into a prompt STORE_UNAVAILABLE rather than a queue that grows.
-    enableOfflineQueue: true,
+    // A command is refused at once while the connection is down (the handshake below waits for
+    // the first one): a down server is a prompt STORE_UNAVAILABLE. Queued instead, each call
+    // waited for the next failed reconnect attempt, up to 2 s and more as the attempts spaced out.
+    enableOfflineQueue: false,
+    // A command in flight when the connection drops is sent once more after the reconnection.
     maxRetriesPerRequest: 1,
+    // Reconnect every 50, 100, ... ms, at most 500 ms apart (ioredis: 2 s), so the store is back
+    // within half a second of the server.
+    retryStrategy: (attempts: number) => Math.min(attempts * 50, 500),
   });
   // Errors reach the caller through the command that failed; without a listener ioredis logs each one.
   redis.on('error', () => {});
@@ -38,7 +43,17 @@ export async function openOwnClient(options: OwnClientOptions): Promise<OwnClien
       redis.disconnect();
     }
   };
-  return { client: redis, end };
+  const client: RedisLike = {
+    callBuffer: (command, ...args) =>
+      redis.callBuffer(command, ...args).catch(async (error: unknown) => {
+        // A refusal while disconnected involves no I/O: without this turn of the event loop, a
+        // caller that retries at once would keep the process in microtasks, and ioredis's
+        // reconnect timer would never run.
+        await new Promise((resolve) => setImmediate(resolve));
+        throw error;
+      }),
+  };
+  return { client, end };
 }
 
 /**

@@ -1,9 +1,13 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { CliError, reasonOf } from '../cli-error.js';
-import { probeTcp } from '../tcp-probe.js';
 
-/** The endpoint under test, as the command line describes it. */
+/**
+ * The HTTP side of `idem check` and of `idem/testing`'s `checkIdempotency` and `retryingClient`:
+ * one request per connection, with the faults a network makes (a connection dropped after the
+ * request was sent, a response lost after the server acted, a client that gives up).
+ */
+
+/** The endpoint under test: a URL, a method, the headers and body of every request. */
 export interface ProbeTarget {
   url: URL;
   /** Upper-case method. */
@@ -25,12 +29,22 @@ export interface ProbeOptions {
   timeoutMs: number;
   /** Drop the connection this long after the request was fully sent, in ms, before the answer if it is slow enough. */
   dropAfterMs?: number;
+  /** Drop the connection as soon as the response head arrives: the server acted, the client sees a reset. */
+  dropOnResponse?: boolean;
 }
 
 /** An answer, or why there was none. */
 export type ProbeResult =
   | { ok: true; status: number; headers: IncomingHttpHeaders; body: Buffer; ms: number }
-  | { ok: false; error: string; dropped: boolean; ms: number };
+  | {
+      ok: false;
+      error: string;
+      /** The checker dropped the connection on purpose. */
+      dropped: boolean;
+      ms: number;
+      /** With `dropOnResponse`: the status the server had answered before the drop. */
+      status?: number;
+    };
 
 /** One request on its own connection (no pooling, so concurrent probes are truly concurrent). */
 export function probe(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
@@ -50,6 +64,13 @@ export function probe(target: ProbeTarget, options: ProbeOptions): Promise<Probe
       resolve(result);
     };
     const req = send(target.url, { method: target.method, headers, agent: false }, (res) => {
+      if (options.dropOnResponse) {
+        dropped = true;
+        const status = res.statusCode ?? 0;
+        req.destroy();
+        done({ ok: false, error: 'response dropped by the checker', dropped, ms: performance.now() - started, status });
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', (error) => done({ ok: false, error: error.message, dropped, ms: performance.now() - started }));
@@ -80,13 +101,4 @@ export function probe(target: ProbeTarget, options: ProbeOptions): Promise<Probe
     }
     req.end(body);
   });
-}
-
-/** Fails with a one-line message when nothing accepts connections at `url`'s host and port. */
-export async function assertReachable(url: URL, what: string, hint: string): Promise<void> {
-  try {
-    await probeTcp(url.hostname, Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
-  } catch (error) {
-    throw new CliError(`cannot reach ${what} ${url.origin}: ${reasonOf(error)}. ${hint}`);
-  }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Exchange, exchangeOf } from './exchange.js';
 import { type ProbeOptions, type ProbeResult, type ProbeTarget, probe } from './http-probe.js';
 import { otherBody } from './other-body.js';
 import {
@@ -26,6 +27,10 @@ export interface ScenarioResult {
   evidence: string[];
   /** With `--verify`: how many records the scenario really created. */
   created?: number;
+  /** With `--verify`: the count read before and after the scenario. */
+  counts?: { before: number; after: number };
+  /** Every request the scenario sent, in the order they were sent, and what came back. */
+  exchanges: Exchange[];
 }
 
 export interface CheckSettings {
@@ -40,12 +45,22 @@ export interface CheckSettings {
   retryWindowMs: number;
   /** Pause before reading `count` after a scenario, so late work is counted, in ms. */
   settleMs: number;
+  /** What to do when the first request of a scenario fails. Default: send what the endpoint accepts. */
+  hint?: string;
+  /** Told the id of each scenario as it starts. */
+  onScenario?: (id: ScenarioId) => void;
+}
+
+/** The settings of one scenario's run, with what it records on the way. */
+interface ScenarioRun extends CheckSettings {
+  exchanges: Exchange[];
+  counts?: { before: number; after: number };
 }
 
 interface Scenario {
   id: ScenarioId;
   title: string;
-  run(settings: CheckSettings): Promise<Omit<ScenarioResult, 'id' | 'title'>>;
+  run(settings: ScenarioRun): Promise<Omit<ScenarioResult, 'id' | 'title' | 'exchanges' | 'counts'>>;
 }
 
 export const SCENARIO_IDS = [
@@ -77,7 +92,7 @@ export const SCENARIOS: readonly Scenario[] = [
       });
       const { first, retry } = value;
       const evidence = [`1st  ${describe(first)}`];
-      if (retry === undefined) return firstFailed(first, evidence);
+      if (retry === undefined) return firstFailed(settings, first, evidence);
       evidence.push(`2nd  ${describe(retry)} (same key, same body)`);
       if (!sameAnswer(first, retry)) {
         return verdict(false, 'the retry got a different answer: the request ran again', evidence, created);
@@ -191,7 +206,7 @@ export const SCENARIOS: readonly Scenario[] = [
       });
       const { first, reused } = value;
       const evidence = [`1st  ${describe(first)}`];
-      if (reused === undefined) return firstFailed(first, evidence);
+      if (reused === undefined) return firstFailed(settings, first, evidence);
       evidence.push(`2nd  ${describe(reused)} (same key, ${other.change})`);
       if (!reused.ok) return verdict(false, `the reused key got no answer: ${reused.error}`, evidence, created);
       if (isSuccess(reused.status)) {
@@ -297,18 +312,31 @@ export async function runScenarios(
   const results: ScenarioResult[] = [];
   for (const scenario of SCENARIOS) {
     if (!only.includes(scenario.id)) continue;
-    const result = await scenario.run(settings);
-    results.push({ id: scenario.id, title: scenario.title, ...result });
+    settings.onScenario?.(scenario.id);
+    const run: ScenarioRun = { ...settings, exchanges: [] };
+    const result = await scenario.run(run);
+    results.push({
+      id: scenario.id,
+      title: scenario.title,
+      ...result,
+      ...(run.counts === undefined ? {} : { counts: run.counts }),
+      exchanges: run.exchanges,
+    });
   }
   return results;
 }
 
-function send(settings: CheckSettings, options: Omit<ProbeOptions, 'timeoutMs'>): Promise<ProbeResult> {
-  return probe(settings.target, { timeoutMs: settings.timeoutMs, ...options });
+async function send(settings: ScenarioRun, options: Omit<ProbeOptions, 'timeoutMs'>): Promise<ProbeResult> {
+  // Logged in the order sent, so the evidence reads as the scenario ran.
+  const at = settings.exchanges.length;
+  settings.exchanges.push(exchangeOf(options, { ok: false, error: 'no answer yet', dropped: false, ms: 0 }));
+  const answer = await probe(settings.target, { timeoutMs: settings.timeoutMs, ...options });
+  settings.exchanges[at] = exchangeOf(options, answer);
+  return answer;
 }
 
 /** Sends `key` again until it is no longer in progress (409, 425, 503, no answer), within the retry window. */
-async function settled(settings: CheckSettings, key: string): Promise<ProbeResult> {
+async function settled(settings: ScenarioRun, key: string): Promise<ProbeResult> {
   const deadline = performance.now() + settings.retryWindowMs;
   let pauseMs = 50;
   for (;;) {
@@ -319,12 +347,14 @@ async function settled(settings: CheckSettings, key: string): Promise<ProbeResul
   }
 }
 
-async function measured<T>(settings: CheckSettings, work: () => Promise<T>): Promise<{ value: T; created?: number }> {
+async function measured<T>(settings: ScenarioRun, work: () => Promise<T>): Promise<{ value: T; created?: number }> {
   if (settings.count === undefined) return { value: await work() };
   const before = await settings.count();
   const value = await work();
   await sleep(settings.settleMs);
-  return { value, created: (await settings.count()) - before };
+  const after = await settings.count();
+  settings.counts = { before, after };
+  return { value, created: after - before };
 }
 
 function verdict(passed: boolean, summary: string, evidence: string[], created: number | undefined) {
@@ -337,9 +367,10 @@ function verdict(passed: boolean, summary: string, evidence: string[], created: 
   return { passed, summary: line, evidence, ...(created === undefined ? {} : { created }) };
 }
 
-function firstFailed(first: ProbeResult, evidence: string[]) {
+function firstFailed(settings: CheckSettings, first: ProbeResult, evidence: string[]) {
   const why = first.ok
     ? `the first request was answered ${first.status}, not 2xx`
     : `the first request got no answer (${first.error})`;
-  return verdict(false, `${why}: give --method, --body and --header values the endpoint accepts`, evidence, undefined);
+  const hint = settings.hint ?? 'send a method, body and headers the endpoint accepts';
+  return verdict(false, `${why}: ${hint}`, evidence, undefined);
 }
