@@ -4,7 +4,7 @@
  * bench/results/latest.json. Measures only: nothing here fails on a number.
  *
  * Options:
- *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|production|testing  run one part (default all)
+ *   --only stores|http|gateway|workflows|notify|agent|messaging|backfill|production|testing|eslint  run one part (default all)
  *   --stores a,b,...       memory, sqlite, postgres, redis, mysql (default all; workflows: sqlite, postgres)
  *   --quick                short runs, for a smoke test
  */
@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type AgentReport, agentSection, benchAgent } from './agent.js';
 import { type BackfillReport, backfillSection, benchBackfill } from './backfill.js';
+import { benchEslint, type EslintReport, eslintSection } from './eslint.js';
 import { benchGateway, type GatewayReport } from './gateway.js';
 import { benchHttp, type HttpReport } from './http.js';
 import { benchMessaging, type MessagingReport, messagingSection } from './messaging.js';
@@ -48,6 +49,7 @@ const PARTS = [
   'backfill',
   'production',
   'testing',
+  'eslint',
 ];
 const only = values.only;
 if (only !== undefined && !PARTS.includes(only)) {
@@ -78,6 +80,7 @@ const results: {
   backfill?: BackfillReport;
   production?: ProductionReport;
   testing?: TestingReport;
+  eslint?: EslintReport;
 } = {
   meta: {
     date: new Date().toISOString(),
@@ -134,6 +137,10 @@ if (only === undefined || only === 'testing') {
   log(quick ? 'testing (quick)...' : 'testing...');
   results.testing = await benchTesting({ quick, log });
 }
+if (only === undefined || only === 'eslint') {
+  log(quick ? 'eslint (quick)...' : 'eslint...');
+  results.eslint = await benchEslint({ quick, log });
+}
 results.meta.totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 results.meta.loadAtEnd = loadavg().map((value) => Math.round(value * 100) / 100);
 
@@ -150,6 +157,7 @@ if (results.messaging) sections.push(messagingSection(results.messaging));
 if (results.backfill) sections.push(backfillSection(results.backfill));
 if (results.production) sections.push(productionSection(results.production));
 if (results.testing) sections.push(testingSection(results.testing));
+if (results.eslint) sections.push(eslintSection(results.eslint));
 // Other work on the machine skews every figure: say how busy it was.
 sections.push(
   `total ${results.meta.totalSeconds} s; load average (1, 5, 15 min) at start ${String(results.meta.loadAtStart)}, at end ${String(results.meta.loadAtEnd)} on ${results.meta.cpus} cores`,

@@ -35,7 +35,10 @@ for (const [subpath, target] of Object.entries(pkg.exports)) {
     if (Object.keys(imported).length === 0) problems.push(`${name} exports nothing`);
     const required = require(name);
     const differ = Object.keys(imported).filter((key) => required[key] !== imported[key]);
-    if (differ.length > 0 || Object.keys(required).length !== Object.keys(imported).length) {
+    // Node marks the namespace of an ES module with a default export `__esModule` for require(),
+    // so that transpiled CommonJS code finds `default`: the same module, one more key.
+    const requiredKeys = Object.keys(required).filter((key) => key !== '__esModule');
+    if (differ.length > 0 || requiredKeys.length !== Object.keys(imported).length) {
       problems.push(`require('${name}') is not the module import('${name}') gives (differs in ${differ.join(', ')})`);
     }
   } catch (error) {

@@ -43,6 +43,7 @@ const runs = [
   ['outbox-enqueue.ts'],
   ['agent-ai-sdk.ts'],
   ['agent-openai.ts'],
+  ['eslint-plugin.ts'],
   ['stores.ts', 'memory:'],
   ['stores.ts'],
 ];

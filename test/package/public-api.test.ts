@@ -441,6 +441,7 @@ const PUBLIC_API: Record<string, readonly string[]> = {
     'postgresSteps',
     'sqliteSteps',
   ],
+  './eslint': ['IdemEslintPlugin', 'IdemRuleName', 'default', 'plugin', 'rules'],
 };
 
 interface Subpath {
