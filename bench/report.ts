@@ -148,22 +148,24 @@ export function httpSection(report: HttpReport): string {
 export function gatewaySection(report: GatewayReport): string {
   const out: string[] = [];
   out.push(
-    `GATEWAY: idem serve in front of a node:http JSON upstream (POST /payments, 201), each in its own process; autocannon, ${report.connections} connections, ${report.durationS} s per run`,
+    `GATEWAY: proxies in front of a node:http JSON upstream (POST /payments, 201), each in its own process; autocannon, ${report.connections} connections, ${report.rounds} interleaved round(s) of ${report.durationS} s, median run`,
   );
   out.push(
-    'direct = straight at the upstream; no key = through the gateway without a key (the proxy hop alone, no store);',
+    'direct = straight at the upstream; node proxy = node:http + keep-alive agent written the obvious way (bench/minimal-proxy.ts);',
   );
+  out.push('nginx = one worker, keep-alive to the upstream; idem serve no key = the proxy hop alone (no store);');
   out.push('new keys = a fresh Idempotency-Key on every request; replays = one completed key repeated.');
-  out.push('x direct = against calling the upstream directly. Latency is per 2xx response.');
   out.push(
-    `upstream calls = payments the upstream made during the run (0 for replays; for the others, up to ${report.connections} more than the responses: requests in flight when the run stopped).`,
+    'server us/req = CPU (user + system, from /proc) of the proxy process and its children per response (direct: the upstream); x direct = against calling the upstream directly.',
   );
   out.push('');
   const rows = report.rows.map((row) => [
-    row.path,
+    row.via,
     row.store,
     row.mode,
     ...loadCells(row),
+    dec(row.serverCpuUs, 0),
+    dec(row.upstreamCpuUs, 0),
     ratio(row.xDirectRps),
     ratio(row.xDirectP99),
     int(row.upstreamCalls),
@@ -173,13 +175,15 @@ export function gatewaySection(report: GatewayReport): string {
   out.push(
     table(
       [
-        'path',
+        'via',
         'store',
         'keys',
         'req/s',
         'mean ms',
         'p50 ms',
         'p99 ms',
+        'server us/req',
+        'upstream us/req',
         'x direct req/s',
         'x direct p99',
         'upstream calls',
@@ -187,7 +191,22 @@ export function gatewaySection(report: GatewayReport): string {
         'errors',
       ],
       rows,
-      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      [
+        'left',
+        'left',
+        'left',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+      ],
     ),
   );
   for (const [store, where] of Object.entries(report.where)) out.push(`  ${store}: ${where}`);

@@ -58,9 +58,19 @@ export class Deadlines {
   }
 }
 
+/** The errors `storeTimeout` made, so a timeout can be told from a failure without reading its message. */
+const timeouts = new WeakSet<object>();
+
 /** Why a store call timed out, as the engine and `callStore` report it. */
 export function storeTimeout(limitMs: number): Error {
-  return new Error(`no answer within ${limitMs} ms (storeTimeoutMs)`);
+  const error = new Error(`no answer within ${limitMs} ms (storeTimeoutMs)`);
+  timeouts.add(error);
+  return error;
+}
+
+/** True when `error` is a store call's timeout (made by `storeTimeout`). */
+export function isStoreTimeout(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && timeouts.has(error);
 }
 
 /**

@@ -4,6 +4,7 @@ import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } fro
 import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import { type IdempotencyRecord, type Store, StoreLimits } from './store.js';
+import { type UnprotectedRun, unprotectedReasonOf } from './store-fault-policy.js';
 import { type IdemEvent, Telemetry, type TelemetryOptions } from './telemetry.js';
 
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -146,12 +147,43 @@ export class Engine {
     return this.telemetry === undefined ? this.#begin(input) : this.telemetry.claim(() => this.#begin(input));
   }
 
-  async #begin(input: BeginInput): Promise<Decision> {
+  /**
+   * `begin` for a face whose `onStoreUnavailable` is `'run-unprotected'`: when the first claim
+   * fails with `STORE_UNAVAILABLE` (nothing is known of the key), answers `unprotected` instead of
+   * throwing, and reports it (`unprotected_run` event, `idem.unprotected_runs` counter) under
+   * `face` (`function`, `http`, `gateway`). Every other failure throws as with `begin`, and so does
+   * a store that fails while waiting for a run known to be in progress elsewhere: running then
+   * would surely run the work twice.
+   */
+  async beginOrUnprotected(input: BeginInput, face: string): Promise<Decision | UnprotectedRun> {
+    let unknownKeyFailure: IdempotencyError | undefined;
+    const onFirstClaimFailure = (error: IdempotencyError) => {
+      unknownKeyFailure = error;
+    };
+    try {
+      return await (this.telemetry === undefined
+        ? this.#begin(input, onFirstClaimFailure)
+        : this.telemetry.claim(() => this.#begin(input, onFirstClaimFailure)));
+    } catch (error) {
+      if (unknownKeyFailure === undefined || error !== unknownKeyFailure) throw error;
+      const reason = unprotectedReasonOf(unknownKeyFailure);
+      this.telemetry?.unprotectedRun(face, reason);
+      return { kind: 'unprotected', reason, error: unknownKeyFailure };
+    }
+  }
+
+  async #begin(input: BeginInput, onFirstClaimFailure?: (error: IdempotencyError) => void): Promise<Decision> {
     checkText(input.key, 'key', StoreLimits.keyBytes);
     checkText(input.fingerprint, 'fingerprint', StoreLimits.fingerprintBytes);
     const deadline = this.now() + (input.waitMs ?? 0);
     let pauseMs = 10;
-    let decision = await this.#claimOnce(input);
+    let decision: Decision;
+    try {
+      decision = await this.#claimOnce(input);
+    } catch (error) {
+      if (isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE)) onFirstClaimFailure?.(error);
+      throw error;
+    }
     while (decision.kind === 'in_progress') {
       const nowMs = this.now();
       if (nowMs >= deadline) return decision;

@@ -5,6 +5,7 @@ import { type Decision, Engine, type EngineOptions, type Lease } from './engine.
 import { ErrorCode, IdempotencyError, isIdempotencyError } from './errors.js';
 import { MAX_KEY_LENGTH, storeKeyOf, validateKey } from './keys.js';
 import { type Outcome, OutcomeKind } from './outcome.js';
+import { type OnStoreUnavailable, storeFaultPolicyOf } from './store-fault-policy.js';
 import { describeError, type ErrorRevivalOptions, reviveError, type StoredError } from './stored-error.js';
 import { defaultSerializer, type ValueSerializer } from './value-codec.js';
 
@@ -51,6 +52,16 @@ export interface IdempotentOptions<A extends unknown[], R> extends EngineOptions
   serializer?: ValueSerializer<R>;
   /** Longest key in characters. Default 255. */
   maxKeyLength?: number;
+  /**
+   * When the store is down or slower than `storeTimeoutMs` for the claim: `'reject'` throws
+   * `STORE_UNAVAILABLE` and the function does not run (fail closed); `'run-unprotected'` runs it
+   * without a record (a retry during the outage runs it again), reports an `unprotected_run`
+   * event and the `idem.unprotected_runs` counter, and returns its value. A store that fails on
+   * `complete`, after the function ran, throws `STORE_UNAVAILABLE` under `'reject'`; under
+   * `'run-unprotected'` the value is returned (the failed call is reported as a `store_error`).
+   * Default `'reject'`.
+   */
+  onStoreUnavailable?: OnStoreUnavailable;
 }
 
 /** What the running function can learn about its own claim, through `idempotencyContext()`. */
@@ -63,6 +74,11 @@ export interface IdempotencyContext {
   attempts: number;
   /** Aborts if another caller takes the lease over: the result will not be stored. */
   signal: AbortSignal;
+  /**
+   * True when the store was down and the function runs without a record
+   * (`onStoreUnavailable: 'run-unprotected'`): `attempts` is then 0 and `signal` never aborts.
+   */
+  unprotected: boolean;
 }
 
 const context = new AsyncLocalStorage<IdempotencyContext>();
@@ -113,18 +129,23 @@ export function idempotent<A extends unknown[], R>(
   const waitMs = options.onInProgress === 'wait' ? (options.waitTimeoutMs ?? engine.leaseMs) : 0;
   const { key: keyOf, scope: scopeOf, fingerprint: fingerprintSource, storeErrors } = options;
   const revival = revivalOptions(options);
+  const failOpen = storeFaultPolicyOf('[idem]', options.onStoreUnavailable) === 'run-unprotected';
+
+  const storeKeyFor = (args: A, key: string) =>
+    storeKeyOf(namespace, scopeOf === undefined ? '' : requiredScope(scopeOf(...args), namespace), key);
 
   return async function idempotentCall(...args: A): Promise<Awaited<R>> {
     const fingerprint = fingerprintOf(fingerprintSource ? fingerprintSource(...args) : args);
     const key = validateKey(keyOf ? keyOf(...args) : fingerprint, maxKeyLength);
-    const storeKey = storeKeyOf(
-      namespace,
-      scopeOf === undefined ? '' : requiredScope(scopeOf(...args), namespace),
-      key,
-    );
-    const decision = await engine.begin({ key: storeKey, fingerprint, waitMs });
+    const storeKey = storeKeyFor(args, key);
+    const input = { key: storeKey, fingerprint, waitMs };
+    const decision = failOpen ? await engine.beginOrUnprotected(input, 'function') : await engine.begin(input);
 
     if (decision.kind === 'replay') return replay(decision.outcome, serializer, key, revival);
+    if (decision.kind === 'unprotected') {
+      const bare: IdempotencyContext = { key, storeKey, attempts: 0, signal: NEVER_ABORTED, unprotected: true };
+      return await context.run(bare, async () => await fn(...args));
+    }
     if (decision.kind !== 'run') throw refusal(decision, key, namespace, storeKey);
     const { lease } = decision;
     const claim: IdempotencyContext = {
@@ -134,12 +155,28 @@ export function idempotent<A extends unknown[], R>(
       get signal() {
         return lease.signal; // made only if the function asks for it
       },
+      unprotected: false,
     };
     const value = await runHolding(lease, storeErrors, () => context.run(claim, async () => await fn(...args)));
-    await completeWith(lease, value, serializer, namespace);
+    await completeWith(lease, value, serializer, namespace).catch(failOpen ? keepValueOnOutage : rethrow);
     return value;
   };
 }
+
+/**
+ * Under 'run-unprotected', a store that fails on `complete` after the function ran: its value
+ * matters more than the record the outage kept from being written (reported as a `store_error`).
+ */
+function keepValueOnOutage(error: unknown): void {
+  if (!isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE)) throw error;
+}
+
+function rethrow(error: unknown): never {
+  throw error;
+}
+
+/** The signal of an unprotected run: no lease, so nothing can take it over. */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** The error for a key this call may not run: claimed with other arguments, or still running elsewhere. */
 function refusal(

@@ -19,6 +19,7 @@ export type { EncryptionKey, EncryptionKeys } from './keyring.js';
 export { storeKeyOf } from './keys.js';
 export { type Outcome, OutcomeKind } from './outcome.js';
 export type { AdminStore, IdempotencyRecord, RecordState, Store } from './store.js';
+export type { OnStoreUnavailable, UnprotectedReason, UnprotectedRun } from './store-fault-policy.js';
 export type { ErrorClass, ErrorRevivalOptions, StoredError } from './stored-error.js';
 export { type Sweeper, type SweeperOptions, type SweepResult, startSweeper } from './sweeper.js';
 export type {

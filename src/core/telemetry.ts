@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Decision } from './engine.js';
 import { type IdempotencyError, isIdempotencyError } from './errors.js';
+import type { UnprotectedReason } from './store-fault-policy.js';
 
 /** What a span or a metric point is tagged with: flat names and plain values, never a key or a result. */
 export type TelemetryAttributes = Record<string, string | number | boolean>;
@@ -82,6 +83,15 @@ export type IdemEvent =
   | { type: 'release'; store: string; durationMs: number }
   | { type: 'lease_lost'; store: string }
   | {
+      /** The store was down for a claim and the face's `onStoreUnavailable: 'run-unprotected'` ran the work without a record. */
+      type: 'unprotected_run';
+      store: string;
+      /** The face that ran it: `function`, `http`, `gateway`. */
+      face: string;
+      /** `store_error`: the store failed; `timeout`: it gave no answer within `storeTimeoutMs`. */
+      reason: UnprotectedReason;
+    }
+  | {
       type: 'store_error';
       store: string /** `claim`, `get`, `complete`, `release`, `extend`. */;
       operation: string;
@@ -92,7 +102,7 @@ export type IdemEvent =
 const SPAN_ERROR = 2;
 
 type Counters = Record<
-  'runs' | 'replays' | 'conflicts' | 'mismatches' | 'takeovers' | 'losses' | 'errors',
+  'runs' | 'replays' | 'conflicts' | 'mismatches' | 'takeovers' | 'losses' | 'errors' | 'unprotected',
   TelemetryCounter
 >;
 
@@ -104,6 +114,10 @@ const COUNTERS: Record<keyof Counters, [name: string, description: string]> = {
   takeovers: ['idem.lease.takeovers', 'Runs that took over a key whose lease ran out (attempts > 1)'],
   losses: ['idem.lease.losses', 'Leases lost to another worker (LEASE_LOST)'],
   errors: ['idem.store.errors', 'Store calls that failed or timed out (STORE_UNAVAILABLE)'],
+  unprotected: [
+    'idem.unprotected_runs',
+    "Work run without a record while the store was down (onStoreUnavailable: 'run-unprotected')",
+  ],
 };
 
 const OUTCOME_COUNTER: Record<ClaimOutcome, keyof Counters> = {
@@ -216,6 +230,12 @@ export class Telemetry {
   leaseLost(): void {
     this.#counters?.losses.add(1, this.#storeAttributes);
     this.#emit({ type: 'lease_lost', store: this.#store });
+  }
+
+  /** Counts work a face ran without a record because the store was down (`run-unprotected`). */
+  unprotectedRun(face: string, reason: UnprotectedReason): void {
+    this.#counters?.unprotected.add(1, { 'idem.store': this.#store, 'idem.face': face, 'idem.reason': reason });
+    this.#emit({ type: 'unprotected_run', store: this.#store, face, reason });
   }
 
   async #spanned<T>(name: string, run: () => Promise<T>): Promise<T> {

@@ -3,6 +3,7 @@ import { Engine, type EngineOptions } from '../core/engine.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../core/errors.js';
 import { MAX_KEY_LENGTH } from '../core/keys.js';
 import { type Outcome, OutcomeKind } from '../core/outcome.js';
+import { type OnStoreUnavailable, storeFaultPolicyOf } from '../core/store-fault-policy.js';
 import { type CachePolicy, storesStatus } from './cache-policy.js';
 import { type AnonymousPolicy, callerScope, httpStoreKey } from './caller-scope.js';
 import type { HttpRequestInfo, HttpResponseData } from './http-types.js';
@@ -15,6 +16,11 @@ export const DEFAULT_METHODS = ['POST', 'PATCH'] as const;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** The longest `Retry-After` of a 409 in-progress answer by default, in ms: a client retries a short handler soon. */
 export const DEFAULT_RETRY_AFTER_MS = 1000;
+/**
+ * Added to the response of a request run unprotected because the store was down
+ * (`onStoreUnavailable: 'run-unprotected'`), as `Idempotent-Replayed` is to a replay.
+ */
+export const UNPROTECTED_HEADER = 'idempotent-unprotected';
 /** Response headers replayed by default (lower case). */
 export const DEFAULT_REPLAY_HEADERS = ['content-type', 'location', 'etag', 'content-location', 'link'] as const;
 /** Never stored nor replayed, even if asked for: cookies, hop-by-hop headers, lengths the server recomputes. */
@@ -30,6 +36,7 @@ const NEVER_REPLAYED = new Set([
   'upgrade',
   'content-length',
   'idempotent-replayed',
+  UNPROTECTED_HEADER,
 ]);
 const NEVER_IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT']);
 
@@ -37,7 +44,17 @@ export type { CachePolicy };
 
 /** What happened to a request, for metrics and logs. */
 export interface HttpEvent {
-  type: 'pass' | 'run' | 'replay' | 'in_progress' | 'mismatch' | 'refused' | 'store_error' | 'stored' | 'released';
+  type:
+    | 'pass'
+    | 'run'
+    | 'replay'
+    | 'in_progress'
+    | 'mismatch'
+    | 'refused'
+    | 'store_error'
+    | 'unprotected'
+    | 'stored'
+    | 'released';
   /** Time spent in the store for this step, in ms. */
   storeMs?: number;
   /** The error behind `refused`, `store_error`, or a failed `stored`/`released`. */
@@ -103,7 +120,15 @@ export interface HttpIdempotencyOptions extends EngineOptions {
   retryAfterMs?: number;
   /** Request bodies larger than this are refused with 413 before anything is stored, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
-  /** When the store is down, run the handler unprotected instead of answering 503. Default false (fail closed). */
+  /**
+   * When the store is down or slower than `storeTimeoutMs` for the claim: `'reject'` answers 503
+   * with `Retry-After` and the handler does not run (fail closed); `'run-unprotected'` runs the
+   * handler without a record (a retry during the outage runs it again), adds
+   * `Idempotent-Unprotected: true` to its response, and reports an `unprotected_run` event and the
+   * `idem.unprotected_runs` counter. Default `'reject'`.
+   */
+  onStoreUnavailable?: OnStoreUnavailable;
+  /** @deprecated Use `onStoreUnavailable: 'run-unprotected'`; `true` means the same. */
   failOpen?: boolean;
   /** Namespace of the keys, so two APIs on one store never share a record. Default `http`. */
   namespace?: string;
@@ -113,7 +138,8 @@ export interface HttpIdempotencyOptions extends EngineOptions {
 
 /** What the adapter does with a request. */
 export type HttpDecision =
-  | { action: 'pass' }
+  /** Run the handler without a record; add `headers` (lower case) to its response when given. */
+  | { action: 'pass'; headers?: readonly (readonly [string, string])[] }
   | { action: 'respond'; response: HttpResponseData }
   | { action: 'run'; recording: ResponseRecording };
 
@@ -158,6 +184,7 @@ export class HttpIdempotency {
   readonly #keyPerRoute: boolean;
   readonly #fingerprint: (request: HttpRequestInfo) => string;
   readonly #retryAfterMs: number;
+  readonly #failOpen: boolean;
 
   constructor(options: HttpIdempotencyOptions) {
     this.engine = new Engine(options);
@@ -186,6 +213,7 @@ export class HttpIdempotency {
     this.#keyPerRoute = options.keyPerRoute === true;
     this.#fingerprint = fingerprintOf(options.fingerprint);
     this.#retryAfterMs = retryAfterOf(options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
+    this.#failOpen = failOpenOf(options);
   }
 
   /** True when this request's method is protected; adapters may skip reading bodies otherwise. */
@@ -262,28 +290,29 @@ export class HttpIdempotency {
   /**
    * Asks the store about an identified request: `run` (the key is claimed; record the response),
    * or `respond` with the stored response, 409 in progress, 422 mismatch, 503 store down; or
-   * `pass` when the store is down and `failOpen` is set.
+   * `pass` with the `Idempotent-Unprotected` header when the store is down and
+   * `onStoreUnavailable` is `'run-unprotected'`.
    */
   async decide(identity: HttpIdentity): Promise<HttpDecision> {
     const started = performance.now();
-    let decision: Awaited<ReturnType<Engine['begin']>>;
+    let decision: Awaited<ReturnType<Engine['beginOrUnprotected']>>;
+    const input = { key: identity.storeKey, fingerprint: identity.fingerprint, waitMs: this.#waitMs };
     try {
-      decision = await this.engine.begin({
-        key: identity.storeKey,
-        fingerprint: identity.fingerprint,
-        waitMs: this.#waitMs,
-      });
+      decision = this.#failOpen ? await this.engine.beginOrUnprotected(input, 'http') : await this.engine.begin(input);
     } catch (error) {
       const failure = isIdempotencyError(error)
         ? error
         : new IdempotencyError(ErrorCode.STORE_UNAVAILABLE, String(error), { cause: error });
       this.options.observe?.({ type: 'store_error', error: failure, storeMs: performance.now() - started });
-      if (this.options.failOpen && failure.code === ErrorCode.STORE_UNAVAILABLE) return this.#pass();
       return { action: 'respond', response: problemResponse(failure) };
     }
     const storeMs = performance.now() - started;
 
     switch (decision.kind) {
+      case 'unprotected':
+        this.options.observe?.({ type: 'store_error', error: decision.error, storeMs });
+        this.options.observe?.({ type: 'unprotected', error: decision.error });
+        return { action: 'pass', headers: UNPROTECTED_HEADERS };
       case 'run':
         this.options.observe?.({ type: 'run', storeMs });
         return {
@@ -345,6 +374,21 @@ export class HttpIdempotency {
       ),
     );
   }
+}
+
+const UNPROTECTED_HEADERS = [[UNPROTECTED_HEADER, 'true']] as const;
+
+/** True when the options ask to run unprotected while the store is down (`failOpen` is the old spelling). */
+function failOpenOf(options: HttpIdempotencyOptions): boolean {
+  const policy = storeFaultPolicyOf('[idem]', options.onStoreUnavailable);
+  if (options.failOpen === undefined) return policy === 'run-unprotected';
+  if (options.onStoreUnavailable !== undefined && options.failOpen !== (policy === 'run-unprotected')) {
+    throw new IdempotencyError(
+      ErrorCode.INVALID_OPTIONS,
+      `[idem] failOpen (${String(options.failOpen)}) contradicts onStoreUnavailable ('${policy}'); drop failOpen, the old spelling of onStoreUnavailable: 'run-unprotected'.`,
+    );
+  }
+  return options.failOpen === true;
 }
 
 function inProgressOf(choice: HttpIdempotencyOptions['onInProgress']): 'throw' | 'wait' {

@@ -18,6 +18,7 @@ export {
   type HttpIdempotencyOptions,
   type HttpIdentification,
   type HttpIdentity,
+  UNPROTECTED_HEADER,
 } from './http-idempotency.js';
 export type { HttpRequestInfo, HttpResponseData } from './http-types.js';
 export { parseIdempotencyKey } from './key-header.js';

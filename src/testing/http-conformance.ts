@@ -351,16 +351,43 @@ export function runHttpConformance(config: HttpConformanceOptions): void {
       'answers 503 and runs nothing when the store is down',
       { store: unreachableStore(), storeTimeoutMs: 200 },
       async ({ url, app }) => {
-        assertProblem(await post(url, '/charges', key()), 503, 'store-unavailable');
+        const refused = await post(url, '/charges', key());
+        assertProblem(refused, 503, 'store-unavailable');
+        assert.ok(refused.headers['retry-after'], 'a 503 says when to retry');
+        assert.equal(refused.headers['idempotent-unprotected'], undefined);
         assert.equal(app.count('charges'), 0);
       },
     );
 
+    const unprotectedEvents: string[] = [];
     scenario(
-      'runs the handler unprotected when the store is down and failOpen is set',
+      "runs the handler unprotected on every call, says so in Idempotent-Unprotected, when the store is down and onStoreUnavailable is 'run-unprotected'",
+      {
+        store: unreachableStore(),
+        onStoreUnavailable: 'run-unprotected',
+        observe: (event) => unprotectedEvents.push(event.type),
+      },
+      async ({ url, app }) => {
+        unprotectedEvents.length = 0;
+        const k = key();
+        for (const expected of [1, 2]) {
+          const response = await post(url, '/charges', k);
+          assert.equal(response.status, 201);
+          assert.equal(response.headers['idempotent-unprotected'], 'true');
+          assert.equal(response.headers['idempotent-replayed'], undefined);
+          assert.equal(app.count('charges'), expected, 'no record: the same key runs again');
+        }
+        assert.equal(unprotectedEvents.filter((type) => type === 'unprotected').length, 2);
+      },
+    );
+
+    scenario(
+      'takes failOpen: true as the old spelling of run-unprotected',
       { store: unreachableStore(), failOpen: true },
       async ({ url, app }) => {
-        assert.equal((await post(url, '/charges', key())).status, 201);
+        const response = await post(url, '/charges', key());
+        assert.equal(response.status, 201);
+        assert.equal(response.headers['idempotent-unprotected'], 'true');
         assert.equal(app.count('charges'), 1);
       },
     );

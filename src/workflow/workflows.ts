@@ -95,6 +95,14 @@ export class Workflows {
         `[idem] workflows need a store that keeps journals${name === undefined ? '' : ` (the ${name} store does not)`}: MemoryStore, SqliteStore, PostgresStore, RedisStore or MysqlStore.`,
       );
     }
+    if ('onStoreUnavailable' in options && options.onStoreUnavailable !== 'reject') {
+      // A run records each step in its journal as it goes: run without it, and a resume repeats
+      // every step. Workflows therefore always fail closed.
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        `[idem] workflows always fail closed: a durable run cannot go on without its journal, so onStoreUnavailable is not an option here (got ${JSON.stringify(options.onStoreUnavailable)}). Leave it out; a start or step throws STORE_UNAVAILABLE while the store is down, and the run resumes once it is back.`,
+      );
+    }
     this.engine = new Engine({ ...options, store: options.store });
     this.store = options.store;
     this.entryCodec = new EntryCodec(this.engine.codec);

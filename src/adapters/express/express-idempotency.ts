@@ -4,6 +4,7 @@ import type { HttpRequestInfo } from '../../http/http-types.js';
 import { nodeHeader, readUnparsedBody, refuseTooLarge } from '../shared/node-request.js';
 import { sendResponse } from '../shared/node-response.js';
 import { recordServerResponse } from '../shared/node-response-recorder.js';
+import { setPassHeaders } from '../shared/pass-headers.js';
 import type { AdapterOptions } from '../shared/route-options.js';
 
 /**
@@ -78,6 +79,7 @@ export function idempotency(options: ExpressIdempotencyOptions): ExpressIdempote
         return;
       }
       if (decision.action === 'run') recordServerResponse(res, decision.recording);
+      else setPassHeaders(decision, (name, value) => res.setHeader(name, value));
       next();
     } catch (error) {
       next(error);

@@ -5,6 +5,7 @@ import type { ResponseRecording } from '../../http/response-recording.js';
 import { hasClientErrorStatus } from '../shared/client-errors.js';
 import { groupHeaders } from '../shared/header-groups.js';
 import { declaredLength } from '../shared/node-request.js';
+import { setPassHeaders } from '../shared/pass-headers.js';
 import { recordedReadable, recordedWebStream } from '../shared/recorded-stream.js';
 import { type AdapterOptions, type RouteIdempotency, routeIdempotency } from '../shared/route-options.js';
 
@@ -79,7 +80,10 @@ export const idempotency = Object.assign(
         bodyBytes: bodyBytesOf(request),
       });
       if (decision.action === 'respond') return send(reply, decision.response);
-      if (decision.action === 'pass') return;
+      if (decision.action === 'pass') {
+        setPassHeaders(decision, (name, value) => reply.header(name, value));
+        return;
+      }
       const { recording } = decision;
       recordings.set(request, recording);
       reply.raw.once('close', () => recording.abandon());

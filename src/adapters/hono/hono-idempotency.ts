@@ -5,6 +5,7 @@ import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
 import { requestTooLarge } from '../../http/problem.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
+import { setPassHeaders } from '../shared/pass-headers.js';
 import { recordedWebStream } from '../shared/recorded-stream.js';
 import { parsedBody } from '../shared/request-body.js';
 import type { AdapterOptions } from '../shared/route-options.js';
@@ -54,7 +55,11 @@ export function idempotency(options: HonoIdempotencyOptions): MiddlewareHandler 
     if (info instanceof Response) return info;
     const decision = await http.begin(info);
     if (decision.action === 'respond') return toWebResponse(decision.response);
-    if (decision.action === 'pass') return passOn(next);
+    if (decision.action === 'pass') {
+      await next();
+      setPassHeaders(decision, (name, value) => c.header(name, value));
+      return undefined;
+    }
     await runAndRecord(c, next, decision.recording);
     return undefined;
   };

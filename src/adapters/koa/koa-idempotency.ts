@@ -8,6 +8,7 @@ import { hasClientErrorStatus } from '../shared/client-errors.js';
 import { groupHeaders } from '../shared/header-groups.js';
 import { declaredLength, drainRefusedBody, nodeHeader, readNodeBody } from '../shared/node-request.js';
 import { recordServerResponse } from '../shared/node-response-recorder.js';
+import { setPassHeaders } from '../shared/pass-headers.js';
 import { recordedReadable } from '../shared/recorded-stream.js';
 import { parsedBody } from '../shared/request-body.js';
 import type { AdapterOptions } from '../shared/route-options.js';
@@ -82,7 +83,10 @@ export function idempotency(options: KoaIdempotencyOptions) {
       respond(ctx, decision.response);
       return;
     }
-    if (decision.action === 'pass') return next();
+    if (decision.action === 'pass') {
+      setPassHeaders(decision, (name, value) => ctx.set(name, value));
+      return next();
+    }
     await runAndRecord(ctx, next, decision.recording);
   };
 }

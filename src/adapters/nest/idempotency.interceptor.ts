@@ -14,6 +14,7 @@ import { groupHeaders } from '../shared/header-groups.js';
 import { drainRefusedBody, nodeHeader, readUnparsedBody } from '../shared/node-request.js';
 import { sendResponse } from '../shared/node-response.js';
 import { recordServerResponse } from '../shared/node-response-recorder.js';
+import { setPassHeaders } from '../shared/pass-headers.js';
 import {
   type AdapterOptions,
   mergeRouteSettings,
@@ -117,7 +118,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
     };
     const decision = await http.begin(info);
     if (decision.action === 'respond') return of(answer(res, decision.response, route));
-    if (decision.action === 'pass') return next.handle();
+    if (decision.action === 'pass') {
+      setPassHeaders(decision, (name, value) => res.setHeader(name, value));
+      return next.handle();
+    }
 
     const { recording } = decision;
     recordServerResponse(res, recording);

@@ -1,9 +1,11 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
+import type { HttpDecision } from '../../http/http-idempotency.js';
 import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
 import { declaredLength, nodeHeader, readNodeBody, refuseTooLarge } from '../shared/node-request.js';
 import { sendResponse } from '../shared/node-response.js';
 import { recordServerResponse } from '../shared/node-response-recorder.js';
+import { setPassHeaders } from '../shared/pass-headers.js';
 import { parsedBody } from '../shared/request-body.js';
 import type { AdapterOptions } from '../shared/route-options.js';
 
@@ -86,8 +88,7 @@ export function withIdempotency(handler: Handler, options: NodeIdempotencyOption
       sendResponse(res, decision.response);
       return;
     }
-    const recording = decision.action === 'run' ? decision.recording : undefined;
-    if (recording !== undefined) recordServerResponse(res, recording);
+    const recording = recordingOf(decision, res);
     await runHandler(req, res, replayableRequest(req, body), recording);
   };
 }
@@ -132,4 +133,17 @@ function replayableRequest(req: IncomingMessage, body: Buffer): BufferedRequest 
   if (body.length > 0) copy.push(body);
   copy.push(null);
   return copy;
+}
+
+/** Records the response of a claimed request; for one that passes, sets the headers it asks for instead. */
+function recordingOf(
+  decision: Exclude<HttpDecision, { action: 'respond' }>,
+  res: ServerResponse,
+): ResponseRecording | undefined {
+  if (decision.action === 'pass') {
+    setPassHeaders(decision, (name, value) => res.setHeader(name, value));
+    return undefined;
+  }
+  recordServerResponse(res, decision.recording);
+  return decision.recording;
 }

@@ -7,6 +7,7 @@ import { formatDuration } from '../duration.js';
 import { encryptionKeysFromEnv } from '../encryption-env.js';
 import { Gateway, parseUpstream } from '../gateway/gateway.js';
 import { type RawSettings, readConfigFile, resolveServeConfig, type ServeConfig } from '../gateway/gateway-config.js';
+import { supervisesWorkers, superviseWorkers, workerRole } from '../gateway/workers.js';
 import { describeStore, openStore, parseStoreUrl } from '../store-url.js';
 
 /** Where the command writes; tests and the demo pass their own. */
@@ -73,7 +74,12 @@ export function registerServe(program: Command): void {
     .option('--upstream-timeout <duration>', 'longest silence from the upstream before 504 (default 60s)')
     .option('--grace <duration>', 'on shutdown, how long requests in flight may finish (default 10s)')
     .option('--store-timeout <duration>', 'longest store call before 503 (default 5s)')
-    .option('--fail-open', 'forward requests unprotected while the store is down, instead of 503')
+    .option(
+      '--on-store-unavailable <policy>',
+      'while the store is down: reject (503, the default) or run-unprotected (forward without a record, ' +
+        'with Idempotent-Unprotected: true on the response)',
+    )
+    .option('--fail-open', 'the old spelling of --on-store-unavailable run-unprotected')
     .option(
       '--headers-timeout <duration>',
       'longest time a client may take to send a request head, then 408 (default 10s)',
@@ -88,6 +94,10 @@ export function registerServe(program: Command): void {
       'require Authorization: Bearer <token> on /__idem/metrics (401 otherwise); health and ready stay open. ' +
         'Prefer IDEM_METRICS_TOKEN: a flag shows in the process list',
     )
+    .option(
+      '--workers <n>',
+      'worker processes sharing the port, auto (or 0) for one per core; needs a shared store, not memory: (default 1)',
+    )
     .option('--no-upstream-check', 'start even if the upstream does not accept connections yet')
     .option('-c, --config <file>', 'JSON file with these settings in camelCase; flags win over it')
     .action(async (_options: Record<string, unknown>, command: Command) => {
@@ -98,10 +108,14 @@ export function registerServe(program: Command): void {
       }
       const configPath = command.opts().config as string | undefined;
       const config = resolveServeConfig(flags, configPath === undefined ? {} : readConfigFile(configPath), process.env);
+      if (supervisesWorkers(config)) return superviseWorkers(config, consoleOutput, nextSignal);
       // Catch the signals before the "listening" line: whoever reads it may signal at once.
-      const signal = nextSignal();
-      const gateway = await startGateway(config, consoleOutput);
-      await untilSignal(gateway, await signal, consoleOutput);
+      const worker = workerRole(config);
+      const output = worker?.output ?? consoleOutput;
+      const signal = worker?.signal ?? nextSignal();
+      const gateway = await startGateway(worker?.config ?? config, output);
+      worker?.ready();
+      await untilSignal(gateway, await signal, output, worker === undefined);
     });
 }
 
@@ -154,7 +168,7 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       graceMs: config.graceMs,
       storeTimeoutMs: config.storeTimeoutMs,
-      failOpen: config.failOpen,
+      onStoreUnavailable: config.onStoreUnavailable,
       headersTimeoutMs: config.headersTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,
       maxConnections: config.maxConnections,
@@ -208,15 +222,25 @@ export function nextSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** After `signal`: drains, releases what cannot finish, and closes the store. */
-export async function untilSignal(running: RunningGateway, signal: NodeJS.Signals, output: Output): Promise<void> {
+/**
+ * After `signal`: drains, releases what cannot finish, and closes the store. A second signal exits
+ * at once, unless `secondSignalForces` is false (a worker: its supervisor decides).
+ */
+export async function untilSignal(
+  running: RunningGateway,
+  signal: NodeJS.Signals,
+  output: Output,
+  secondSignalForces = true,
+): Promise<void> {
   // A second signal means "now": exit without waiting for the grace period.
   const force = () => {
     output.err('idem: second signal: exiting now; keys of requests in flight stay claimed until their lease ends.');
     process.exit(1);
   };
-  process.once('SIGTERM', force);
-  process.once('SIGINT', force);
+  if (secondSignalForces) {
+    process.once('SIGTERM', force);
+    process.once('SIGINT', force);
+  }
   output.err(`idem: ${signal}: no longer accepting connections; ${running.gateway.inFlight} request(s) in flight.`);
   const report = await running.gateway.close();
   await running.store.close();

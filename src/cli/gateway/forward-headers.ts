@@ -13,22 +13,34 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Raw header pairs grouped by lower-case name, repeats kept in order, hop-by-hop headers left out. */
-function endToEnd(raw: string[], leaveOut: Set<string>): Map<string, string[]> {
-  const named = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
-    for (const token of (raw[i + 1] as string).split(',')) named.add(token.trim().toLowerCase());
-  }
-  const headers = new Map<string, string[]>();
+/**
+ * Adds the end-to-end pairs of `raw` to `headers` under their lower-case names (repeats kept in
+ * order, as an array), leaving out hop-by-hop headers, those the `Connection` header names, and
+ * `leaveOut`. One pass, no intermediate map: this runs twice for every request forwarded.
+ */
+function addEndToEnd(raw: string[], leaveOut: Set<string>, headers: OutgoingHttpHeaders): void {
+  const named = connectionTokens(raw);
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(name) || named.has(name) || leaveOut.has(name)) continue;
-    const values = headers.get(name);
-    if (values === undefined) headers.set(name, [raw[i + 1] as string]);
-    else values.push(raw[i + 1] as string);
+    if (HOP_BY_HOP.has(name) || leaveOut.has(name) || named?.has(name) === true) continue;
+    const value = raw[i + 1] as string;
+    const before = headers[name];
+    if (before === undefined) headers[name] = value;
+    else if (Array.isArray(before)) before.push(value);
+    else headers[name] = [before as string, value];
   }
-  return headers;
+}
+
+/** The header names a `Connection` header lists (hop-by-hop too); `undefined` when there is none. */
+function connectionTokens(raw: string[]): Set<string> | undefined {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    named ??= new Set();
+    for (const token of (raw[i + 1] as string).split(',')) named.add(token.trim().toLowerCase());
+  }
+  return named;
 }
 
 /**
@@ -60,10 +72,9 @@ export type ForwardedBody = Buffer | 'stream';
  * with neither, and the upstream read its bytes as a second request (request smuggling).
  */
 export function upstreamRequestHeaders(req: IncomingMessage, upstreamHost: string, body: ForwardedBody) {
-  const headers: OutgoingHttpHeaders = {};
-  for (const [name, values] of endToEnd(req.rawHeaders, NOT_FORWARDED_UP)) {
-    headers[name] = values.length === 1 ? values[0] : values;
-  }
+  // No prototype: a header named __proto__ is a header like any other.
+  const headers: OutgoingHttpHeaders = Object.create(null);
+  addEndToEnd(req.rawHeaders, NOT_FORWARDED_UP, headers);
   headers.host = upstreamHost;
   const remote = req.socket.remoteAddress;
   if (remote !== undefined) headers['x-forwarded-for'] = remote;
@@ -85,9 +96,9 @@ export function upstreamRequestHeaders(req: IncomingMessage, upstreamHost: strin
 export function copyResponseHead(upstream: IncomingMessage, res: ServerResponse): void {
   res.statusCode = upstream.statusCode ?? 502;
   if (upstream.statusMessage) res.statusMessage = upstream.statusMessage;
-  for (const [name, values] of endToEnd(upstream.rawHeaders, EMPTY)) {
-    res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
-  }
+  const headers: OutgoingHttpHeaders = Object.create(null);
+  addEndToEnd(upstream.rawHeaders, EMPTY, headers);
+  for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
 }
 
 const EMPTY = new Set<string>();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_LEASE_MS, DEFAULT_RETENTION_MS, DEFAULT_STORE_TIMEOUT_MS } from '../../core/engine.js';
+import { type OnStoreUnavailable, STORE_FAULT_POLICIES } from '../../core/store-fault-policy.js';
 import type { AnonymousPolicy } from '../../http/caller-scope.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_METHODS } from '../../http/http-idempotency.js';
 import { usageError } from '../cli-error.js';
@@ -12,6 +13,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
 } from './gateway.js';
+import { parseWorkers } from './workers.js';
 
 /** Everything `idem serve` runs with, after flags, config file and defaults are merged. */
 export interface ServeConfig {
@@ -59,8 +61,12 @@ export interface ServeConfig {
   graceMs: number;
   /** How long one store call may take before the request is answered 503, in ms. Default 5 s. */
   storeTimeoutMs: number;
-  /** Forward requests unprotected while the store is down, instead of answering 503. Default false. */
-  failOpen: boolean;
+  /**
+   * While the store is down: `reject` answers 503 (fail closed); `run-unprotected` forwards the
+   * request without a record and adds `Idempotent-Unprotected: true` to its response. `--fail-open`
+   * is the old spelling of `run-unprotected`. Default `reject`.
+   */
+  onStoreUnavailable: OnStoreUnavailable;
   /** Refuse to start when the upstream does not accept connections. Default true. */
   upstreamCheck: boolean;
   /** Longest time a client may take to send a request's head, in ms. Default 10 s. */
@@ -74,6 +80,8 @@ export interface ServeConfig {
    * else `IDEM_METRICS_TOKEN`, else the config file. Default none: metrics are open.
    */
   metricsToken: string | undefined;
+  /** Worker processes sharing the port (node:cluster); `auto` or 0 in the settings: one per core. Default 1. */
+  workers: number;
 }
 
 /** A raw setting as a flag (string, boolean) or a JSON config value gives it. */
@@ -101,12 +109,14 @@ const FILE_KEYS = [
   'upstreamTimeout',
   'grace',
   'storeTimeout',
+  'onStoreUnavailable',
   'failOpen',
   'upstreamCheck',
   'headersTimeout',
   'requestTimeout',
   'maxConnections',
   'metricsToken',
+  'workers',
 ] as const;
 type SettingName = (typeof FILE_KEYS)[number];
 export type RawSettings = Partial<Record<SettingName, Raw>>;
@@ -211,6 +221,18 @@ export function resolveServeConfig(
     return value as T;
   };
 
+  /** `--on-store-unavailable`, or its old spelling `--fail-open`; the two must not contradict. */
+  const storeFaultPolicy = (): OnStoreUnavailable => {
+    const policy = choice('onStoreUnavailable', STORE_FAULT_POLICIES, 'reject');
+    const failOpen = flag('failOpen', false);
+    if (failOpen && pick('onStoreUnavailable') !== undefined && policy !== 'run-unprotected') {
+      throw usageError(
+        `--fail-open contradicts ${pick('onStoreUnavailable')?.from} ${policy}: drop --fail-open, the old spelling of --on-store-unavailable run-unprotected.`,
+      );
+    }
+    return failOpen ? 'run-unprotected' : policy;
+  };
+
   const upstream = pick('upstream');
   if (upstream === undefined) {
     throw usageError(
@@ -274,12 +296,13 @@ export function resolveServeConfig(
     upstreamTimeoutMs: duration('upstreamTimeout', DEFAULT_UPSTREAM_TIMEOUT_MS),
     graceMs: duration('grace', DEFAULT_GRACE_MS),
     storeTimeoutMs: duration('storeTimeout', DEFAULT_STORE_TIMEOUT_MS),
-    failOpen: flag('failOpen', false),
+    onStoreUnavailable: storeFaultPolicy(),
     upstreamCheck: flag('upstreamCheck', true),
     headersTimeoutMs,
     requestTimeoutMs,
     maxConnections: count(pick('maxConnections'), DEFAULT_MAX_CONNECTIONS),
     metricsToken: pick('metricsToken') === undefined ? undefined : text('metricsToken', ''),
+    workers: parseWorkers(pick('workers')),
   };
 }
 

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { declaredLength, hasBody, nodeHeader } from '../../adapters/shared/node-request.js';
 import { sendResponse } from '../../adapters/shared/node-response.js';
+import { setPassHeaders } from '../../adapters/shared/pass-headers.js';
 import { parsedBody } from '../../adapters/shared/request-body.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError } from '../../core/errors.js';
 import { callerScope } from '../../http/caller-scope.js';
@@ -231,7 +232,7 @@ export class Gateway {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ((req.url ?? '/').startsWith(ADMIN_PREFIX)) return answerAdmin(this.#admin, req, res);
     // A response written after the client left must not crash the process.
-    res.on('error', () => {});
+    res.on('error', ignore);
     const flight = new Flight(res);
     this.#flights.add(flight);
     try {
@@ -260,7 +261,7 @@ export class Gateway {
     const method = req.method ?? 'GET';
     const header = nodeHeader(req);
     if (!this.#http.applies(method, header)) {
-      this.metrics.observe({ type: 'pass' });
+      this.metrics.observe(PASS);
       await this.#exchange(flight, { req, res, path, body: 'stream' });
       return;
     }
@@ -308,6 +309,7 @@ export class Gateway {
       sendResponse(input.res, decision.response);
       return;
     }
+    if (decision.action === 'pass') setPassHeaders(decision, (name, value) => input.res.setHeader(name, value));
     const recording = decision.action === 'run' ? decision.recording : undefined;
     await this.#exchange(flight, { ...input, ...(recording === undefined ? {} : { recording }) });
   }
@@ -349,6 +351,12 @@ export class Gateway {
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 }
+
+/** One listener for every response's errors, instead of a new closure per request. */
+function ignore(): void {}
+
+/** The metrics event of every request forwarded unprotected. */
+const PASS: HttpEvent = { type: 'pass' };
 
 function reasonText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -35,6 +35,7 @@ const DECISION_COUNTERS = {
   in_progress: 'idem_conflicts_total',
   mismatch: 'idem_mismatches_total',
   refused: 'idem_refusals_total',
+  unprotected: 'idem_unprotected_total',
 } as const;
 
 const COUNTERS = {
@@ -44,6 +45,8 @@ const COUNTERS = {
   idem_mismatches_total: 'Requests answered 422 because their key was used with another request.',
   idem_refusals_total: 'Requests refused before the store was asked: malformed or missing key, body too large.',
   idem_passthrough_total: 'Requests forwarded unprotected: method not covered, or no key where keys are optional.',
+  idem_unprotected_total:
+    'Requests forwarded without a record because the store was down (--on-store-unavailable run-unprotected).',
   idem_stored_total: 'Responses stored for replay.',
   idem_released_total: 'Keys released so that a retry runs again (5xx, upstream failure, shutdown).',
   idem_upstream_errors_total: 'Requests the upstream did not answer: refused connection, timeout, broken response.',

@@ -30,6 +30,9 @@ export function forwardPath(target: string, basePath: string): string {
   }
   const query = target.indexOf('?');
   const path = query < 0 ? target : target.slice(0, query);
+  // Without a dot or a percent sign nothing can be, or decode to, a dot-segment: the common case
+  // skips the splitting below.
+  if (!path.includes('.') && !path.includes('%')) return `${basePath}${target}`;
   for (const segment of path.split('/')) {
     if (climbs(segment)) {
       throw requestInvalid(
