@@ -1,6 +1,7 @@
 // The dashboard in a real headless Chromium (Debian's package, /usr/bin/chromium): the page
 // renders the counts, the plot and a key's record, shows a hostile body as text, and releases a
 // stuck key with the operator token only. Screenshots are decoded and their pixels checked.
+// Reads need the token too: the page takes it from the URL's fragment, or asks for it.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -62,7 +63,7 @@ describe('the dashboard in headless Chromium', { skip: skipReason() }, () => {
       viewport: { width: 1280, height: 900 },
     });
     page = await context.newPage();
-    await page.goto(dashboard.url);
+    await page.goto(dashboard.pageUrl);
     await page.waitForSelector('body[data-loaded="true"]');
   });
   after(async () => {
@@ -70,6 +71,13 @@ describe('the dashboard in headless Chromium', { skip: skipReason() }, () => {
     await dashboard?.close();
     await store?.close();
     rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('takes the token from the fragment, wipes it from the address bar, and keeps it in this tab only', async () => {
+    assert.equal(page.url(), dashboard.url);
+    assert.equal(await page.evaluate("sessionStorage.getItem('idem-ui-token')"), TOKEN);
+    assert.equal(await page.evaluate('localStorage.length'), 0);
+    assert.equal(await page.isVisible('#token-panel'), false);
   });
 
   it('renders the counts by state and the keys', async () => {
@@ -104,6 +112,7 @@ describe('the dashboard in headless Chromium', { skip: skipReason() }, () => {
 
   it('refuses to release a stuck key without the token, then releases it with the token', async () => {
     await page.click(`#keys tr[data-key="${seeded.stuck}"]`);
+    await page.fill('#token', '');
     await page.waitForSelector('#release:visible');
     await page.click('#release');
     await page.waitForSelector('#action.error');
@@ -130,6 +139,56 @@ describe('the dashboard in headless Chromium', { skip: skipReason() }, () => {
     await page.waitForSelector('#action.ok');
     assert.match((await page.textContent('#action')) ?? '', /lease had \d+ s left/);
     assert.equal(await store.get(seeded.live), null);
+  });
+
+  it('asks for the token on a dashboard bound to 0.0.0.0, then renders once it is entered', async () => {
+    const exposed = await startDashboard({ store, storeLabel: 'exposed', host: '0.0.0.0', token: TOKEN });
+    const url = exposed.url.replace('//0.0.0.0:', '//127.0.0.1:');
+    const tab = await context.newPage();
+    const sent: { url: string; authorization?: string }[] = [];
+    tab.on('request', (request) => sent.push({ url: request.url(), authorization: request.headers().authorization }));
+    try {
+      await tab.goto(url);
+      await tab.waitForSelector('body[data-locked="true"]');
+      assert.equal(await tab.isVisible('#token-panel'), true);
+      assert.equal(await tab.isVisible('main'), false);
+      assert.match((await tab.textContent('#token-reason')) ?? '', /needs the operator token/);
+
+      await tab.fill('#token-prompt', 'not-the-operator-token');
+      await tab.click('#token-open');
+      await tab.waitForFunction("/refused/.test(document.getElementById('token-reason').textContent)");
+      assert.equal(await tab.isVisible('main'), false);
+
+      await tab.fill('#token-prompt', TOKEN);
+      await tab.click('#token-open');
+      await tab.waitForSelector('body[data-loaded="true"]');
+      assert.equal(await tab.isVisible('#token-panel'), false);
+      assert.ok(Number(await tab.textContent('[data-state="completed"] b')) >= 10);
+      assert.equal(await tab.evaluate('localStorage.length'), 0);
+      const reads = sent.filter((request) => new URL(request.url).pathname.startsWith('/api/'));
+      assert.ok(reads.some((request) => request.authorization === `Bearer ${TOKEN}`));
+      for (const request of sent) assert.equal(request.url.includes(TOKEN), false, request.url);
+    } finally {
+      await tab.close();
+      await exposed.close();
+    }
+  });
+
+  it('renders a token-required dashboard opened with the token in the fragment, never sending it in a URL', async () => {
+    const exposed = await startDashboard({ store, storeLabel: 'exposed', host: '0.0.0.0', token: TOKEN });
+    const tab = await context.newPage();
+    const urls: string[] = [];
+    tab.on('request', (request) => urls.push(request.url()));
+    try {
+      await tab.goto(exposed.pageUrl.replace('//0.0.0.0:', '//127.0.0.1:'));
+      await tab.waitForSelector('body[data-loaded="true"]');
+      assert.equal(await tab.getAttribute('body', 'data-locked'), null);
+      assert.equal(tab.url().includes('#token'), false);
+      for (const url of urls) assert.equal(url.includes(TOKEN), false, url);
+    } finally {
+      await tab.close();
+      await exposed.close();
+    }
   });
 
   it('takes a screenshot of the whole page that decodes (docs/images/dashboard.png with IDEM_UPDATE_SCREENSHOTS=1)', async () => {

@@ -38,8 +38,10 @@ interface RunsBody {
   items: { id: string; state: string; steps: { name: string; startedAtMs: number; endedAtMs: number }[] }[];
 }
 
+/** A request with the dashboard's token, unless `init` sets its own authorization. */
 async function call<T = Problem>(dashboard: Dashboard, path: string, init: RequestInit = {}): Promise<Answer<T>> {
-  const response = await fetch(new URL(path, dashboard.url), init);
+  const headers = { authorization: `Bearer ${dashboard.token}`, ...(init.headers as Record<string, string>) };
+  const response = await fetch(new URL(path, dashboard.url), { ...init, headers });
   const text = await response.text();
   const type = response.headers.get('content-type') ?? '';
   return { status: response.status, headers: response.headers, body: type.includes('json') ? JSON.parse(text) : text };
@@ -253,14 +255,92 @@ describe('the dashboard page and its guard', () => {
     assert.equal(status, 421);
   });
 
-  it('makes a random token of its own when none is given', () => {
+  it('makes a random token of its own when none is given, and gives the page URL with it in the fragment', () => {
     assert.match(dashboard.token, /^[\w-]{24}$/);
+    assert.equal(dashboard.pageUrl, `${dashboard.url}#token=${dashboard.token}`);
+  });
+
+  it('refuses reads without the token on loopback too, and serves the page itself without one', async () => {
+    for (const path of READS) {
+      const answer = await call(dashboard, path, { headers: { authorization: '' } });
+      assert.equal(answer.status, 401, path);
+      assert.equal(answer.body.error.code, 'TOKEN_MISSING');
+      assert.match(answer.body.error.message, /operator token.*#token=.*Authorization: Bearer/);
+      assert.equal(answer.headers.get('www-authenticate'), 'Bearer');
+    }
+    for (const path of ['/', '/app.js', '/app.css']) {
+      assert.equal((await call<string>(dashboard, path, { headers: { authorization: '' } })).status, 200, path);
+    }
   });
 
   it('reads the counters it samples from Prometheus text, summed over labels', () => {
     const text =
       '# TYPE idem_conflicts_total counter\nidem_conflicts_total 3\nidem_mismatches_total{route="/a"} 2\nidem_mismatches_total{route="/b"} 1\n';
     assert.deepEqual(parseCounters(text), { conflicts: 3, mismatches: 3, runs: 0, replays: 0 });
+  });
+});
+
+/** Every read endpoint, each answering 200 with the token (the store is empty). */
+const READS = ['/api/overview', '/api/keys', '/api/workflows', '/api/notifications'];
+
+describe('a dashboard bound to every interface (0.0.0.0), reached by 127.0.0.1', () => {
+  let dashboard: Dashboard;
+  let store: AdminStore;
+  let seeded: Seeded;
+  before(async () => {
+    const { SqliteStore } = await import('../../src/stores/sqlite/index.js');
+    store = new SqliteStore({ path: join(tempDir(), 'exposed.db') });
+    seeded = await seedStore(store);
+    const bound = await startDashboard({ store, storeLabel: 'sqlite:exposed.db', host: '0.0.0.0', token: TOKEN });
+    const url = bound.url.replace('//0.0.0.0:', '//127.0.0.1:');
+    dashboard = { ...bound, url };
+  });
+  after(async () => {
+    await dashboard.close();
+    await store.close();
+  });
+
+  it('refuses every read without the token with 401, saying how to give it', async () => {
+    const record = `/api/record?key=${encodeURIComponent(seeded.hostile)}`;
+    for (const path of [...READS, record, `/api/keys?state=in_progress`]) {
+      const answer = await call(dashboard, path, { headers: { authorization: '' } });
+      assert.equal(answer.status, 401, path);
+      assert.equal(answer.body.error.code, 'TOKEN_MISSING');
+      assert.match(answer.body.error.message, /operator token/);
+      assert.equal(JSON.stringify(answer.body).includes(HOSTILE_BODY), false);
+    }
+    const basic = await call(dashboard, '/api/keys', { headers: { authorization: `Basic ${TOKEN}` } });
+    assert.equal(basic.status, 401);
+  });
+
+  it('answers reads with the token', async () => {
+    for (const path of READS) assert.equal((await call(dashboard, path)).status, 200, path);
+    const record = await call<RecordBody>(dashboard, `/api/record?key=${encodeURIComponent(seeded.hostile)}`);
+    assert.equal(record.status, 200);
+    assert.equal(record.body.result.body, HOSTILE_BODY);
+  });
+
+  it('refuses a wrong token of any length with 401', async () => {
+    const wrongs = [
+      'x',
+      TOKEN.slice(0, -1),
+      `${TOKEN}x`,
+      `${TOKEN.slice(0, -1)}X`,
+      TOKEN.toUpperCase(),
+      'y'.repeat(4096),
+    ];
+    for (const wrong of wrongs) {
+      const answer = await call(dashboard, '/api/keys', { headers: { authorization: `Bearer ${wrong}` } });
+      assert.equal(answer.status, 401, `${wrong.length} characters`);
+      assert.equal(answer.body.error.code, 'TOKEN_WRONG');
+      assert.match(answer.body.error.message, /--token/);
+    }
+  });
+
+  it('still releases with the token only', async () => {
+    const without = await release(dashboard, { key: seeded.stuck }, { authorization: '' });
+    assert.equal(without.status, 401);
+    assert.equal((await release(dashboard, { key: seeded.stuck })).status, 200);
   });
 });
 
@@ -285,11 +365,15 @@ describe('idem ui', () => {
       });
       child.on('close', () => reject(new Error(`idem ui exited: ${stdout}${stderr}`)));
     });
-    const url = /dashboard on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(lines)?.[1];
+    const [, url, fragmentToken] = /dashboard on (http:\/\/127\.0\.0\.1:\d+\/)#token=([\w-]{24}) /.exec(lines) ?? [];
     assert.ok(url, lines);
-    assert.match(lines, /operator token for releasing keys: [\w-]{24} /);
+    const token = /operator token for reading and releasing keys: ([\w-]{24}) /.exec(lines)?.[1];
+    assert.equal(token, fragmentToken, lines);
     const page = await fetch(url);
     assert.equal(page.status, 200);
+    assert.equal((await fetch(new URL('/api/overview', url))).status, 401);
+    const read = await fetch(new URL('/api/overview', url), { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(read.status, 200);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
   });

@@ -7,8 +7,8 @@ const UI_HELP = `
 The page shows keys by state, keys claimed and taken over per time bucket (read from the store),
 a key's record, workflow runs with a step timeline and the notification log (when the store
 keeps journals), and, with --metrics, conflicts and mismatches sampled from idem serve.
-Releasing a stuck key needs the operator token: --token, IDEM_UI_TOKEN, or the random one
-printed at start-up. Set IDEM_ENCRYPTION_KEY to read results the application encrypted.`;
+Reading and releasing need the operator token: --token, IDEM_UI_TOKEN, or a random one; the
+printed URL carries a random one after #token= (a fragment: the browser never sends it). Set IDEM_ENCRYPTION_KEY to read results the application encrypted.`;
 
 /** `idem ui`: a small web dashboard over a store. The server is loaded by the action. */
 export function registerUi(program: Command): void {
@@ -16,13 +16,19 @@ export function registerUi(program: Command): void {
     .command('ui')
     .summary('a web dashboard: keys by state, takeovers, records, workflow runs, notifications')
     .description(
-      'Serve a dashboard of an Idem store on 127.0.0.1, and release stuck keys from it with the operator token. ' +
+      'Serve a dashboard of an Idem store on 127.0.0.1; reading it and releasing stuck keys need the operator token. ' +
         'SIGTERM or SIGINT stops it.',
     )
     .option('--store <url>', STORE_HELP)
-    .option('--host <address>', 'address to listen on (default 127.0.0.1; anything else exposes the keys you store)')
+    .option(
+      '--host <address>',
+      'address to listen on (default 127.0.0.1; elsewhere, the token travels in clear: use a TLS proxy)',
+    )
     .option('--port <n>', 'port to listen on; 0 picks a free one (default 0)')
-    .option('--token <token>', 'the operator token releases need (default IDEM_UI_TOKEN, else a random one, printed)')
+    .option(
+      '--token <token>',
+      'the operator token reads and releases need (default IDEM_UI_TOKEN, else a random one, printed)',
+    )
     .option(
       '--metrics <url>',
       "idem serve's metrics URL (http://host:port/__idem/metrics), sampled for conflicts and mismatches",

@@ -1,6 +1,7 @@
 /**
  * `idem ui`'s HTTP server: one page, and the JSON it reads. Every answer is JSON or the page
- * itself; a bad request is a 4xx with `{ error: { code, message } }`, never a 500.
+ * itself; a bad request is a 4xx with `{ error: { code, message } }`, never a 500. The page is
+ * open; the JSON needs the operator token (see `RequestGuard`).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -26,7 +27,7 @@ export interface DashboardOptions {
   host?: string;
   /** Port; 0 picks a free one. Default 0. */
   port?: number;
-  /** The operator token actions need. Default: a random one (see `Dashboard.token`). */
+  /** The operator token reads and actions need. Default: a random one (see `Dashboard.token`). */
   token?: string;
   /** Samples of `idem serve`'s counters, when `--metrics` is given. */
   metrics?: MetricsSampler;
@@ -34,7 +35,13 @@ export interface DashboardOptions {
 
 /** A dashboard listening. */
 export interface Dashboard {
+  /** The dashboard's address, without the token. */
   url: string;
+  /**
+   * `url` with the token in its fragment (`#token=...`): the page reads it from there, and a
+   * browser never sends a fragment to the server, so it stays out of request lines and logs.
+   */
+  pageUrl: string;
   token: string;
   close(): Promise<void>;
 }
@@ -82,8 +89,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   guard = new RequestGuard(token, host, port);
   options.metrics?.start();
   const shown = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${shown}:${port}/`;
   return {
-    url: `http://${shown}:${port}/`,
+    url,
+    pageUrl: `${url}#token=${encodeURIComponent(token)}`,
     token,
     close: async () => {
       options.metrics?.stop();
@@ -130,6 +139,12 @@ async function answer(context: Context, req: IncomingMessage, res: ServerRespons
   const handler = method === 'POST' ? POSTS[url.pathname] : method === 'GET' ? GETS[url.pathname] : undefined;
   if (handler === undefined) {
     sendJson(res, ...notRouted(method, url.pathname));
+    return;
+  }
+  // Actions check the token themselves, after what a cross-site request cannot pass.
+  const refused = method === 'GET' ? context.guard.checkToken(req) : undefined;
+  if (refused !== undefined) {
+    sendJson(res, refused.status, errorBody(refused.code, refused.message), [['www-authenticate', 'Bearer']]);
     return;
   }
   try {

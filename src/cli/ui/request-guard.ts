@@ -1,7 +1,13 @@
 /**
- * Who may talk to the dashboard. Reading needs a Host header naming the dashboard itself, which
- * stops a page on another site from reading it through DNS rebinding. Acting (releasing a key)
- * needs more, because a browser will send a cross-site POST on the operator's behalf:
+ * Who may talk to the dashboard. Every request needs a Host header naming the dashboard itself,
+ * which stops a page on another site from reading it through DNS rebinding. Reading the store's
+ * data (`/api/...`) needs the operator token too, on every address, loopback included: records
+ * hold stored response bodies, and 127.0.0.1 is shared by more than the operator (other users of
+ * the machine, sidecar containers of a pod, SSH port forwards). The page itself (HTML, script,
+ * style) holds no data and stays open, so that it can ask for the token.
+ *
+ * Acting (releasing a key) needs more, because a browser will send a cross-site POST on the
+ * operator's behalf:
  *
  * 1. the operator token, as `Authorization: Bearer <token>` (a page on another site cannot know it);
  * 2. `Content-Type: application/json`, which a cross-site form cannot send, and which makes a
@@ -49,6 +55,34 @@ export class RequestGuard {
     };
   }
 
+  /**
+   * Refuses a request without the operator token as `Authorization: Bearer <token>`, or with
+   * another one. Both sides are hashed first, so the comparison takes the same time whatever
+   * length was sent.
+   *
+   * @param what what the request does, for the message: `reading` or `actions`.
+   */
+  checkToken(req: IncomingMessage, what: 'reading' | 'actions' = 'reading'): Refusal | undefined {
+    const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (given === undefined) {
+      const need = what === 'reading' ? 'reading the dashboard needs' : 'actions need';
+      return {
+        status: 401,
+        code: 'TOKEN_MISSING',
+        message: `${need} the operator token idem ui printed at start-up (or its --token, IDEM_UI_TOKEN): open the URL it printed, which carries it after #token=, or send Authorization: Bearer <token>.`,
+      };
+    }
+    if (!timingSafeEqual(digest(given), this.#tokenDigest)) {
+      return {
+        status: 401,
+        code: 'TOKEN_WRONG',
+        message:
+          'the operator token is not the one idem ui was started with: use the one it printed at start-up, or its --token (IDEM_UI_TOKEN).',
+      };
+    }
+    return undefined;
+  }
+
   /** Refuses an action that is cross-site, not JSON, or without the right token. */
   checkAction(req: IncomingMessage): Refusal | undefined {
     const origin = req.headers.origin;
@@ -63,23 +97,7 @@ export class RequestGuard {
     if (type !== 'application/json') {
       return { status: 415, code: 'NOT_JSON', message: 'send the action as Content-Type: application/json.' };
     }
-    const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (given === undefined) {
-      return {
-        status: 401,
-        code: 'TOKEN_MISSING',
-        message: 'actions need the operator token idem ui printed at start-up (or its --token, IDEM_UI_TOKEN).',
-      };
-    }
-    // Digests of equal length, so the comparison takes the same time whatever was sent.
-    if (!timingSafeEqual(digest(given), this.#tokenDigest)) {
-      return {
-        status: 401,
-        code: 'TOKEN_WRONG',
-        message: 'the operator token is not the one idem ui was started with.',
-      };
-    }
-    return undefined;
+    return this.checkToken(req, 'actions');
   }
 
   #sameOrigin(origin: string, host: string | undefined): boolean {

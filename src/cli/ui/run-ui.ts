@@ -39,10 +39,16 @@ export async function runUi(options: UiOptions, env: NodeJS.ProcessEnv = process
       ...(token === undefined ? {} : { token }),
       ...(metrics === undefined ? {} : { metrics }),
     });
-    process.stdout.write(`idem: dashboard on ${dashboard.url} (store ${describeStore(spec)})\n`);
+    // A random token is printed, and rides in the URL's fragment, which the browser keeps to
+    // itself; a token the operator chose is not echoed: they know it, and logs may be kept.
     if (token === undefined) {
+      process.stdout.write(`idem: dashboard on ${dashboard.pageUrl} (store ${describeStore(spec)})\n`);
       process.stdout.write(
-        `idem: operator token for releasing keys: ${dashboard.token} (choose one with --token or IDEM_UI_TOKEN)\n`,
+        `idem: operator token for reading and releasing keys: ${dashboard.token} (choose one with --token or IDEM_UI_TOKEN)\n`,
+      );
+    } else {
+      process.stdout.write(
+        `idem: dashboard on ${dashboard.url} (store ${describeStore(spec)}); it asks for the operator token you gave, or open ${dashboard.url}#token=<token>\n`,
       );
     }
     await stopped;

@@ -2,6 +2,11 @@
  * The dashboard's one page: HTML, CSS and a small script, no framework. Records hold strings an
  * attacker chose (keys, response bodies, workflow values), so the script writes data only as
  * text (`textContent`, text nodes, SVG attributes it computes), never as HTML.
+ *
+ * The operator token: taken from the URL's fragment (`#token=...`, which the browser never sends)
+ * and then wiped from the address bar, or typed; kept in `sessionStorage` (this tab only, gone
+ * when it closes), never in `localStorage` or a URL; sent as `Authorization: Bearer` on every
+ * read. A 401 shows the token prompt instead of the panels.
  */
 
 export const PAGE_HTML = `<!doctype html>
@@ -20,6 +25,14 @@ export const PAGE_HTML = `<!doctype html>
   <label>Operator token <input id="token" type="password" autocomplete="off" placeholder="printed by idem ui"></label>
   <button id="refresh" type="button">Refresh</button>
 </header>
+<section id="token-panel" hidden>
+  <h2>Enter the operator token</h2>
+  <p id="token-reason"></p>
+  <p class="note">idem ui printed it at start-up (or it is the --token / IDEM_UI_TOKEN it was started with);
+    the URL it printed carries it after #token=. It is kept in this tab only.</p>
+  <form id="token-form"><input id="token-prompt" type="password" autocomplete="off" aria-label="operator token">
+    <button id="token-open" type="submit">Open</button></form>
+</section>
 <main>
   <section id="counts-panel">
     <h2>Keys by state</h2>
@@ -73,6 +86,7 @@ export const PAGE_HTML = `<!doctype html>
 `;
 
 export const PAGE_CSS = `
+[hidden] { display: none !important; }
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f8fafc; color: #0f172a; }
 header { display: flex; gap: 1em; align-items: center; padding: .6em 1em; background: #0f172a; color: #f8fafc; }
 header h1 { font-size: 1.2em; margin: 0; }
@@ -97,6 +111,8 @@ dt { color: #475569; } dd { margin: 0; word-break: break-all; }
 .conflict { background: #dc2626; } .mismatch { background: #7c3aed; }
 .stuck { color: #b91c1c; font-weight: bold; }
 #action.error { color: #b91c1c; } #action.ok { color: #15803d; }
+#token-panel { max-width: 40em; margin: 2em auto; }
+#token-reason { color: #b91c1c; }
 `;
 
 export const PAGE_JS = `'use strict';
@@ -104,6 +120,29 @@ export const PAGE_JS = `'use strict';
   var COLORS = { claimed: '#2563eb', takeovers: '#ea580c', conflicts: '#dc2626', mismatches: '#7c3aed', done: '#16a34a', failed: '#dc2626', other: '#64748b' };
   var SVG = 'http://www.w3.org/2000/svg';
   var state = { keysCursor: undefined, record: undefined };
+  var STORED = 'idem-ui-token';
+  var token = tokenFromFragment() || stored();
+
+  /** The token in '#token=...', wiped from the address bar once read. */
+  function tokenFromFragment() {
+    var match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (!match) return '';
+    history.replaceState(null, '', location.pathname + location.search);
+    var given = decodeURIComponent(match[1]);
+    keep(given);
+    return given;
+  }
+  function stored() {
+    try { return sessionStorage.getItem(STORED) || ''; } catch (error) { return ''; }
+  }
+  function keep(value) {
+    try { if (value) sessionStorage.setItem(STORED, value); else sessionStorage.removeItem(STORED); } catch (error) { /* storage off: the tab keeps it in memory */ }
+  }
+  function useToken(value) {
+    token = value.trim();
+    keep(token);
+    $('token').value = token;
+  }
 
   function $(id) { return document.getElementById(id); }
   /** An element whose children are nodes or text: data never goes through HTML. */
@@ -127,12 +166,30 @@ export const PAGE_JS = `'use strict';
   }
   function clock(ms) { return new Date(ms).toISOString().replace('T', ' ').replace(/\\.\\d+Z$/, 'Z'); }
   function getJson(path) {
-    return fetch(path, { headers: { accept: 'application/json' } }).then(function (response) {
+    var headers = { accept: 'application/json' };
+    if (token) headers.authorization = 'Bearer ' + token;
+    return fetch(path, { headers: headers }).then(function (response) {
       return response.json().then(function (body) {
+        if (response.status === 401) lock(body && body.error ? body.error.message : '');
         if (!response.ok) throw new Error(body && body.error ? body.error.message : 'HTTP ' + response.status);
         return body;
       });
     });
+  }
+
+  /** The token is missing or wrong: ask for it instead of showing empty panels. */
+  function lock(message) {
+    document.body.dataset.locked = 'true';
+    delete document.body.dataset.loaded;
+    $('token-reason').textContent = token ? 'That token was refused: ' + message : 'Reading this dashboard needs the operator token.';
+    $('token-panel').hidden = false;
+    document.querySelector('main').hidden = true;
+    $('token-prompt').focus();
+  }
+  function unlock() {
+    delete document.body.dataset.locked;
+    $('token-panel').hidden = true;
+    document.querySelector('main').hidden = false;
   }
 
   function showOverview(overview) {
@@ -316,10 +373,18 @@ export const PAGE_JS = `'use strict';
 
   function refresh() {
     return Promise.all([getJson('/api/overview').then(showOverview), loadKeys(false), loadRuns(), loadNotifications()])
-      .then(function () { document.body.dataset.loaded = 'true'; })
+      .then(function () { unlock(); document.body.dataset.loaded = 'true'; })
       .catch(function (error) { $('scan-note').textContent = 'Could not load: ' + error.message; });
   }
 
+  $('token').value = token;
+  $('token').addEventListener('input', function () { token = $('token').value.trim(); keep(token); });
+  $('token-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    useToken($('token-prompt').value);
+    $('token-prompt').value = '';
+    refresh();
+  });
   $('refresh').addEventListener('click', refresh);
   $('state-filter').addEventListener('change', function () { loadKeys(false); });
   $('more-keys').addEventListener('click', function () { loadKeys(true); });
