@@ -4,6 +4,7 @@ import { defaultSerializer } from '../src/core/value-codec.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { BATCH_READ_STORES, type BatchReadRow, benchBatchReads } from './batch-reads.js';
 import { type Measurement, measure, measureTogether } from './measure.js';
+import { createOrder, order } from './sample-order.js';
 import { describe, openTarget, type StoreName, type StoreTarget, Unreachable } from './store-targets.js';
 
 /** One measured line of the store part. */
@@ -65,19 +66,6 @@ const REPLAY_KEYS = 1000;
 const BATCH_READ_KEYS = 100_000;
 /** Keys per second a re-run over finished items must read through `getMany` on SQLite and PostgreSQL. */
 const BATCH_READ_TARGET = 50_000;
-
-interface Order {
-  id: string;
-  amount: number;
-  currency: string;
-}
-
-/** The benchmarked operation: an async function with a small result, as a service call would have. */
-async function createOrder(order: Order): Promise<{ id: string; amount: number; currency: string; status: string }> {
-  return { id: order.id, amount: order.amount, currency: order.currency, status: 'created' };
-}
-
-const order = (id: string): Order => ({ id, amount: 500, currency: 'eur' });
 
 /**
  * The store part: for each store, `idempotent(createOrder)` against `createOrder` itself, for new

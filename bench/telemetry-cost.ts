@@ -12,6 +12,7 @@ import type { AdminStore } from '../src/core/store.js';
 import { answers } from './http.js';
 import { measureTogether } from './measure.js';
 import { PRE_TELEMETRY_COMMIT, preTelemetrySource } from './pre-telemetry.js';
+import { createOrder, type Order, order } from './sample-order.js';
 import { deleteKeys, describe, servers } from './store-targets.js';
 import { featureOptions, Recorder, TELEMETRY_VARIANTS } from './telemetry-variants.js';
 
@@ -67,18 +68,6 @@ const TABLE = 'idem_bench_prod';
 const REDIS_PREFIX = 'idem_bench_prod:';
 /** Keys completed before the replay runs; replays cycle through them. */
 const REPLAY_KEYS = 100;
-
-interface Order {
-  id: string;
-  amount: number;
-  currency: string;
-}
-
-async function createOrder(order: Order): Promise<{ id: string; amount: number; currency: string; status: string }> {
-  return { id: order.id, amount: order.amount, currency: order.currency, status: 'created' };
-}
-
-const order = (id: string): Order => ({ id, amount: 500, currency: 'eur' });
 
 type Call = (order: Order) => Promise<unknown>;
 
