@@ -5,7 +5,7 @@ import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import { type IdempotencyRecord, type Store, StoreLimits } from './store.js';
 import { type UnprotectedRun, unprotectedReasonOf } from './store-fault-policy.js';
-import { type IdemEvent, Telemetry, type TelemetryOptions } from './telemetry.js';
+import { type IdemEvent, type RunEnd, type RunSpan, Telemetry, type TelemetryOptions } from './telemetry.js';
 
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -176,7 +176,6 @@ export class Engine {
     checkText(input.key, 'key', StoreLimits.keyBytes);
     checkText(input.fingerprint, 'fingerprint', StoreLimits.fingerprintBytes);
     const deadline = this.now() + (input.waitMs ?? 0);
-    let pauseMs = 10;
     let decision: Decision;
     try {
       decision = await this.#claimOnce(input);
@@ -184,6 +183,17 @@ export class Engine {
       if (isIdempotencyError(error, ErrorCode.STORE_UNAVAILABLE)) onFirstClaimFailure?.(error);
       throw error;
     }
+    if (decision.kind !== 'in_progress' || deadline <= this.now()) return decision;
+    const waitedFrom = performance.now();
+    decision = await this.#waitFor(input, decision, deadline);
+    this.telemetry?.waited(performance.now() - waitedFrom, decision.kind);
+    return decision;
+  }
+
+  /** Waits, until `deadline`, for the key another caller holds: polls it, then claims it once it is free. */
+  async #waitFor(input: BeginInput, first: Decision, deadline: number): Promise<Decision> {
+    let decision = first;
+    let pauseMs = 10;
     while (decision.kind === 'in_progress') {
       const nowMs = this.now();
       if (nowMs >= deadline) return decision;
@@ -220,7 +230,12 @@ export class Engine {
     if (result.claimed) return { kind: 'run', lease: Lease.granted(this, record) };
     if (record.fingerprint !== input.fingerprint) return { kind: 'mismatch', record };
     if (record.state === 'completed' && record.result !== null) {
-      return { kind: 'replay', outcome: this.codec.decode(record.result, input.key), record };
+      const stored = record.result;
+      const outcome =
+        this.telemetry === undefined
+          ? this.codec.decode(stored, input.key)
+          : this.telemetry.replay(() => this.codec.decode(stored, input.key));
+      return { kind: 'replay', outcome, record };
     }
     return { kind: 'in_progress', retryAfterMs: Math.max(0, record.leaseExpiresAtMs - nowMs), record };
   }
@@ -264,6 +279,8 @@ export class Lease {
   #lostWith: IdempotencyError | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #finished = false;
+  /** The `idem.run` span, from the claim to `complete` or `release`; only with a tracer. */
+  readonly #runSpan: RunSpan | undefined;
   /** When the lease runs out unless extended again (ms since epoch, the engine's clock). */
   #endsAtMs: number;
 
@@ -283,6 +300,7 @@ export class Lease {
     this.attempts = record.attempts;
     this.createdAtMs = record.createdAtMs;
     this.#endsAtMs = record.leaseExpiresAtMs;
+    this.#runSpan = engine.telemetry?.startRun(record.attempts);
     if (engine.heartbeatMs > 0) {
       this.#heartbeat = setInterval(() => void this.#beat(), engine.heartbeatMs);
       this.#heartbeat.unref();
@@ -320,7 +338,7 @@ export class Lease {
   }
 
   async #complete(outcome: Outcome): Promise<boolean> {
-    this.#stop();
+    this.#stop('completed');
     const engine = this.#engine;
     let encoded = engine.codec.encode(outcome, this.key);
     let whole = true;
@@ -368,7 +386,7 @@ export class Lease {
 
   /** Gives the key up so that a retry runs the work again. Quiet if the lease was already lost. */
   async release(): Promise<void> {
-    this.#stop();
+    this.#stop('released');
     const telemetry = this.#engine.telemetry;
     await (telemetry === undefined ? this.#release() : telemetry.release(() => this.#release()));
   }
@@ -407,11 +425,13 @@ export class Lease {
       await this.extend();
     } catch (error) {
       // A store blip is retried on the next beat; a lost lease stops the heartbeat for good.
-      if (isIdempotencyError(error, ErrorCode.LEASE_LOST)) this.#stop();
+      if (isIdempotencyError(error, ErrorCode.LEASE_LOST)) this.#stop('lost');
     }
   }
 
-  #stop(): void {
+  /** Ends the heartbeat, and the run span with how the work ended (the first call decides). */
+  #stop(how: RunEnd): void {
+    if (!this.#finished) this.#runSpan?.end(how);
     this.#finished = true;
     clearInterval(this.#heartbeat);
   }

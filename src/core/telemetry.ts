@@ -98,6 +98,14 @@ export type IdemEvent =
       error: IdempotencyError;
     };
 
+/** How the work under a lease ended, on its `idem.run` span. */
+export type RunEnd = 'completed' | 'released' | 'lost';
+
+/** The `idem.run` span of one lease: the work, from the claim to `complete` or `release`. @internal */
+export interface RunSpan {
+  end(how: RunEnd): void;
+}
+
 /** Span status code for a failure (OpenTelemetry's `SpanStatusCode.ERROR`). */
 const SPAN_ERROR = 2;
 
@@ -137,6 +145,7 @@ export class Telemetry {
   readonly #tracer: TelemetryTracer | undefined;
   readonly #counters: Counters | undefined;
   readonly #latency: TelemetryHistogram | undefined;
+  readonly #waits: TelemetryHistogram | undefined;
   readonly #onEvent: ((event: IdemEvent) => void) | undefined;
   readonly #storeAttributes: TelemetryAttributes;
 
@@ -164,6 +173,10 @@ export class Telemetry {
       this.#counters = counters as Counters;
       this.#latency = meter.createHistogram('idem.store.duration', {
         description: 'Time a store call took, per operation',
+        unit: 'ms',
+      });
+      this.#waits = meter.createHistogram('idem.wait.duration', {
+        description: 'Time a caller waited for a key in progress elsewhere, per final outcome',
         unit: 'ms',
       });
     }
@@ -224,6 +237,42 @@ export class Telemetry {
     } finally {
       this.#latency?.record(performance.now() - startMs, { 'idem.store': this.#store, 'idem.operation': operation });
     }
+  }
+
+  /**
+   * Starts the `idem.run` span of a lease just granted (`idem.attempts` set), which the lease ends
+   * with `idem.run_end`: `completed`, `released` or `lost`. `undefined` without a tracer.
+   */
+  startRun(attempts: number): RunSpan | undefined {
+    const span = this.#tracer?.startSpan('idem.run', {
+      attributes: { ...this.#storeAttributes, 'idem.attempts': attempts },
+    });
+    if (span === undefined) return undefined;
+    return {
+      end(how) {
+        span.setAttribute('idem.run_end', how);
+        if (how === 'lost') span.setStatus({ code: SPAN_ERROR, message: 'LEASE_LOST' });
+        span.end();
+      },
+    };
+  }
+
+  /** Opens a stored outcome for a replay in an `idem.replay` span (decoding, and decrypting when sealed). */
+  replay<T>(open: () => T): T {
+    const span = this.#tracer?.startSpan('idem.replay', { attributes: this.#storeAttributes });
+    try {
+      const outcome = open();
+      span?.end();
+      return outcome;
+    } catch (error) {
+      fail(span, error);
+      throw error;
+    }
+  }
+
+  /** Records how long `begin` waited for a key in progress elsewhere, by the decision it ended with. */
+  waited(durationMs: number, outcome: ClaimOutcome): void {
+    this.#waits?.record(durationMs, { 'idem.store': this.#store, 'idem.outcome': outcome });
   }
 
   /** Counts a lease lost to another worker; the lease calls it once. */

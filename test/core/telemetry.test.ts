@@ -101,11 +101,16 @@ describe('telemetry', () => {
     const decision = await engine.begin({ key: 'k', fingerprint: 'fp' });
     assert.equal(decision.kind, 'run');
     await decision.lease.complete(done);
-    assert.deepEqual(recorder.spanNames(), ['idem.claim:run', 'idem.complete:']);
+    assert.deepEqual(recorder.spanNames(), ['idem.claim:run', 'idem.run:', 'idem.complete:']);
     assert.deepEqual(recorder.spans[0]?.attributes, {
       'idem.store': 'memory',
       'idem.outcome': 'run',
       'idem.attempts': 1,
+    });
+    assert.deepEqual(recorder.spans[1]?.attributes, {
+      'idem.store': 'memory',
+      'idem.attempts': 1,
+      'idem.run_end': 'completed',
     });
     assert.ok(recorder.spans.every((span) => span.ended && span.status === undefined));
     assert.equal(recorder.count('idem.runs'), 1);
@@ -125,8 +130,10 @@ describe('telemetry', () => {
     await assert.rejects(charge('order-1', 99), (error) => isIdempotencyError(error, ErrorCode.FINGERPRINT_MISMATCH));
     assert.deepEqual(recorder.spanNames(), [
       'idem.claim:run',
+      'idem.run:',
       'idem.complete:',
       'idem.claim:replay',
+      'idem.replay:',
       'idem.claim:mismatch',
     ]);
     assert.deepEqual(
@@ -144,7 +151,8 @@ describe('telemetry', () => {
     assert.equal((await engine.begin({ key: 'k', fingerprint: 'fp' })).kind, 'in_progress');
     assert.equal(first.kind, 'run');
     await first.lease.release();
-    assert.deepEqual(recorder.spanNames(), ['idem.claim:run', 'idem.claim:in_progress', 'idem.release:']);
+    assert.deepEqual(recorder.spanNames(), ['idem.claim:run', 'idem.run:', 'idem.claim:in_progress', 'idem.release:']);
+    assert.equal(recorder.spans[1]?.attributes['idem.run_end'], 'released');
     assert.equal(recorder.count('idem.conflicts'), 1);
   });
 
@@ -187,6 +195,41 @@ describe('telemetry', () => {
       }
     });
   }
+
+  it('records how long a caller waited for a key in progress elsewhere, by the outcome it got', async () => {
+    const recorder = new Recorder();
+    const engine = engineWith(recorder);
+    const first = await engine.begin({ key: 'k', fingerprint: 'fp' });
+    assert.equal(first.kind, 'run');
+    const waiting = engine.begin({ key: 'k', fingerprint: 'fp', waitMs: 60_000 });
+    await sleep(20);
+    await first.lease.complete(done);
+    assert.equal((await waiting).kind, 'replay');
+    // A caller that did not wait (the key was free) records no wait.
+    await engine.begin({ key: 'other', fingerprint: 'fp', waitMs: 60_000 });
+    const waits = recorder.latencies.filter((entry) => entry.name === 'idem.wait.duration');
+    assert.equal(waits.length, 1);
+    assert.deepEqual(waits[0]?.attributes, { 'idem.store': 'memory', 'idem.outcome': 'replay' });
+    assert.ok((waits[0]?.value ?? -1) >= 0);
+  });
+
+  it('ends the run span of a holder whose lease was taken over as lost, with an error status', async () => {
+    const recorder = new Recorder();
+    let clock = 1_000_000;
+    const engine = engineWith(recorder, { leaseMs: 1_000, heartbeatMs: 100, now: () => clock });
+    const holder = await engine.begin({ key: 'k', fingerprint: 'fp' });
+    assert.equal(holder.kind, 'run');
+    clock += 5_000;
+    const taker = await engine.begin({ key: 'k', fingerprint: 'fp' });
+    assert.equal(taker.kind, 'run');
+    await assert.rejects(holder.lease.extend(), (error) => isIdempotencyError(error, ErrorCode.LEASE_LOST));
+    // The heartbeat finds the loss on its next beat and ends the run span.
+    while (recorder.spans.filter((span) => span.name === 'idem.run' && span.ended).length === 0) await sleep(20);
+    const [held, taken] = recorder.spans.filter((span) => span.name === 'idem.run');
+    assert.deepEqual([held?.attributes['idem.run_end'], held?.status?.message], ['lost', 'LEASE_LOST']);
+    assert.equal(taken?.attributes['idem.attempts'], 2);
+    await taker.lease.complete(done);
+  });
 
   it('records the latency of every store call in ms, per operation and store', async () => {
     const recorder = new Recorder();
