@@ -42,16 +42,24 @@ if (!existsSync(join(root, 'dist', 'cjs', 'core', 'index.cjs'))) {
 // `npm run` passes its own settings down as npm_* variables; a user's npm sees none of them.
 const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
 
-/** Runs a command to its end: { code, stdout, stderr }; a command that cannot start gives code -1. */
+/**
+ * The longest a command may run. A tsc over every declaration of the package takes about a minute
+ * on an idle core, and several times that while the rest of CI shares the machine.
+ */
+const TIMEOUT_MS = 600_000;
+
+/** Runs a command to its end: { code, stdout, stderr }; a command that cannot start (or times out) gives code -1. */
 function run(command, args, cwd) {
   return new Promise((resolve) => {
     execFile(
       command,
       args,
-      { cwd, env, encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 },
+      { cwd, env, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 16 << 20 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ code, stdout, stderr: code === -1 ? `${stderr}${error.message}` : stderr });
+        // Killed by the time limit: say so, as the command itself printed nothing about it.
+        const why = error?.killed ? `timed out after ${TIMEOUT_MS / 1000} s (a busy machine?): ` : '';
+        resolve({ code, stdout, stderr: code === -1 ? `${stderr}${why}${error.message}` : stderr });
       },
     );
   });
