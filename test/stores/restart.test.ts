@@ -7,9 +7,11 @@
 // had, and the stored result is that effect's; every call that starts while the server is down is
 // refused with STORE_UNAVAILABLE (fail closed: nothing runs); and once the server is back, the
 // same processes' calls succeed again: the store's client reconnected by itself.
-// What is not promised: a key whose work ran but whose completion met the outage keeps its claim
-// (IN_PROGRESS) until its lease ends; the result of that run is lost, and once the lease ends a
-// retry runs the work again. The test counts such keys and checks they ran once.
+// And a key whose work ran before its completion met the outage keeps its result: the completion
+// is retried while the lease holds, so it lands once the server is back.
+// What is not promised: a claim whose caller was told it failed (the connection dropped with the
+// command in flight) may still have landed; that key stays IN_PROGRESS, with no effect, until its
+// lease ends. The test counts such keys.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -113,7 +115,7 @@ for (const kind of ['postgres', 'redis'] as const) {
         await Promise.all(workers.map((w) => w.until((a) => a.filter((x) => x.value).length >= 10, 'load')));
         await server.stop();
         for (const worker of workers) worker.tell('down');
-        // Every worker saw the outage: two calls started after the stop, both answered.
+        // Every worker saw the outage: two calls started after the stop (its probe calls), both answered.
         await Promise.all(workers.map((w) => w.until((a) => a.filter((x) => x.phase === 'down').length >= 2, 'down')));
         // Every worker knows, before the server starts again, that the outage ends: an answer it
         // gives with `ended: 'down'` came while the server was certainly down.
@@ -163,7 +165,7 @@ for (const kind of ['postgres', 'redis'] as const) {
         for (const [key, stored] of outcome) {
           const effect = effects.get(key)?.[0];
           if (stored === 'in_progress') {
-            // Claimed before the outage, its result lost with the connection: it keeps its claim.
+            // With an effect: a run whose result was lost (the completion gave up): not promised away.
             // Without an effect: a claim that took effect after its caller was told it failed.
             if (effect !== undefined) orphans.push(key);
             else unanswered++;
@@ -172,11 +174,12 @@ for (const kind of ['postgres', 'redis'] as const) {
           assert.notEqual(stored, 'absent', `${key} was called after the restart, so it has a record`);
           assert.deepEqual(stored, { pid: effect?.pid, nonce: effect?.nonce }, `the stored result of ${key}`);
         }
+        assert.deepEqual(orphans, [], 'every key whose work ran has its result stored');
         for (const key of AFTER_KEYS) {
           assert.equal(typeof outcome.get(key), 'object', `${key}, first called after the restart, completed`);
         }
         t.diagnostic(
-          `${answers.length} answers, ${down.length} during the outage, ${answers.filter((a) => a.phase === 'after' && a.code === ErrorCode.STORE_UNAVAILABLE).length} unavailable after the restart before the client reconnected, ${effects.size} keys run, ${orphans.length} ran but lost their result to the outage, ${unanswered} claimed without an answer`,
+          `${answers.length} answers, ${down.length} during the outage, ${answers.filter((a) => a.phase === 'after' && a.code === ErrorCode.STORE_UNAVAILABLE).length} unavailable after the restart before the client reconnected, ${effects.size} keys run, ${answers.filter((a) => a.phase === 'before' && a.ended !== 'before' && a.value !== undefined).length} completed across the outage, ${unanswered} claimed without an answer`,
         );
       } finally {
         for (const worker of workers) worker.child.kill('SIGKILL');
