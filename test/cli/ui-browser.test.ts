@@ -156,7 +156,9 @@ describe('the dashboard in headless Chromium', { skip: skipReason() }, () => {
 
       await tab.fill('#token-prompt', 'not-the-operator-token');
       await tab.click('#token-open');
-      await tab.waitForFunction("/refused/.test(document.getElementById('token-reason').textContent)");
+      // A selector, not waitForFunction: the page's CSP forbids eval, which waitForFunction's
+      // polling needs whenever its first check comes too early.
+      await tab.waitForSelector('#token-reason:has-text("refused")');
       assert.equal(await tab.isVisible('main'), false);
 
       await tab.fill('#token-prompt', TOKEN);
