@@ -4,8 +4,12 @@ import { InvocationDeadline } from './invocation-deadline.js';
 /**
  * The part of the Lambda context the wrapper reads. The `context` Lambda passes to a handler
  * (`Context` of `@types/aws-lambda`) has both. A handler may type its context as it likes (any
- * object): in a local run without these members, keys share one scope and leases last `leaseMs`.
+ * object): in a local run without these members, keys share one scope (`(local)`) and leases
+ * last `leaseMs`.
  */
+/** The scope of keys when the context names no function (a local call); no Lambda function name has parentheses. */
+const LOCAL_SCOPE = '(local)';
+
 export interface LambdaContextLike {
   /** The function's name: the default scope of keys, so two functions that share a table never meet. */
   readonly functionName?: string;
@@ -92,7 +96,8 @@ export function makeIdempotent<E, C extends object, R>(
     store: deadline.boundStore(options.store),
     name: options.name ?? (handler.name || 'handler'),
     fingerprint: options.fingerprint ?? ((event) => event),
-    scope: options.scope ?? ((_event, context) => (context as LambdaContextLike | undefined)?.functionName),
+    scope:
+      options.scope ?? ((_event, context) => (context as LambdaContextLike | undefined)?.functionName || LOCAL_SCOPE),
   });
   const now = options.now ?? Date.now;
 
