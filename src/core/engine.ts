@@ -348,9 +348,9 @@ export class Lease {
       encoded = engine.codec.encode({ kind: OutcomeKind.tooLarge, payload: size }, this.key);
     }
     let pauseMs = 25;
-    for (let retried = false; ; retried = true) {
+    for (;;) {
       try {
-        if (await this.#store(encoded, retried)) return whole;
+        if (await this.#store(encoded)) return whole;
         throw this.#lose('the result was not stored');
       } catch (error) {
         // Only a store that failed is worth asking again, and only while the lease keeps the key ours.
@@ -364,10 +364,11 @@ export class Lease {
   }
 
   /**
-   * One try at storing `encoded`. On a retry, a refusal may mean that an earlier try landed and
-   * only its answer was lost: the record, completed under this lease's token, says so.
+   * One try at storing `encoded`. A refusal may mean that an earlier try landed and only its
+   * answer was lost (an earlier retry, or a command the client sent again after it reconnected,
+   * as ioredis does): the record, completed under this lease's token, says so.
    */
-  async #store(encoded: Uint8Array, retried: boolean): Promise<boolean> {
+  async #store(encoded: Uint8Array): Promise<boolean> {
     const engine = this.#engine;
     const nowMs = engine.now();
     const stored = await engine.call('complete', () =>
@@ -379,7 +380,7 @@ export class Lease {
         expiresAtMs: nowMs + engine.retentionMs,
       }),
     );
-    if (stored || !retried) return stored;
+    if (stored) return true;
     const record = await engine.call('get', () => engine.store.get(this.key, engine.now()));
     return record?.state === 'completed' && record.token === this.token;
   }
