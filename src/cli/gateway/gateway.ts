@@ -163,12 +163,14 @@ export class Gateway {
       },
     });
     const secure = this.upstream.protocol === 'https:';
-    const agentOptions = { keepAlive: true, maxSockets: options.maxUpstreamSockets ?? 512 };
+    const timeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+    // The timeout on the agent's sockets, set once per socket, not once per request.
+    const agentOptions = { keepAlive: true, maxSockets: options.maxUpstreamSockets ?? 512, timeout: timeoutMs };
     this.#link = {
       url: this.upstream,
       agent: secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
       request: secure ? (httpsRequest as typeof httpRequest) : httpRequest,
-      timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      timeoutMs,
     };
     const engine = this.#http.engine;
     if (options.metricsToken !== undefined && options.metricsToken.trim() === '') {

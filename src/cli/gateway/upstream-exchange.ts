@@ -3,7 +3,7 @@ import { hasBody } from '../../adapters/shared/node-request.js';
 import { endWithBody } from '../../adapters/shared/node-response.js';
 import type { IdempotencyError } from '../../core/errors.js';
 import type { ResponseRecording } from '../../http/response-recording.js';
-import { copyResponseHead, type ForwardedBody, upstreamRequestHeaders } from './forward-headers.js';
+import { copyResponseHead, type ForwardedBody, upstreamRequestHeaders, writeResponseHead } from './forward-headers.js';
 import {
   answerProblem,
   shuttingDown,
@@ -56,6 +56,10 @@ export interface UpstreamLink {
   /** The upstream's URL; its `host` is sent as `Host`. */
   url: URL;
   request: typeof httpRequest;
+  /**
+   * A keep-alive agent whose `timeout` option is `timeoutMs`: its sockets time out on silence and
+   * the request hears of it (`'timeout'`). See `upstreamAgent`.
+   */
   agent: Agent;
   /** Longest silence from the upstream (before its head, or between two chunks), in ms. */
   timeoutMs: number;
@@ -95,7 +99,7 @@ export class UpstreamExchange {
   #upstreamReq: ClientRequest | undefined;
   #upstreamRes: IncomingMessage | undefined;
   /** Chunks held back to go out with the head; `undefined` once the body streams. */
-  #held: Buffer[] | undefined = [];
+  #held: Buffer[] | undefined;
   #heldBytes = 0;
   #holding: NodeJS.Immediate | undefined;
   #timedOut = false;
@@ -109,6 +113,8 @@ export class UpstreamExchange {
     this.#link = link;
     this.#input = input;
     this.#recording = input.recording;
+    // Held only while recording: the head may still change (see `#flushHeld`).
+    if (input.recording !== undefined) this.#held = [];
     this.#over = new Promise((resolve) => {
       this.#end = resolve;
     });
@@ -140,7 +146,9 @@ export class UpstreamExchange {
       return this.#over;
     }
     this.#upstreamReq = upstreamReq;
-    upstreamReq.setTimeout(link.timeoutMs, () => {
+    // The agent's sockets carry the timeout (see `UpstreamLink.agent`): no timer set and cleared
+    // per request, as `setTimeout` on the request would.
+    upstreamReq.on('timeout', () => {
       this.#timedOut = true;
       upstreamReq.destroy(new Error(`no answer within ${link.timeoutMs} ms`));
     });
@@ -176,7 +184,9 @@ export class UpstreamExchange {
     }
     this.#state = ExchangeState.streaming;
     this.#upstreamRes = upstreamRes;
-    copyResponseHead(upstreamRes, this.#input.res);
+    // Without a key nothing is stored first: the head is written whole with the first chunk (or
+    // the end), and the body streams as it comes (see `#writeHead`).
+    if (this.#recording !== undefined) copyResponseHead(upstreamRes, this.#input.res);
     upstreamRes.on('data', (chunk: Buffer) => this.#onData(chunk));
     upstreamRes.on('end', () => void this.#onEnd());
     upstreamRes.on('error', (error) => void this.#fail(error));
@@ -215,10 +225,21 @@ export class UpstreamExchange {
     if (this.#clientGone) return;
     const { res } = this.#input;
     const upstreamRes = this.#upstreamRes as IncomingMessage;
+    this.#writeHead();
     if (!res.write(chunk) && !res.destroyed) {
       upstreamRes.pause();
       res.once('drain', () => upstreamRes.resume());
     }
+  }
+
+  /**
+   * Without a key: writes the upstream's head, once, in one call (no header set one by one).
+   * Written as late as the first chunk, so that a response that breaks off before any of its body
+   * still gets a problem answer (502) rather than a cut-off.
+   */
+  #writeHead(): void {
+    const { res } = this.#input;
+    if (this.#recording === undefined && !res.headersSent) writeResponseHead(this.#upstreamRes as IncomingMessage, res);
   }
 
   async #onEnd(): Promise<void> {
@@ -252,6 +273,7 @@ export class UpstreamExchange {
   #endClient(whole: Buffer | undefined): void {
     const { res } = this.#input;
     if (this.#clientGone || res.destroyed || res.writableEnded) return;
+    this.#writeHead();
     if (whole === undefined || whole.length === 0) {
       res.end();
       return;
