@@ -39,6 +39,11 @@ export interface GatewayRow extends LoadResult {
   serverCpuUs: number;
   /** CPU time of the upstream per response, in us (median over the rounds). */
   upstreamCpuUs: number;
+  /**
+   * Cores the proxy's processes kept busy during the run: their CPU time over the run's wall time
+   * (median over the rounds). Near 2 on two cores shows `--workers 2` uses both.
+   */
+  serverCores: number;
   /** Throughput relative to calling the upstream directly. */
   xDirectRps?: number;
   /** p99 latency relative to calling the upstream directly. */
@@ -270,6 +275,7 @@ interface RoundResult {
   upstreamCalls: number;
   serverCpuUs: number;
   upstreamCpuUs: number;
+  serverCores: number;
 }
 
 async function measure(run: GatewayRun, variant: Variant, durationS: number): Promise<RoundResult> {
@@ -277,6 +283,7 @@ async function measure(run: GatewayRun, variant: Variant, durationS: number): Pr
   const before = await upstream.payments();
   const serverBefore = treeCpuUs(variant.pid);
   const upstreamBefore = treeCpuUs(upstream.pid);
+  const startedMs = performance.now();
   const load = await runLoad({
     url: variant.url,
     path: PATH,
@@ -287,13 +294,15 @@ async function measure(run: GatewayRun, variant: Variant, durationS: number): Pr
   });
   const answered = Math.max(1, load.requests);
   const upstreamCpuUs = (treeCpuUs(upstream.pid) - upstreamBefore) / answered;
-  const serverCpuUs = variant.via === 'direct' ? upstreamCpuUs : (treeCpuUs(variant.pid) - serverBefore) / answered;
+  const serverSpentUs = treeCpuUs(variant.via === 'direct' ? upstream.pid : variant.pid) - serverBefore;
+  const serverCores = serverSpentUs / 1000 / (performance.now() - startedMs);
+  const serverCpuUs = variant.via === 'direct' ? upstreamCpuUs : serverSpentUs / answered;
   const upstreamCalls = (await upstream.payments()) - before;
   const bad = load.non2xx + load.errors > 0 ? `, ${load.non2xx} non-2xx, ${load.errors} errors` : '';
   log(
-    `  ${`${variant.via} ${variant.store === '-' ? '' : `${variant.store} `}${variant.mode}`.padEnd(40)}: ${Math.round(load.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${load.p99Ms.toFixed(2)} ms, server ${serverCpuUs.toFixed(0)} us/req, upstream calls ${upstreamCalls}${bad}`,
+    `  ${`${variant.via} ${variant.store === '-' ? '' : `${variant.store} `}${variant.mode}`.padEnd(40)}: ${Math.round(load.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${load.p99Ms.toFixed(2)} ms, server ${serverCpuUs.toFixed(0)} us/req on ${serverCores.toFixed(2)} cores, upstream calls ${upstreamCalls}${bad}`,
   );
-  return { load, upstreamCalls, serverCpuUs, upstreamCpuUs };
+  return { load, upstreamCalls, serverCpuUs, upstreamCpuUs, serverCores };
 }
 
 /** The variant's median run by throughput, with the median CPU figures of all its runs. */
@@ -308,6 +317,7 @@ function medianRow(variant: Variant, results: RoundResult[]): GatewayRow {
     upstreamCalls: middle.upstreamCalls,
     serverCpuUs: median(results.map((result) => result.serverCpuUs)),
     upstreamCpuUs: median(results.map((result) => result.upstreamCpuUs)),
+    serverCores: median(results.map((result) => result.serverCores)),
   };
 }
 

@@ -158,6 +158,9 @@ export function gatewaySection(report: GatewayReport): string {
   out.push(
     'server us/req = CPU (user + system, from /proc) of the proxy process and its children per response (direct: the upstream); x direct = against calling the upstream directly.',
   );
+  out.push(
+    "cores = that CPU over the run's wall time: how many cores the proxy kept busy (--workers 2 should near 2).",
+  );
   out.push('');
   const rows = report.rows.map((row) => [
     row.via,
@@ -166,6 +169,7 @@ export function gatewaySection(report: GatewayReport): string {
     ...loadCells(row),
     dec(row.serverCpuUs, 0),
     dec(row.upstreamCpuUs, 0),
+    dec(row.serverCores, 2),
     ratio(row.xDirectRps),
     ratio(row.xDirectP99),
     int(row.upstreamCalls),
@@ -184,6 +188,7 @@ export function gatewaySection(report: GatewayReport): string {
         'p99 ms',
         'server us/req',
         'upstream us/req',
+        'cores',
         'x direct req/s',
         'x direct p99',
         'upstream calls',
