@@ -88,13 +88,16 @@ export interface ShutdownReport {
 /** One request being handled: what shutdown cuts off if it cannot wait for it. */
 class Flight {
   readonly res: ServerResponse;
+  /** Called once the request is over (`handle`'s promise); `undefined` for the gateway's own server. */
+  readonly landed: (() => void) | undefined;
   /** Set once the request is forwarded. */
   exchange: UpstreamExchange | undefined;
   /** Shutdown answered the client: whatever the request still does must not answer again. */
   cancelled = false;
 
-  constructor(res: ServerResponse) {
+  constructor(res: ServerResponse, landed: (() => void) | undefined) {
     this.res = res;
+    this.landed = landed;
   }
 
   /** Shutdown after the grace period. */
@@ -103,6 +106,18 @@ class Flight {
     if (this.exchange !== undefined) await this.exchange.cancel();
     else answerProblem(this.res, shuttingDown(false)); // still reading the body or asking the store
   }
+}
+
+/** A request that carries a key, as `#start` checked it. */
+interface KeyedRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The path to forward (see `forwardPath`). */
+  path: string;
+  method: string;
+  /** The request target as the client sent it. */
+  url: string;
+  header: HttpRequestInfo['header'];
 }
 
 /** The request as the HTTP layer sees it, plus the path with its query, for the fingerprint. */
@@ -199,7 +214,7 @@ export class Gateway {
       closing: () => this.closing,
     };
     const limits = clientLimits(options);
-    this.server = createServer(limits.server, (req, res) => void this.handle(req, res));
+    this.server = createServer(limits.server, (req, res) => this.#onRequest(req, res));
     this.server.maxConnections = limits.maxConnections;
     // Keep-alive clients must not reuse a socket the upstream's slowness made us close.
     this.server.keepAliveTimeout = 65_000;
@@ -230,43 +245,72 @@ export class Gateway {
     return `http://${shown}:${address.port}`;
   }
 
-  /** The request handler; usable on a server of your own. */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The request handler; usable on a server of your own. Resolves once the request is answered. */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if ((req.url ?? '/').startsWith(ADMIN_PREFIX)) return answerAdmin(this.#admin, req, res);
+    return new Promise((resolve) => this.#start(req, res, resolve));
+  }
+
+  /** The server's request listener: `handle` without a promise to resolve. */
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if ((req.url ?? '/').startsWith(ADMIN_PREFIX)) void answerAdmin(this.#admin, req, res);
+    else this.#start(req, res, undefined);
+  }
+
+  /**
+   * Checks the request and forwards it at once when it is not protected: no promise, no await on
+   * that path, so a request without a key costs what a plain proxy's does. A keyed one goes on in
+   * `#serveKeyed`. The flight lands (`#land`) when the request is over, however it ends.
+   */
+  #start(req: IncomingMessage, res: ServerResponse, landed: (() => void) | undefined): void {
     // A response written after the client left must not crash the process.
     res.on('error', ignore);
-    const flight = new Flight(res);
+    const flight = new Flight(res, landed);
     this.#flights.add(flight);
     try {
       if (this.#closing !== undefined) res.setHeader('connection', 'close');
-      await this.#serve(req, res, flight);
-    } catch (error) {
-      if (isIdempotencyError(error)) {
-        this.metrics.observe({ type: 'refused', error });
-        answerProblem(res, error);
-      } else {
-        // The client left while its body was read (nothing was claimed yet), or a bug.
-        if (!req.destroyed) this.#onError(error);
-        res.destroy();
+      const url = req.url ?? '/';
+      const path = forwardPath(url, this.#basePath);
+      checkFraming(req);
+      const method = req.method ?? 'GET';
+      const header = nodeHeader(req);
+      if (!this.#http.applies(method, header)) {
+        this.metrics.observe(PASS);
+        this.#exchange(flight, { req, res, path, body: 'stream' });
+        return;
       }
-    } finally {
-      this.#flights.delete(flight);
-      if (this.#flights.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
+      this.#serveKeyed(flight, { req, res, path, method, url, header }).then(
+        () => this.#land(flight),
+        (error: unknown) => this.#refuse(req, res, flight, error),
+      );
+    } catch (error) {
+      this.#refuse(req, res, flight, error);
     }
   }
 
-  /** Checks the request, asks the store when it carries a key, and forwards it unless answered. */
-  async #serve(req: IncomingMessage, res: ServerResponse, flight: Flight): Promise<void> {
-    const url = req.url ?? '/';
-    const path = forwardPath(url, this.#basePath);
-    checkFraming(req);
-    const method = req.method ?? 'GET';
-    const header = nodeHeader(req);
-    if (!this.#http.applies(method, header)) {
-      this.metrics.observe(PASS);
-      await this.#exchange(flight, { req, res, path, body: 'stream' });
-      return;
+  /** A request that failed before it was forwarded: a problem answer, or cut off; then it lands. */
+  #refuse(req: IncomingMessage, res: ServerResponse, flight: Flight, error: unknown): void {
+    if (isIdempotencyError(error)) {
+      this.metrics.observe({ type: 'refused', error });
+      answerProblem(res, error);
+    } else {
+      // The client left while its body was read (nothing was claimed yet), or a bug.
+      if (!req.destroyed) this.#onError(error);
+      res.destroy();
     }
+    this.#land(flight);
+  }
+
+  /** A request is over: shutdown stops waiting for it, and `handle`'s promise resolves. */
+  #land(flight: Flight): void {
+    if (!this.#flights.delete(flight)) return;
+    if (this.#flights.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
+    flight.landed?.();
+  }
+
+  /** Reads a keyed request's body, asks the store, then replays, refuses, or forwards it while recording. */
+  async #serveKeyed(flight: Flight, request: KeyedRequest): Promise<void> {
+    const { req, res, path, method, url, header } = request;
     const body = await this.#readKeyedBody(req, res, flight);
     if (body === undefined || flight.cancelled) return;
     const info: GatewayRequestInfo = {
@@ -277,7 +321,21 @@ export class Gateway {
       body: body.length === 0 ? undefined : parsedBody(req.headers['content-type'], body),
       bodyBytes: body.length,
     };
-    await this.#serveKeyed(flight, info, { req, res, path, body });
+    const decision = await this.#http.begin(info);
+    if (flight.cancelled) {
+      // Shutdown already answered this client while the store decided: give the key back.
+      if (decision.action === 'run') await decision.recording.abort();
+      return;
+    }
+    if (decision.action === 'respond') {
+      sendResponse(res, decision.response);
+      return;
+    }
+    if (decision.action === 'pass') setPassHeaders(decision, (name, value) => res.setHeader(name, value));
+    const recording = decision.action === 'run' ? decision.recording : undefined;
+    const input: ExchangeInput = { req, res, path, body, ...(recording === undefined ? {} : { recording }) };
+    // The flight lands when `#serveKeyed` resolves, so it waits for the exchange to be over.
+    await new Promise<void>((resolve) => this.#exchange(flight, input, resolve));
   }
 
   /**
@@ -299,28 +357,18 @@ export class Gateway {
     return undefined;
   }
 
-  /** Asks the store about a keyed request, then replays, refuses, or forwards it while recording. */
-  async #serveKeyed(flight: Flight, info: GatewayRequestInfo, input: ExchangeInput): Promise<void> {
-    const decision = await this.#http.begin(info);
-    if (flight.cancelled) {
-      // Shutdown already answered this client while the store decided: give the key back.
-      if (decision.action === 'run') await decision.recording.abort();
-      return;
-    }
-    if (decision.action === 'respond') {
-      sendResponse(input.res, decision.response);
-      return;
-    }
-    if (decision.action === 'pass') setPassHeaders(decision, (name, value) => input.res.setHeader(name, value));
-    const recording = decision.action === 'run' ? decision.recording : undefined;
-    await this.#exchange(flight, { ...input, ...(recording === undefined ? {} : { recording }) });
-  }
-
-  async #exchange(flight: Flight, input: ExchangeInput): Promise<void> {
-    const exchange = new UpstreamExchange(this.#link, input);
+  /**
+   * Forwards one request. Without `over`, the flight lands when the exchange is over; with it
+   * (a keyed request), `over` is told instead and the flight lands once `#serveKeyed` resolves.
+   */
+  #exchange(flight: Flight, input: ExchangeInput, over?: () => void): void {
+    const exchange = new UpstreamExchange(this.#link, input, (end) => {
+      this.metrics.upstream(end.ms, end.failed);
+      if (over === undefined) this.#land(flight);
+      else over();
+    });
     flight.exchange = exchange;
-    const end = await exchange.run();
-    this.metrics.upstream(end.ms, end.failed);
+    exchange.run();
   }
 
   /**

@@ -106,26 +106,28 @@ export class UpstreamExchange {
   #cancelled = false;
   /** The client left before its response ended: nothing more is written to it. */
   #clientGone = false;
-  #end!: (end: ExchangeEnd) => void;
-  readonly #over: Promise<ExchangeEnd>;
+  /** Told once, when the exchange is over. */
+  readonly #onOver: (end: ExchangeEnd) => void;
+  #over = false;
+  /** Shutdown waiting for the exchange to be over (rare: no promise for every request). */
+  #overWaiters: (() => void)[] | undefined;
 
-  constructor(link: UpstreamLink, input: ExchangeInput) {
+  /** `onOver` is called once the exchange is over, whatever its end. */
+  constructor(link: UpstreamLink, input: ExchangeInput, onOver: (end: ExchangeEnd) => void) {
     this.#link = link;
     this.#input = input;
     this.#recording = input.recording;
     // Held only while recording: the head may still change (see `#flushHeld`).
     if (input.recording !== undefined) this.#held = [];
-    this.#over = new Promise((resolve) => {
-      this.#end = resolve;
-    });
+    this.#onOver = onOver;
   }
 
   get state(): ExchangeState {
     return this.#state;
   }
 
-  /** Sends the request; resolves when the exchange is over, whatever its end. Never rejects. */
-  run(): Promise<ExchangeEnd> {
+  /** Sends the request; `onOver` says when the exchange is over. Never throws. */
+  run(): void {
     const { req, res, body } = this.#input;
     const link = this.#link;
     let upstreamReq: ClientRequest;
@@ -143,7 +145,7 @@ export class UpstreamExchange {
       // A request Node will not send (a header it refuses): as if the upstream never answered, so
       // the key is released rather than held by a heartbeat that nobody stops.
       void this.#fail(error);
-      return this.#over;
+      return;
     }
     this.#upstreamReq = upstreamReq;
     // The agent's sockets carry the timeout (see `UpstreamLink.agent`): no timer set and cleared
@@ -159,7 +161,6 @@ export class UpstreamExchange {
     else if (!hasBody(req))
       upstreamReq.end(); // Node drains what is left of `req` once `res` ends
     else streamBody(req, upstreamReq);
-    return this.#over;
   }
 
   /**
@@ -174,7 +175,10 @@ export class UpstreamExchange {
       this.#upstreamReq?.destroy();
       await failing;
     }
-    await this.#over;
+    if (this.#over) return;
+    const waiters = this.#overWaiters ?? [];
+    this.#overWaiters = waiters;
+    await new Promise<void>((resolve) => waiters.push(resolve));
   }
 
   #onHead(upstreamRes: IncomingMessage): void {
@@ -362,7 +366,10 @@ export class UpstreamExchange {
   }
 
   #finish(failed: boolean): void {
-    this.#end({ failed, ms: performance.now() - this.#started });
+    if (this.#over) return;
+    this.#over = true;
+    this.#onOver({ failed, ms: performance.now() - this.#started });
+    if (this.#overWaiters !== undefined) for (const wake of this.#overWaiters) wake();
   }
 }
 
