@@ -18,6 +18,8 @@ interface Seen {
   url: string;
   headers: IncomingHttpHeaders;
   body: string;
+  /** The header lines as they came, names and values in turn. */
+  rawHeaders: string[];
 }
 
 /**
@@ -34,6 +36,7 @@ class RecordingUpstream {
       url: req.url ?? '',
       headers: req.headers,
       body: Buffer.concat(chunks).toString('latin1'),
+      rawHeaders: req.rawHeaders,
     };
     this.seen.push(seen);
     const slow = /^\/[^?]*\/slow\/(\d+)/.exec(seen.url) ?? /^\/slow\/(\d+)/.exec(seen.url);
@@ -113,6 +116,24 @@ describe('the gateway as a hardened reverse proxy', () => {
     const carrier = upstream.seen.find((seen) => seen.url === '/carrier-length');
     assert.equal(carrier?.body, 'hello');
     assert.equal(carrier?.headers['content-length'], '5');
+  });
+
+  it('forwards repeated headers in order, Cookie lines as one, and drops the headers Connection names', async () => {
+    const client = await RawClient.open(gateway.url);
+    client.write(
+      'GET /carrier-lines HTTP/1.1\r\nHost: gateway\r\nCookie: a=1\r\nX-Tag: one\r\nCookie: b=2\r\nX-Tag: two\r\n' +
+        'X-Hop: private\r\nConnection: close, X-Hop\r\n\r\n',
+    );
+    await client.untilClosed();
+    const carrier = upstream.seen.find((seen) => seen.url === '/carrier-lines');
+    const lines = (name: string) => {
+      const raw = carrier?.rawHeaders ?? [];
+      return raw.filter((_, i) => i % 2 === 1 && raw[i - 1]?.toLowerCase() === name);
+    };
+    assert.deepEqual(lines('cookie'), ['a=1; b=2']);
+    assert.deepEqual(lines('x-tag'), ['one', 'two']);
+    assert.deepEqual(lines('x-hop'), []);
+    assert.deepEqual(lines('x-forwarded-host'), ['gateway']);
   });
 
   it('answers 400 problem+json to Transfer-Encoding with Content-Length, forwards nothing, and keeps serving', async () => {
