@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Store } from '../src/core/store.js';
-import { servers } from './store-targets.js';
+import { deleteKeys, servers } from './store-targets.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -87,7 +87,7 @@ async function rawRedisVariant(): Promise<Variant> {
       redis.set(`${prefix}${input.key}`, Buffer.from(input.result), 'PX', HOUR_MS),
     close: async () => redis.quit(),
   } as unknown as Store;
-  return { label: 'raw', store, cleanup: async () => {} };
+  return { label: 'raw', store, cleanup: () => dropRedisKeys(prefix) };
 }
 
 async function openVariant(label: string, srcDir: string): Promise<Variant> {
@@ -97,7 +97,7 @@ async function openVariant(label: string, srcDir: string): Promise<Variant> {
     case 'redis': {
       const { RedisStore } = await module('redis');
       const store = new RedisStore({ url: servers.redis, prefix: `${tag}:`, onWarning: () => {} }) as Store;
-      return { label, store, cleanup: async () => {} };
+      return { label, store, cleanup: () => dropRedisKeys(`${tag}:`) };
     }
     case 'sqlite': {
       const { SqliteStore } = await module('sqlite');
@@ -108,16 +108,38 @@ async function openVariant(label: string, srcDir: string): Promise<Variant> {
     case 'postgres': {
       const { PostgresStore } = await module('postgres');
       const store = new PostgresStore({ url: servers.postgres, table: tag }) as Store;
-      return { label, store, cleanup: async () => {} };
+      return { label, store, cleanup: () => dropPostgresTables(tag) };
     }
     case 'mysql': {
       const { MysqlStore } = await module('mysql');
       const store = new MysqlStore({ url: servers.mysql, table: tag }) as Store;
-      return { label, store, cleanup: async () => {} };
+      return { label, store, cleanup: () => dropMysqlTables(tag) };
     }
     default:
       throw new Error(`unknown store ${storeName}`);
   }
+}
+
+async function dropRedisKeys(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(servers.redis);
+  await deleteKeys(redis, prefix);
+  await redis.quit();
+}
+
+async function dropPostgresTables(table: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: servers.postgres });
+  await client.connect();
+  await client.query(`DROP TABLE IF EXISTS "${table}_journal", "${table}"`);
+  await client.end();
+}
+
+async function dropMysqlTables(table: string): Promise<void> {
+  const mysql = await import('mysql2/promise');
+  const connection = await mysql.createConnection({ uri: servers.mysql });
+  await connection.query(`DROP TABLE IF EXISTS \`${table}_journal\`, \`${table}\``);
+  await connection.end();
 }
 
 type Phase = 'claim new' | 'complete' | 'claim replay';
