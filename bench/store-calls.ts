@@ -147,6 +147,7 @@ const PHASES: Phase[] = ['claim new', 'complete', 'claim replay'];
 
 interface Totals {
   cpuUs: number;
+  wallUs: number;
   commands: number;
   calls: number;
 }
@@ -155,13 +156,15 @@ interface Totals {
 async function timed(call: (i: number) => Promise<unknown>): Promise<Totals> {
   const commandsBefore = sent.count;
   const before = process.cpuUsage();
+  const startedMs = performance.now();
   let next = 0;
   const worker = async () => {
     while (next < calls) await call(next++);
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
   const used = process.cpuUsage(before);
-  return { cpuUs: used.user + used.system, commands: sent.count - commandsBefore, calls };
+  const wallUs = (performance.now() - startedMs) * 1000;
+  return { cpuUs: used.user + used.system, wallUs, commands: sent.count - commandsBefore, calls };
 }
 
 async function roundOn(variant: Variant, round: number, totals: Map<string, Totals>): Promise<void> {
@@ -192,9 +195,10 @@ async function roundOn(variant: Variant, round: number, totals: Map<string, Tota
   for (const phase of PHASES) {
     const got = await timed(phases[phase]);
     const id = `${variant.label}|${phase}`;
-    const sum = totals.get(id) ?? { cpuUs: 0, commands: 0, calls: 0 };
+    const sum = totals.get(id) ?? { cpuUs: 0, wallUs: 0, commands: 0, calls: 0 };
     totals.set(id, {
       cpuUs: sum.cpuUs + got.cpuUs,
+      wallUs: sum.wallUs + got.wallUs,
       commands: sum.commands + got.commands,
       calls: sum.calls + got.calls,
     });
@@ -213,11 +217,15 @@ async function main(): Promise<void> {
     const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const variant of order) await roundOn(variant, round, totals);
   }
-  console.log(`${storeName}: ${calls} calls x ${rounds} rounds, ${inFlight} in flight; CPU us and commands per call`);
+  console.log(
+    `${storeName}: ${calls} calls x ${rounds} rounds, ${inFlight} in flight; CPU us, wall us and commands per call`,
+  );
   for (const phase of PHASES) {
     const line = variants.map((variant) => {
       const t = totals.get(`${variant.label}|${phase}`) as Totals;
-      return `${variant.label} ${(t.cpuUs / t.calls).toFixed(1).padStart(6)} us ${(t.commands / t.calls).toFixed(2)} cmd`;
+      const cpu = (t.cpuUs / t.calls).toFixed(1).padStart(6);
+      const wall = (t.wallUs / t.calls).toFixed(0).padStart(5);
+      return `${variant.label} ${cpu} us cpu ${wall} us wall ${(t.commands / t.calls).toFixed(2)} cmd`;
     });
     console.log(`  ${phase.padEnd(13)} ${line.join('   ')}`);
   }
