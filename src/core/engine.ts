@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Deadlines, storeTimeout } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
+import { Heartbeats } from './heartbeats.js';
 import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import { type IdempotencyRecord, type Store, StoreLimits } from './store.js';
@@ -105,6 +106,8 @@ export class Engine {
   /** Where spans, metrics and events go; `undefined` when nothing listens. @internal */
   readonly telemetry: Telemetry | undefined;
   readonly #deadlines: Deadlines;
+  /** The one timer that extends every lease held; `undefined` when the heartbeat is off. @internal */
+  readonly heartbeats: Heartbeats<Lease> | undefined;
 
   constructor(options: EngineOptions) {
     if (options?.store === undefined || typeof options.store.claim !== 'function') {
@@ -138,6 +141,8 @@ export class Engine {
     }
     this.codec = new OutcomeCodec(options.encryptionKey);
     this.#deadlines = new Deadlines(this.storeTimeoutMs);
+    this.heartbeats =
+      this.heartbeatMs > 0 ? new Heartbeats<Lease>(this.heartbeatMs, this.leaseMs, Lease.beat) : undefined;
     this.now = options.now ?? Date.now;
     this.telemetry = Telemetry.of(this.store.name, options.telemetry, options.onEvent);
   }
@@ -277,7 +282,6 @@ export class Lease {
   #controller: AbortController | undefined;
   /** Why the lease was lost, once it was. */
   #lostWith: IdempotencyError | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
   #finished = false;
   /** The `idem.run` span, from the claim to `complete` or `release`; only with a tracer. */
   readonly #runSpan: RunSpan | undefined;
@@ -301,10 +305,12 @@ export class Lease {
     this.createdAtMs = record.createdAtMs;
     this.#endsAtMs = record.leaseExpiresAtMs;
     this.#runSpan = engine.telemetry?.startRun(record.attempts);
-    if (engine.heartbeatMs > 0) {
-      this.#heartbeat = setInterval(() => void this.#beat(), engine.heartbeatMs);
-      this.#heartbeat.unref();
-    }
+    engine.heartbeats?.add(this);
+  }
+
+  /** One heartbeat of `lease`, for the engine's shared heartbeat timer. @internal */
+  static beat(lease: Lease): void {
+    void lease.#beat();
   }
 
   /** The largest outcome `complete` stores whole, in bytes (the engine's `maxResultBytes`, the store's cap included). */
@@ -417,7 +423,7 @@ export class Lease {
 
   /** Stops extending the lease without giving it up: it runs out after `leaseMs` unless completed. */
   stopHeartbeat(): void {
-    clearInterval(this.#heartbeat);
+    this.#engine.heartbeats?.remove(this);
   }
 
   async #beat(): Promise<void> {
@@ -434,7 +440,7 @@ export class Lease {
   #stop(how: RunEnd): void {
     if (!this.#finished) this.#runSpan?.end(how);
     this.#finished = true;
-    clearInterval(this.#heartbeat);
+    this.#engine.heartbeats?.remove(this);
   }
 
   /**
