@@ -1,3 +1,5 @@
+import { type DueEntry, DueQueue } from './due-queue.js';
+
 /**
  * One timer for the heartbeats of every lease an engine holds, instead of a `setInterval` per lease:
  * on the hot path a claim then costs a Map entry, not a timer made and cleared (and its garbage).
@@ -14,8 +16,8 @@ export class Heartbeats<T> {
   readonly #everyMs: number;
   readonly #tickMs: number;
   readonly #beat: (member: T) => void;
-  /** Each member's next beat, in `performance.now()` ms. */
-  readonly #due = new Map<T, number>();
+  /** Every member waits `everyMs` between beats, so they fall due in the order they joined or last beat. */
+  readonly #queue = new DueQueue<Heartbeat<T>>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(everyMs: number, leaseMs: number, beat: (member: T) => void) {
@@ -24,31 +26,43 @@ export class Heartbeats<T> {
     this.#beat = beat;
   }
 
-  /** Beats `member` every `everyMs` from now on, until `remove`. */
-  add(member: T): void {
-    this.#due.set(member, performance.now() + this.#everyMs);
+  /** Beats `member` every `everyMs` from now on, until the heartbeat returned is passed to `remove`. */
+  add(member: T): Heartbeat<T> {
+    const heartbeat: Heartbeat<T> = { member, dueMs: performance.now() + this.#everyMs, settled: false };
+    this.#queue.push(heartbeat);
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#tick(), this.#tickMs);
       this.#timer.unref();
     }
+    return heartbeat;
   }
 
-  /** Stops beating `member`; quiet if it was not beaten. */
-  remove(member: T): void {
-    this.#due.delete(member);
+  /** Stops `heartbeat`; quiet if it was stopped already. */
+  remove(heartbeat: Heartbeat<T>): void {
+    this.#queue.settle(heartbeat);
   }
 
   #tick(): void {
-    if (this.#due.size === 0) {
+    if (this.#queue.size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
       return;
     }
     const nowMs = performance.now();
-    for (const [member, dueMs] of this.#due) {
-      if (dueMs > nowMs) continue;
-      this.#due.set(member, nowMs + this.#everyMs);
-      this.#beat(member);
+    const due: Heartbeat<T>[] = [];
+    for (let heartbeat = this.#queue.takeDue(nowMs); heartbeat !== undefined; heartbeat = this.#queue.takeDue(nowMs)) {
+      due.push(heartbeat);
+    }
+    // Queued again before beating: a beat that ends the lease (lost) removes it from the queue.
+    for (const heartbeat of due) {
+      heartbeat.dueMs = nowMs + this.#everyMs;
+      this.#queue.push(heartbeat);
+      this.#beat(heartbeat.member);
     }
   }
+}
+
+/** One member's place in the heartbeat queue. @internal */
+export interface Heartbeat<T> extends DueEntry {
+  readonly member: T;
 }
