@@ -63,8 +63,6 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements AdminStore, JournalStore {
   readonly name = 'memory';
   #records = new Map<string, IdempotencyRecord>();
-  /** Each record's size with its journal's, as counted in `#bytes`, so a record changed in place is uncounted exactly. */
-  readonly #sizes = new Map<string, number>();
   /** The runs' journals; a key has one only while it has a record. */
   readonly #journals = new MemoryJournals();
   /** Records by retention end, to find expired ones without a scan. */
@@ -99,7 +97,7 @@ export class MemoryStore implements AdminStore, JournalStore {
       if (current === undefined) this.#makeRoom(input.nowMs, sizeOf(answer.record));
       // A fresh record replaces an expired one: the old run's journal dies with it.
       else if (!answer.takeover) this.#clearJournal(input.key);
-      this.#put(answer.record);
+      this.#put(answer.record, current);
     }
     // Callers get copies, so nothing they do to a record changes the one kept here.
     return { ...answer, record: { ...answer.record } };
@@ -109,11 +107,15 @@ export class MemoryStore implements AdminStore, JournalStore {
     this.#open();
     const current = this.#records.get(input.key);
     if (current?.state !== 'in_progress' || current.token !== input.token) return false;
-    current.state = 'completed';
-    current.result = Uint8Array.from(input.result);
-    current.expiresAtMs = input.expiresAtMs;
-    current.updatedAtMs = input.nowMs;
-    this.#put(current);
+    const completed: IdempotencyRecord = {
+      ...current,
+      state: 'completed',
+      // A copy: the caller may reuse its buffer.
+      result: Uint8Array.from(input.result),
+      expiresAtMs: input.expiresAtMs,
+      updatedAtMs: input.nowMs,
+    };
+    this.#put(completed, current);
     return true;
   }
 
@@ -177,7 +179,7 @@ export class MemoryStore implements AdminStore, JournalStore {
     if (input.seq === 0) this.#clearJournal(input.key);
     else if (this.#journals.has(input.key, input.seq)) return false;
     const bytes = this.#journals.add(input.key, { seq: input.seq, data: input.data, atMs: input.nowMs });
-    this.#count(input.key, bytes);
+    this.#bytes += bytes;
     return true;
   }
 
@@ -191,7 +193,7 @@ export class MemoryStore implements AdminStore, JournalStore {
     const current = this.#records.get(input.key);
     if (current === undefined || !mayReopen(current, input)) return false;
     this.#clearJournal(input.key);
-    this.#put(reopenedRecord(current, input));
+    this.#put(reopenedRecord(current, input), current);
     return true;
   }
 
@@ -219,34 +221,30 @@ export class MemoryStore implements AdminStore, JournalStore {
     this.#closed = true;
   }
 
-  /** Keeps `record` (new or changed), counting its size (its journal's included) and queueing its retention end. */
-  #put(record: IdempotencyRecord): void {
-    const size = sizeOf(record) + this.#journals.bytesOf(record.key);
-    this.#bytes += size - (this.#sizes.get(record.key) ?? 0);
-    this.#sizes.set(record.key, size);
+  /**
+   * Keeps `record` in place of `previous` (the record it replaces, if any), counting the difference
+   * in size and queueing its retention end. A record's journal is counted as it grows and shrinks,
+   * so no size per key is kept: the sizes of what is replaced or removed are taken from it.
+   */
+  #put(record: IdempotencyRecord, previous: IdempotencyRecord | undefined): void {
+    this.#bytes += sizeOf(record) - (previous === undefined ? 0 : sizeOf(previous));
     this.#records.set(record.key, record);
     this.#expiries.schedule(record.key, record.expiresAtMs);
   }
 
   /** Deletes the record of `key` and its journal, uncounting both. */
   #remove(key: string): boolean {
-    if (!this.#records.delete(key)) return false;
-    this.#bytes -= this.#sizes.get(key) ?? 0;
-    this.#sizes.delete(key);
-    this.#journals.clear(key);
+    const record = this.#records.get(key);
+    if (record === undefined) return false;
+    this.#records.delete(key);
+    this.#bytes -= sizeOf(record) + this.#journals.clear(key);
     this.#expiries.unschedule(key);
     return true;
   }
 
   /** Removes the journal of `key` (whose record stays), uncounting it. */
   #clearJournal(key: string): void {
-    this.#count(key, -this.#journals.clear(key));
-  }
-
-  /** Counts `bytes` more (or fewer) for the record of `key`. */
-  #count(key: string, bytes: number): void {
-    this.#bytes += bytes;
-    this.#sizes.set(key, (this.#sizes.get(key) ?? 0) + bytes);
+    this.#bytes -= this.#journals.clear(key);
   }
 
   /** Drops up to `limit` records expired at `nowMs`, soonest first; returns how many. */
