@@ -3,9 +3,12 @@ import { storeUnavailable } from './errors.js';
 
 interface Pending extends DueEntry {
   reject: (error: unknown) => void;
-  reason: () => Error;
-  failure: (error: unknown) => Error;
+  /** The store call, as `failure` names it. */
+  operation: string;
 }
+
+/** The error a failed or timed-out call rejects with, from the call's `operation` and its `cause`. */
+export type CallFailure = (operation: string, cause: unknown) => Error;
 
 /**
  * Puts a time limit on promises with one shared timer (running only while calls are pending), instead of a timer and a
@@ -15,23 +18,26 @@ interface Pending extends DueEntry {
 export class Deadlines {
   readonly #limitMs: number;
   readonly #tickMs: number;
+  readonly #failure: CallFailure;
   /** Every call has the same limit, so calls fall due in the order they started. */
   readonly #pending = new DueQueue<Pending>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(limitMs: number) {
+  /** @param failure what a call that fails or times out (cause: `storeTimeout(limitMs)`) rejects with. */
+  constructor(limitMs: number, failure: CallFailure) {
     this.#limitMs = limitMs;
+    this.#failure = failure;
     this.#tickMs = Math.max(5, Math.min(250, Math.floor(limitMs / 4)));
   }
 
   /**
    * Settles as `work` does, or rejects once the limit has passed; either rejection goes through
-   * `failure` (the engine's `STORE_UNAVAILABLE`), so callers need no async layer of their own to
-   * translate it.
+   * the constructor's `failure` (the engine's `STORE_UNAVAILABLE`), so callers need no async layer
+   * (nor a closure per call) of their own to translate it.
    */
-  within<T>(work: Promise<T>, reason: () => Error, failure: (error: unknown) => Error): Promise<T> {
+  within<T>(work: Promise<T>, operation: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: Pending = { dueMs: performance.now() + this.#limitMs, settled: false, reject, reason, failure };
+      const entry: Pending = { dueMs: performance.now() + this.#limitMs, settled: false, reject, operation };
       this.#pending.push(entry);
       if (this.#timer === undefined) {
         // Not unref'd: a call still waiting for its store keeps the process alive until it times out.
@@ -45,7 +51,7 @@ export class Deadlines {
         },
         (error: unknown) => {
           this.#pending.settle(entry);
-          reject(failure(error));
+          reject(this.#failure(operation, error));
         },
       );
     });
@@ -54,7 +60,7 @@ export class Deadlines {
   #sweep(): void {
     const nowMs = performance.now();
     for (let entry = this.#pending.takeDue(nowMs); entry !== undefined; entry = this.#pending.takeDue(nowMs)) {
-      entry.reject(entry.failure(entry.reason()));
+      entry.reject(this.#failure(entry.operation, storeTimeout(this.#limitMs)));
     }
     if (this.#pending.size === 0) {
       clearInterval(this.#timer);

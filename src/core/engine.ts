@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Deadlines, storeTimeout } from './deadlines.js';
+import { Deadlines } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
 import { type Heartbeat, Heartbeats } from './heartbeats.js';
 import type { EncryptionKeys } from './keyring.js';
@@ -140,7 +140,9 @@ export class Engine {
       );
     }
     this.codec = new OutcomeCodec(options.encryptionKey);
-    this.#deadlines = new Deadlines(this.storeTimeoutMs);
+    this.#deadlines = new Deadlines(this.storeTimeoutMs, (operation, cause) =>
+      storeUnavailable(this.store.name, operation, cause),
+    );
     this.heartbeats =
       this.heartbeatMs > 0 ? new Heartbeats<Lease>(this.heartbeatMs, this.leaseMs, Lease.beat) : undefined;
     this.now = options.now ?? Date.now;
@@ -268,14 +270,13 @@ export class Engine {
   }
 
   #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const failure = (error: unknown) => storeUnavailable(this.store.name, operation, error);
     let work: Promise<T>;
     try {
       work = run();
     } catch (error) {
-      return Promise.reject(failure(error));
+      return Promise.reject(storeUnavailable(this.store.name, operation, error));
     }
-    return this.#deadlines.within(work, () => storeTimeout(this.storeTimeoutMs), failure);
+    return this.#deadlines.within(work, operation);
   }
 }
 

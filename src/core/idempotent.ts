@@ -177,11 +177,7 @@ function keepValueOnOutage(error: unknown): void {
  * wrapper: a promise and a microtask less per call); a plain value or a thenable is settled inside
  * the context, as an `async` wrapper would, so a thenable's `then` still sees the claim.
  */
-function runIn<A extends unknown[], R>(
-  claim: IdempotencyContext,
-  fn: (...args: A) => R,
-  args: A,
-): Promise<Awaited<R>> {
+function runIn<A extends unknown[], R>(claim: IdempotencyContext, fn: (...args: A) => R, args: A): Promise<Awaited<R>> {
   return context.run(claim, () => {
     const result = fn(...args);
     return result instanceof Promise ? (result as Promise<Awaited<R>>) : settle(result);
