@@ -6,6 +6,8 @@
 // as is the DynamoDB Lambda example without dynalite (IDEM_DYNAMODB_URL, or 127.0.0.1:4567), the
 // BullMQ example without Redis, and the RabbitMQ inbox example without RabbitMQ (IDEM_AMQP_URL,
 // or 127.0.0.1:5672).
+// The test-runner examples run under their runner: examples/vitest with Vitest, examples/jest with
+// Jest in its ESM mode (on the build: dist/).
 // A new file in examples/ without a run here fails the script, so no example goes unrun.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -88,16 +90,26 @@ if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) {
   process.exit(2);
 }
 
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const commands = [
+  ...runs.map(([file, ...args]) => ({
+    label: [file, ...args].join(' '),
+    argv: ['--import', 'tsx', join('examples', file), ...args],
+    timeoutMs: 60_000,
+  })),
+  // A runner starts slower than one script: it transforms and collects before it runs.
+  { label: 'vitest/ (Vitest)', argv: [bin('vitest'), 'run', '--root', 'examples/vitest'], timeoutMs: 180_000 },
+  {
+    label: 'jest/ (Jest, ESM mode)',
+    argv: ['--experimental-vm-modules', bin('jest'), '--config', 'examples/jest/jest.config.cjs'],
+    timeoutMs: 180_000,
+  },
+];
 const failed = [];
-for (const [file, ...args] of runs) {
-  const label = [file, ...args].join(' ');
+for (const { label, argv, timeoutMs } of commands) {
   console.log(`\n[examples] ${label}`);
   const started = performance.now();
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join('examples', file), ...args], {
-    cwd: root,
-    stdio: 'inherit',
-    timeout: 60_000,
-  });
+  const result = spawnSync(process.execPath, argv, { cwd: root, stdio: 'inherit', timeout: timeoutMs });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (result.status === 0) console.log(`[examples] ok in ${seconds} s`);
   else {
@@ -106,7 +118,7 @@ for (const [file, ...args] of runs) {
   }
 }
 if (failed.length > 0) {
-  console.error(`\n[examples] ${failed.length} of ${runs.length} failed: ${failed.join('; ')}`);
+  console.error(`\n[examples] ${failed.length} of ${commands.length} failed: ${failed.join('; ')}`);
   process.exit(1);
 }
-console.log(`\n[examples] all ${runs.length} runs passed`);
+console.log(`\n[examples] all ${commands.length} runs passed`);
