@@ -69,6 +69,20 @@ async function setup(config: ServerConfig): Promise<Setup> {
         close: async () => void (await redis.quit()),
       };
     }
+    case 'minimal-memory': {
+      const { MinimalMemoryStore, minimalMiddleware } = await import('./minimal-middleware.js');
+      return { middleware: [minimalMiddleware(new MinimalMemoryStore())], answered: none, close: async () => {} };
+    }
+    case 'minimal-redis': {
+      const { MinimalRedisStore, minimalMiddleware } = await import('./minimal-middleware.js');
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+      return {
+        middleware: [minimalMiddleware(new MinimalRedisStore(redis, `${config.redisPrefix}minimal:`))],
+        answered: none,
+        close: async () => void (await redis.quit()),
+      };
+    }
   }
 }
 

@@ -10,6 +10,8 @@ export const VARIANTS = [
   { id: 'express-idempotency', library: 'express-idempotency', store: 'memory', ours: false },
   { id: 'node-idempotency-memory', library: '@node-idempotency/core + our glue', store: 'memory', ours: true },
   { id: 'node-idempotency-redis', library: '@node-idempotency/core + our glue', store: 'redis', ours: true },
+  { id: 'minimal-memory', library: 'minimal claim-then-write middleware', store: 'memory', ours: true },
+  { id: 'minimal-redis', library: 'minimal claim-then-write middleware', store: 'redis', ours: true },
 ] as const satisfies readonly { id: string; library: string; store: StoreName | undefined; ours: boolean }[];
 
 export type Variant = (typeof VARIANTS)[number];

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { send } from '../src/testing/http-client.js';
 import { type ServerConfig, type ServerReady, VARIANTS, type Variant } from './http-variants.js';
 import { DEFAULT_CONNECTIONS, type LoadResult, runLoad } from './load.js';
+import { treeCpuUs } from './process-cpu.js';
 import { deleteKeys, describe, type StoreName, servers } from './store-targets.js';
 
 export type KeyMode = 'new keys' | 'replays';
@@ -23,6 +24,8 @@ export interface HttpRow extends LoadResult {
   xBareRps?: number;
   /** p99 latency relative to the bare handler in the same mode. */
   xBareP99?: number;
+  /** User plus system CPU of the server process per answered request, in microseconds (from /proc). */
+  serverCpuUs: number;
 }
 
 export interface HttpReport {
@@ -122,7 +125,8 @@ function variantsToRun(
       store === undefined ||
       stores.includes(store) ||
       variant.id === 'express-idempotency' ||
-      variant.id === 'node-idempotency-memory';
+      variant.id === 'node-idempotency-memory' ||
+      variant.id === 'minimal-memory';
     if (!wanted) continue;
     const up = store === undefined ? true : reachable[store];
     if (up !== true) {
@@ -184,14 +188,14 @@ async function runVariant(
         // The one key every request repeats is completed first, so every measured request replays.
         const key = `replay-${randomUUID()}`;
         await post(server.url, key);
-        rows.push(row(variant, mode, await load(server.url, mode, durationS, key)));
+        rows.push(row(variant, mode, await measuredLoad(server, mode, durationS, key)));
       } else {
-        rows.push(row(variant, mode, await load(server.url, mode, durationS)));
+        rows.push(row(variant, mode, await measuredLoad(server, mode, durationS)));
       }
       const last = rows.at(-1) as HttpRow;
       const bad = last.non2xx + last.errors > 0 ? `, ${last.non2xx} non-2xx, ${last.errors} errors` : '';
       log(
-        `  ${variant.id.padEnd(24)} ${mode.padEnd(8)}: ${Math.round(last.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${last.p99Ms.toFixed(2)} ms${bad}`,
+        `  ${variant.id.padEnd(24)} ${mode.padEnd(8)}: ${Math.round(last.requestsPerSec).toLocaleString('en-US')} req/s, p99 ${last.p99Ms.toFixed(2)} ms, server ${last.serverCpuUs.toFixed(0)} us/req${bad}`,
       );
     }
   } finally {
@@ -206,7 +210,20 @@ async function runVariant(
   return rows;
 }
 
-function row(variant: Variant, mode: KeyMode, result: LoadResult): HttpRow {
+/** One load run with the server's CPU per answered request, read from /proc before and after. */
+async function measuredLoad(
+  server: RunningServer,
+  mode: KeyMode,
+  durationS: number,
+  replayKey?: string,
+): Promise<LoadResult & { serverCpuUs: number }> {
+  const before = treeCpuUs(server.pid);
+  const result = await load(server.url, mode, durationS, replayKey);
+  const serverCpuUs = (treeCpuUs(server.pid) - before) / Math.max(1, result.requests);
+  return { ...result, serverCpuUs };
+}
+
+function row(variant: Variant, mode: KeyMode, result: LoadResult & { serverCpuUs: number }): HttpRow {
   return {
     variant: variant.id,
     library: variant.library,
@@ -258,6 +275,8 @@ function post(url: string, key: string) {
 
 export interface RunningServer {
   url: string;
+  /** The server process, for its CPU time in /proc. */
+  pid: number;
   /** What the server wrote to stdout and stderr (the libraries' own logging). */
   output(): string;
   stop(): Promise<void>;
@@ -299,6 +318,7 @@ export async function startServer(
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid as number,
     output: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -102,6 +102,9 @@ export function httpSection(report: HttpReport): string {
   }
   out.push('new keys = a fresh Idempotency-Key on every request; replays = one completed key repeated.');
   out.push('x bare = against the bare handler in the same mode. Latency is per 2xx response.');
+  out.push(
+    'server CPU us per request = user plus system CPU of the server process over the run (from /proc/<pid>/stat), divided by the requests answered.',
+  );
   out.push('');
   const rows = report.rows.map((row) => [
     `${row.library}${row.ours ? ' *' : ''}`,
@@ -110,6 +113,7 @@ export function httpSection(report: HttpReport): string {
     ...loadCells(row),
     ratio(row.xBareRps),
     ratio(row.xBareP99),
+    row.serverCpuUs.toFixed(0),
     String(row.non2xx),
     String(row.errors),
   ]);
@@ -125,16 +129,17 @@ export function httpSection(report: HttpReport): string {
         'p99 ms',
         'x bare req/s',
         'x bare p99',
+        'server CPU us per request',
         'non-2xx',
         'errors',
       ],
       rows,
-      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
   if (report.rows.some((row) => row.ours)) {
     out.push(
-      '* @node-idempotency/core has no Express adapter here: the Express middleware and its memory/Redis storage adapters are OUR glue (bench/node-idempotency-glue.ts), driving its onRequest/onResponse.',
+      '* OUR code, not a library: @node-idempotency/core has no Express adapter here, so its Express middleware and memory/Redis storage adapters are our glue (bench/node-idempotency-glue.ts); the minimal claim-then-write middleware (bench/minimal-middleware.ts) is the obvious one written by hand, with no scopes, fingerprint, size limit or lease.',
     );
   }
   for (const check of report.verified) {

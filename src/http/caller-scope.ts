@@ -70,15 +70,20 @@ export function callerScope(options: CallerScopeOptions = {}): (request: HttpReq
   };
 }
 
+/** `"h","<name>",` for each default header: the JSON of its first two parts, made once. */
+const DEFAULT_HEADER_PARTS = DEFAULT_SCOPE_HEADERS.map((name) => [name, `"h",${JSON.stringify(name)},`] as const);
+
 /** The default: the credential headers present, else every cookie, else none. */
 function defaultCallerScope(request: HttpRequestInfo): string | undefined {
-  const parts: string[] = [];
-  for (const name of DEFAULT_SCOPE_HEADERS) {
+  // The JSON text of the parts (as `scopeHash` makes it), built directly: this runs on every request.
+  let json = '';
+  for (const [name, prefix] of DEFAULT_HEADER_PARTS) {
     const value = headerText(request, name);
-    if (value !== undefined) parts.push('h', name, value);
+    if (value !== undefined) json += `${json === '' ? '[' : ','}${prefix}${JSON.stringify(value)}`;
   }
-  if (parts.length > 0) return scopeHash(parts);
+  if (json !== '') return hashText(`${json}]`);
   // The same cookies in another order, or with other spacing, are the same caller.
+  const parts: string[] = [];
   const pairs = parseCookies(headerText(request, 'cookie')).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [name, value] of pairs) parts.push('c', name, value);
   return scopeHash(parts);

@@ -218,7 +218,8 @@ export class HttpIdempotency {
 
   /** True when this request's method is protected; adapters may skip reading bodies otherwise. */
   covers(method: string): boolean {
-    return this.#methods.has(method.toUpperCase());
+    // Methods come upper case from every server; only an odd one pays for toUpperCase.
+    return this.#methods.has(method) || this.#methods.has(method.toUpperCase());
   }
 
   /**
@@ -238,9 +239,17 @@ export class HttpIdempotency {
    * Decides what to do with a request: `identify` it, then `decide` with the store. Most
    * adapters need nothing else.
    */
-  async begin(request: HttpRequestInfo): Promise<HttpDecision> {
-    const identification = this.identify(request);
-    return identification.action === 'identified' ? this.decide(identification.identity) : identification;
+  begin(request: HttpRequestInfo): Promise<HttpDecision> {
+    // Not an async function: the store's promise is returned as it is, without another layer.
+    let identification: HttpIdentification;
+    try {
+      identification = this.identify(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return identification.action === 'identified'
+      ? this.decide(identification.identity)
+      : Promise.resolve(identification);
   }
 
   /**

@@ -20,21 +20,34 @@ export interface FingerprintOptions {
  */
 export function requestFingerprint(request: HttpRequestInfo, options: FingerprintOptions = {}): string {
   let head = `${request.method}\n${request.route}\n${request.url ?? request.route}\n`;
-  for (const name of options.includeHeaders ?? []) {
-    const value = request.header(name);
-    head += `${name}:${Array.isArray(value) ? value.join(',') : (value ?? '')}\n`;
-  }
+  if (options.includeHeaders !== undefined) head += headerLines(request, options.includeHeaders);
   const body = bodyText(request, options);
   // One string and a one-shot hash for the usual JSON body; bytes only when the body is bytes.
   return typeof body === 'string' ? hashText(head + body) : hashText(Buffer.concat([Buffer.from(head), body]));
 }
 
+/** `name:value` lines of the chosen request headers, repeats joined by commas. */
+function headerLines(request: HttpRequestInfo, names: readonly string[]): string {
+  let lines = '';
+  for (const name of names) {
+    const value = request.header(name);
+    lines += `${name}:${Array.isArray(value) ? value.join(',') : (value ?? '')}\n`;
+  }
+  return lines;
+}
+
 function bodyText(request: HttpRequestInfo, options: FingerprintOptions): string | Uint8Array {
   const { body } = request;
   if (body === undefined || body === null) return 'none';
-  const parsed = typeof body === 'string' || body instanceof Uint8Array ? parseSent(request, body) : { value: body };
-  if ('raw' in parsed) return parsed.raw;
-  let value = parsed.value;
+  // A body a parser already read (the usual case) is its value; only text or bytes are parsed here.
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) return canonicalBody(body, options);
+  const parsed = parseSent(request, body);
+  return 'raw' in parsed ? parsed.raw : canonicalBody(parsed.value, options);
+}
+
+/** `json:` and the canonical JSON of the body, narrowed by includePaths and excludePaths. */
+function canonicalBody(body: unknown, options: FingerprintOptions): string {
+  let value = body;
   if (options.includePaths !== undefined) value = pick(value, options.includePaths);
   if (options.excludePaths !== undefined) value = omit(value, options.excludePaths);
   return `json:${canonicalize(value)}`;

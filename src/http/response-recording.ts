@@ -19,7 +19,8 @@ export class ResponseRecording {
   readonly #limit: number;
   #status = 200;
   #headers: [string, string][] = [];
-  #chunks: Uint8Array[] = [];
+  /** What the handler wrote, as it gave it: text is encoded once, into the stored record. */
+  #chunks: BodyChunk[] = [];
   #size = 0;
   #overflow = false;
   #done = false;
@@ -73,18 +74,22 @@ export class ResponseRecording {
     else this.#headers.push([name, String(value)]);
   }
 
-  /** A chunk of the body as it was sent; ignored once the recording is finished. */
-  write(chunk: Uint8Array | string): void {
+  /**
+   * A chunk of the body as it was sent (text in `encoding`, default UTF-8); ignored once the
+   * recording is finished. Neither copied nor encoded here: the stored record is built in one
+   * buffer at the end.
+   */
+  write(chunk: Uint8Array | string, encoding: BufferEncoding = 'utf8'): void {
     if (this.#overflow || this.#done) return;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    this.#size += bytes.length;
+    const text = typeof chunk === 'string';
+    this.#size += text ? Buffer.byteLength(chunk, encoding) : chunk.length;
     if (this.#size > this.#limit) {
       // Keep counting, stop keeping: a retry will be told the response was too large.
       this.#overflow = true;
       this.#chunks = [];
       return;
     }
-    this.#chunks.push(bytes);
+    this.#chunks.push(text ? { text: chunk, encoding } : chunk);
   }
 
   /** The whole response was sent: store it if the policy says so, else release the key. */
@@ -101,7 +106,7 @@ export class ResponseRecording {
       } else {
         await this.#lease.complete({
           kind: OutcomeKind.value,
-          payload: encodeResponse(this.#status, this.#headers, this.#chunks),
+          payload: encodeResponse(this.#status, this.#headers, this.#chunks, this.#size),
         });
       }
       this.#report({ type: 'stored' });
@@ -164,12 +169,33 @@ function asIdemError(error: unknown): IdempotencyError {
     : new IdempotencyError(ErrorCode.STORE_UNAVAILABLE, String(error), { cause: error });
 }
 
-/** Stored response: 4-byte length of the head (JSON status and headers), the head, the body. */
-function encodeResponse(status: number, headers: [string, string][], chunks: Uint8Array[]): Uint8Array {
-  const head = Buffer.from(JSON.stringify([status, headers]));
-  const prefix = Buffer.allocUnsafe(4);
-  prefix.writeUInt32BE(head.length, 0);
-  return Buffer.concat([prefix, head, ...chunks]);
+/** A chunk of a recorded body: bytes, or text not yet encoded. */
+type BodyChunk = Uint8Array | { text: string; encoding: BufferEncoding };
+
+/**
+ * Stored response: 4-byte length of the head (JSON status and headers), the head, the body of
+ * `bodyBytes` bytes. Written into one buffer: no copy of the head or of the body on the way.
+ */
+export function encodeResponse(
+  status: number,
+  headers: [string, string][],
+  chunks: readonly BodyChunk[],
+  bodyBytes: number,
+): Uint8Array {
+  const head = JSON.stringify([status, headers]);
+  const headBytes = Buffer.byteLength(head);
+  const record = Buffer.allocUnsafe(4 + headBytes + bodyBytes);
+  record.writeUInt32BE(headBytes, 0);
+  let offset = 4 + record.write(head, 4);
+  for (const chunk of chunks) {
+    if (chunk instanceof Uint8Array) {
+      record.set(chunk, offset);
+      offset += chunk.length;
+    } else {
+      offset += record.write(chunk.text, offset, chunk.encoding);
+    }
+  }
+  return record;
 }
 
 export function decodeResponse(payload: Uint8Array): HttpResponseData {

@@ -5,7 +5,9 @@ import { after, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import type { ClaimInput } from '../../src/core/store.js';
+import type { MysqlQuery } from '../../src/stores/mysql/client.js';
 import { type MysqlPoolLike, MysqlStore } from '../../src/stores/mysql/index.js';
+import { mysqlStatements } from '../../src/stores/mysql/sql.js';
 import { runStoreConformance } from '../../src/testing/index.js';
 import { MYSQL_URL } from './mysql.factory.js';
 
@@ -91,11 +93,23 @@ describe('MysqlStore', () => {
     const locker = await mysql.createConnection({ uri: MYSQL_URL });
     try {
       const t = Date.now();
-      await store.claim(claimInput('locked', t));
+      const held = claimInput('locked', t);
+      await store.claim(held);
       await locker.beginTransaction();
       await locker.query(`SELECT * FROM \`${table}\` WHERE idem_key = 'locked' FOR UPDATE`);
+      // A claim that finds the record standing reads it without waiting for the lock.
+      const rival = await store.claim(claimInput('locked', t + 1));
+      assert.equal(rival.claimed, false);
+      assert.equal(rival.record.token, held.token);
       const started = Date.now();
-      await assert.rejects(store.claim(claimInput('locked', t + 1)), hasCode(ErrorCode.STORE_UNAVAILABLE));
+      const completion = {
+        key: 'locked',
+        token: held.token,
+        result: new Uint8Array([1]),
+        nowMs: t + 1,
+        expiresAtMs: t + 60_000,
+      };
+      await assert.rejects(store.complete(completion), hasCode(ErrorCode.STORE_UNAVAILABLE));
       assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
       await locker.rollback();
       // The pool drops the timed-out connection and carries on with a fresh one.
@@ -103,6 +117,40 @@ describe('MysqlStore', () => {
     } finally {
       await locker.end();
       await store.close();
+    }
+  });
+
+  it('leaves a new key to the locking claim when a rival claims it between the read and the insert', async () => {
+    const table = freshTable();
+    const pool = mysql.createPool({ uri: MYSQL_URL, connectTimeout: 3000 });
+    const select = mysqlStatements(table).select;
+    let rival: (() => Promise<unknown>) | undefined;
+    // The store's read of the record runs the rival's claim right after it, once.
+    const racing: MysqlPoolLike = {
+      query: async (options: MysqlQuery) => {
+        const answer = (await pool.query(options)) as [unknown, unknown];
+        const hook = options.sql === select ? rival : undefined;
+        rival = undefined;
+        await hook?.();
+        return answer;
+      },
+    };
+    const store = new MysqlStore({ pool: racing, table });
+    const rivalStore = new MysqlStore({ pool, table });
+    try {
+      await rivalStore.migrate();
+      await store.migrate();
+      const t = Date.now();
+      const theirs = claimInput('k', t);
+      rival = () => rivalStore.claim(theirs);
+      const mine = await store.claim(claimInput('k', t));
+      assert.equal(rival, undefined, 'the rival ran between the read and the insert');
+      assert.equal(mine.claimed, false);
+      assert.equal(mine.record.token, theirs.token);
+    } finally {
+      await store.close();
+      await rivalStore.close();
+      await pool.end();
     }
   });
 

@@ -9,6 +9,7 @@ import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import type { ClaimInput } from '../../src/core/store.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite/index.js';
 import { migrationStatements } from '../../src/stores/sqlite/migrations.js';
+import { selectRecord } from '../../src/stores/sqlite/sql.js';
 import { runStoreConformance } from '../../src/testing/index.js';
 import { dropStore, sqliteTestPath } from './sqlite.factory.js';
 
@@ -194,6 +195,73 @@ describe('sqlite store', () => {
     assert.equal((await store.claim(claimInput('k', 'a'))).claimed, true);
     await store.close();
     rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('answers a replay and a key in progress without the write lock, while another connection holds it', async () => {
+    const path = freshPath();
+    const store = new SqliteStore({ path, busyTimeoutMs: 0 });
+    const t = Date.now();
+    await store.claim(claimInput('done', 'a', t));
+    await store.complete({ key: 'done', token: 'a', result: new Uint8Array([7]), nowMs: t, expiresAtMs: t + 60_000 });
+    await store.claim(claimInput('held', 'b', t));
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const replay = await store.claim(claimInput('done', 'c', t + 1));
+      assert.equal(replay.claimed, false);
+      assert.equal(replay.record.state, 'completed');
+      assert.deepEqual([...(replay.record.result ?? [])], [7]);
+      const busy = await store.claim(claimInput('held', 'd', t + 1));
+      assert.equal(busy.claimed, false);
+      assert.equal(busy.record.token, 'b');
+      // A claim that writes still waits for the lock (here: none, so it fails at once).
+      await assert.rejects(store.claim(claimInput('new', 'e', t + 1)), hasCode(ErrorCode.STORE_UNAVAILABLE, /locked/));
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      await store.close();
+    }
+  });
+
+  it('leaves a new key to the locked claim when a rival claims it between the read and the insert', async () => {
+    const db = new Database(':memory:');
+    let rival: (() => void) | undefined;
+    // The store's read of the record runs the rival's claim right after it, once.
+    const database = {
+      prepare(source: string) {
+        const statement = db.prepare(source);
+        if (source !== selectRecord('race_records')) return statement;
+        return {
+          run: (...params: unknown[]) => statement.run(...params),
+          all: (...params: unknown[]) => statement.all(...params),
+          get: (...params: unknown[]) => {
+            const row = statement.get(...params);
+            const hook = rival;
+            rival = undefined;
+            hook?.();
+            return row;
+          },
+        };
+      },
+      transaction: <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn),
+    };
+    const store = new SqliteStore({ database, table: 'race_records' });
+    const rivalStore = new SqliteStore({ database: db, table: 'race_records' });
+    await rivalStore.migrate();
+    const t = Date.now();
+    rival = () => {
+      db.prepare(
+        `INSERT INTO race_records (key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, created_at_ms, updated_at_ms, attempts)
+         VALUES ('k', 'fp', 'in_progress', 'rival', ?, ?, ?, ?, 1)`,
+      ).run(t + 30_000, t + 3_600_000, t, t);
+    };
+    const answer = await store.claim(claimInput('k', 'mine', t));
+    assert.equal(answer.claimed, false);
+    assert.equal(answer.record.token, 'rival');
+    assert.equal(rival, undefined, 'the rival ran between the read and the insert');
+    await store.close();
+    await rivalStore.close();
+    db.close();
   });
 
   it('keeps records for the life of the store with path ":memory:"', async () => {

@@ -1,7 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpIdempotency } from '../../http/http-idempotency.js';
 import type { HttpRequestInfo } from '../../http/http-types.js';
-import { nodeHeader, readUnparsedBody, refuseTooLarge } from '../shared/node-request.js';
+import {
+  bodyLeftToRead,
+  declaredLength,
+  nodeHeader,
+  readUnparsedBody,
+  refuseTooLarge,
+} from '../shared/node-request.js';
 import { sendResponse } from '../shared/node-response.js';
 import { recordServerResponse } from '../shared/node-response-recorder.js';
 import { setPassHeaders } from '../shared/pass-headers.js';
@@ -54,22 +60,16 @@ export function idempotency(options: ExpressIdempotencyOptions): ExpressIdempote
   const routeOfRequest = options.route ?? routeOf;
   return async function idempotency(req, res, next) {
     try {
-      if (!http.applies(req.method ?? 'GET', nodeHeader(req))) return next();
-      const bodyBytes = await readUnparsedBody(req, http.maxBodyBytes);
-      if (bodyBytes === 'aborted') {
-        // The client went away mid-body: nothing was claimed and no one is left to answer.
-        res.destroy();
-        return;
-      }
-      if (bodyBytes === 'too-large') {
-        refuseTooLarge(req, res, http.maxBodyBytes);
-        return;
-      }
+      const header = nodeHeader(req);
+      if (!http.applies(req.method ?? 'GET', header)) return next();
+      // Behind a body parser (the usual case) the body is read already: no await for it.
+      const bodyBytes = bodyLeftToRead(req) ? await readBodyOrRefuse(req, res, http.maxBodyBytes) : declaredLength(req);
+      if (bodyBytes === 'answered') return;
       const info: HttpRequestInfo = {
         method: req.method ?? 'POST',
         route: routeOfRequest(req),
         url: req.originalUrl ?? req.url,
-        header: nodeHeader(req),
+        header,
         body: parsedBodyOf(req),
         bodyBytes,
       };
@@ -85,6 +85,22 @@ export function idempotency(options: ExpressIdempotencyOptions): ExpressIdempote
       next(error);
     }
   };
+}
+
+/**
+ * Reads a body no parser read: its size, or `'answered'` when it was too large (413 sent) or the
+ * client went away mid-body (nothing was claimed and no one is left to answer).
+ */
+async function readBodyOrRefuse(
+  req: ExpressRequestLike,
+  res: ServerResponse,
+  limitBytes: number,
+): Promise<number | undefined | 'answered'> {
+  const bodyBytes = await readUnparsedBody(req, limitBytes);
+  if (bodyBytes === 'aborted') res.destroy();
+  else if (bodyBytes === 'too-large') refuseTooLarge(req, res, limitBytes);
+  else return bodyBytes;
+  return 'answered';
 }
 
 /** What the body parser mounted before us left on the request, if any. */

@@ -1,5 +1,5 @@
 import type { PoolOptions } from 'mysql2/promise';
-import { isClaimable } from '../../core/claim-rules.js';
+import { freshRecord, isClaimable } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import type {
   AppendInput,
@@ -40,7 +40,7 @@ import { mysqlMisconfiguration } from './errors.js';
 import { existsSql, journalTable, MAX_TEXT_BYTES, migrateJournalSql, migrateSql } from './migrations.js';
 import { MysqlJournal } from './mysql-journal.js';
 import { type MysqlRecordRow, type MysqlStatements, mysqlStatements, selectManySql } from './sql.js';
-import { affectedRows, bytesOf, ER_LOCK_DEADLOCK, errno, matchedRows, textOf } from './values.js';
+import { affectedRows, bytesOf, ER_DUP_ENTRY, ER_LOCK_DEADLOCK, errno, matchedRows, textOf } from './values.js';
 
 export interface MysqlStoreOptions {
   /**
@@ -81,8 +81,10 @@ const MAX_CLAIM_ROUNDS = 10;
 
 /**
  * A store in MySQL 8 or MariaDB 10.5+, for many processes and machines that share one
- * database. The claim is one `INSERT ... ON DUPLICATE KEY UPDATE` whose every assignment is
- * conditional, followed by a read of the row; a workflow step's `append` and every other record
+ * database. The claim reads the record first: a record that stands is the answer, and a missing
+ * one is claimed by a plain INSERT; otherwise (a race, an expired record, a takeover) the claim is
+ * one `INSERT ... ON DUPLICATE KEY UPDATE` whose every assignment is conditional, followed by a
+ * read of the row. A workflow step's `append` and every other record
  * operation is one statement (starting a journal and `reopen` are a transaction). The tables
  * (records, and the journal `<table>_journal`) are created on first use (or by `migrate()`),
  * safely from many processes at once. Results are
@@ -169,6 +171,8 @@ export class MysqlStore implements AdminStore, JournalStore {
         leaseExpiresAtMs: input.leaseExpiresAtMs,
         expiresAtMs: input.expiresAtMs,
       };
+      const settled = await this.#claimUnlocked(pool, input, values);
+      if (settled !== undefined) return settled;
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
         // Two callers race for a missing key:
         //   A: INSERT ... ON DUPLICATE KEY UPDATE  -> inserts the row with token A, commits
@@ -281,6 +285,33 @@ export class MysqlStore implements AdminStore, JournalStore {
   /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
     return this.#ops.close();
+  }
+
+  /**
+   * The claim where one statement and no row lock settle it: `undefined` when they do not, and
+   * the locking claim must run. A record that stands (live, not to be taken over) is the answer
+   * as of the read: a replay or a 409 is one SELECT, where the locking claim took a row lock and
+   * two statements. A key with no record is claimed by a plain INSERT: of two callers racing for
+   * it, one inserts and the other gets ER_DUP_ENTRY and goes on to the locking claim, which finds
+   * the winner's record. An expired record or one to take over is left to the locking claim.
+   */
+  async #claimUnlocked(
+    pool: MysqlPoolLike,
+    input: ClaimInput,
+    values: Record<string, MysqlValue>,
+  ): Promise<ClaimResult | undefined> {
+    const row = await this.#selectOne(pool, values.key as Buffer, null);
+    if (row !== undefined) {
+      const record = decodeRow(row);
+      return isClaimable(record, input) ? undefined : { claimed: false, record };
+    }
+    try {
+      await pool.query(this.#query(this.#sql.insertFresh, values));
+      return { claimed: true, takeover: false, record: freshRecord(input) };
+    } catch (error) {
+      if (errno(error) === ER_DUP_ENTRY) return undefined;
+      throw error;
+    }
   }
 
   async #claimStatement(pool: MysqlPoolLike, values: Record<string, MysqlValue>): Promise<void> {

@@ -69,6 +69,17 @@ export function mysqlStatements(table: string) {
         expires_at_ms = IF(${won}, :expiresAtMs, expires_at_ms)`,
 
     /*
+     * insertFresh: claims a key that has no record, in one statement: inserts the fresh record,
+     * or fails with ER_DUP_ENTRY (nothing written) when the key has a record, whatever its state
+     * or expiry (the caller then runs `claim`).
+     * :key, :fingerprint, :token, :nowMs, :leaseExpiresAtMs, :expiresAtMs (ms since epoch).
+     * Returns an OK packet: one row inserted means the claim won.
+     */
+    insertFresh: `
+      INSERT INTO ${t} (${columns})
+      VALUES (:key, :fingerprint, 'in_progress', :token, :leaseExpiresAtMs, :expiresAtMs, NULL, :nowMs, :nowMs, 1)`,
+
+    /*
      * select: reads one record; with :nowMs, only if it has not expired (`expires_at_ms > now`).
      * :key, :nowMs (ms since epoch, or NULL for any expiry).
      * Returns the row, or none.

@@ -5,6 +5,8 @@
 
 /** ER_LOCK_DEADLOCK: InnoDB rolled the victim's whole transaction back, so it may run again. */
 export const ER_LOCK_DEADLOCK = 1213;
+/** ER_DUP_ENTRY: an INSERT found the key taken; nothing was written. */
+export const ER_DUP_ENTRY = 1062;
 
 /**
  * Binds text as its UTF-8 bytes (sent as `X'..'`), so the stored bytes do not depend on the

@@ -28,31 +28,29 @@ export const RECORD_FIELDS = [
  */
 export function decodeRecord(reply: unknown): IdempotencyRecord | null {
   if (!Array.isArray(reply) || reply.length !== RECORD_FIELDS.length) return null;
-  const fields = new Map<string, Buffer>();
-  for (const [i, name] of RECORD_FIELDS.entries()) {
-    const value: unknown = reply[i];
-    if (Buffer.isBuffer(value)) fields.set(name, value);
-  }
-  const state = fields.get('state')?.toString('utf8');
+  // Read by position, in RECORD_FIELDS order: key, fingerprint, state, token, leaseExpiresAtMs,
+  // expiresAtMs, result, createdAtMs, updatedAtMs, attempts.
+  const state = text(reply[2]);
   if (state !== 'in_progress' && state !== 'completed') return null;
-  const result = fields.get('result');
+  const result: unknown = reply[6];
   return {
-    key: text(fields, 'key'),
-    fingerprint: text(fields, 'fingerprint'),
+    key: text(reply[0]),
+    fingerprint: text(reply[1]),
     state,
-    token: text(fields, 'token'),
-    leaseExpiresAtMs: Number(text(fields, 'leaseExpiresAtMs')),
-    expiresAtMs: Number(text(fields, 'expiresAtMs')),
+    token: text(reply[3]),
+    leaseExpiresAtMs: Number(text(reply[4])),
+    expiresAtMs: Number(text(reply[5])),
     // A copy, so the record owns its bytes rather than a view into the socket's read buffer.
-    result: result === undefined ? null : new Uint8Array(result),
-    createdAtMs: Number(text(fields, 'createdAtMs')),
-    updatedAtMs: Number(text(fields, 'updatedAtMs')),
-    attempts: Number(text(fields, 'attempts')),
+    result: Buffer.isBuffer(result) ? new Uint8Array(result) : null,
+    createdAtMs: Number(text(reply[7])),
+    updatedAtMs: Number(text(reply[8])),
+    attempts: Number(text(reply[9])),
   };
 }
 
-function text(fields: Map<string, Buffer>, name: string): string {
-  return fields.get(name)?.toString('utf8') ?? '';
+/** A field of HMGET's reply as text: '' for a missing field (or anything but bulk bytes). */
+function text(value: unknown): string {
+  return Buffer.isBuffer(value) ? value.toString('utf8') : '';
 }
 
 /** The hash field of the journal entry `seq` (see `APPEND` in `scripts.ts`). */

@@ -1,5 +1,6 @@
 /** The ioredis client the Redis store opens itself from a `url`, and how it waits for it. */
 import { importDriver, type OwnClient } from '../../store-kit/index.js';
+import { CorkedWrites } from './corked-writes.js';
 import { redisMisconfiguration } from './errors.js';
 import type { RedisLike } from './redis-store.js';
 
@@ -43,15 +44,18 @@ export async function openOwnClient(options: OwnClientOptions): Promise<OwnClien
       redis.disconnect();
     }
   };
+  const writes = new CorkedWrites(redis);
   const client: RedisLike = {
     callBuffer: (command, ...args) =>
-      redis.callBuffer(command, ...args).catch(async (error: unknown) => {
-        // A refusal while disconnected involves no I/O: without this turn of the event loop, a
-        // caller that retries at once would keep the process in microtasks, and ioredis's
-        // reconnect timer would never run.
-        await new Promise((resolve) => setImmediate(resolve));
-        throw error;
-      }),
+      writes
+        .send(() => redis.callBuffer(command, ...args))
+        .catch(async (error: unknown) => {
+          // A refusal while disconnected involves no I/O: without this turn of the event loop, a
+          // caller that retries at once would keep the process in microtasks, and ioredis's
+          // reconnect timer would never run.
+          await new Promise((resolve) => setImmediate(resolve));
+          throw error;
+        }),
   };
   return { client, end };
 }

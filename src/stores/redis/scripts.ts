@@ -62,6 +62,11 @@ export async function runScript(
 /** Lua: the record's fields as HMGET gives them, for `decodeRecord`. */
 const READ_RECORD = `redis.call('HMGET', KEYS[1], ${RECORD_FIELDS.map((field) => `'${field}'`).join(', ')})`;
 
+/** The Lua (1-based) index of `field` in the reply of `READ_RECORD`. */
+function at(field: (typeof RECORD_FIELDS)[number]): number {
+  return RECORD_FIELDS.indexOf(field) + 1;
+}
+
 /** Lua: `clearJournal(hash)` deletes every journal entry (`j:<seq>` field) of the record `hash`. */
 const CLEAR_JOURNAL = `local function clearJournal(hash)
   for _, field in ipairs(redis.call('HKEYS', hash)) do
@@ -103,8 +108,8 @@ end`;
 export const CLAIM = script(
   'claim',
   `local now = tonumber(ARGV[4])
-local current = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'leaseExpiresAtMs', 'expiresAtMs')
-local expiresAtMs = tonumber(current[4])
+local current = ${READ_RECORD}
+local expiresAtMs = tonumber(current[${at('expiresAtMs')}])
 if expiresAtMs == nil or expiresAtMs <= now then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'key', ARGV[1], 'fingerprint', ARGV[2], 'state', 'in_progress', 'token', ARGV[3],
@@ -113,15 +118,16 @@ if expiresAtMs == nil or expiresAtMs <= now then
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   return {1}
 end
-local leaseExpiresAtMs = tonumber(current[3])
-if current[1] == 'in_progress' and leaseExpiresAtMs ~= nil and leaseExpiresAtMs <= now and current[2] == ARGV[2] then
+local leaseExpiresAtMs = tonumber(current[${at('leaseExpiresAtMs')}])
+if current[${at('state')}] == 'in_progress' and leaseExpiresAtMs ~= nil and leaseExpiresAtMs <= now
+  and current[${at('fingerprint')}] == ARGV[2] then
   redis.call('HSET', KEYS[1], 'token', ARGV[3], 'leaseExpiresAtMs', ARGV[5], 'expiresAtMs', ARGV[6],
     'updatedAtMs', ARGV[4])
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
-  return {2, redis.call('HGET', KEYS[1], 'createdAtMs'), attempts}
+  return {2, current[${at('createdAtMs')}], attempts}
 end
-return {0, ${READ_RECORD}}
+return {0, current}
 `,
 );
 

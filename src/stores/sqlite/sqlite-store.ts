@@ -88,7 +88,7 @@ export interface SqliteStoreOptions {
 }
 
 interface Prepared {
-  claim: { immediate(input: ClaimInput): ClaimResult };
+  claim(input: ClaimInput): ClaimResult;
   select: SqliteStatementLike;
   selectMany: SqliteStatementLike;
   complete: SqliteStatementLike;
@@ -194,7 +194,7 @@ export class SqliteStore implements AdminStore, JournalStore {
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    return this.#ops.run('claim', (prepared) => prepared.claim.immediate(input));
+    return this.#ops.run('claim', (prepared) => prepared.claim(input));
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
@@ -305,11 +305,12 @@ export class SqliteStore implements AdminStore, JournalStore {
     }).immediate();
 
     const select = db.prepare(sql.selectRecord(table));
+    const insertFresh = db.prepare(sql.insertFreshClaim(table));
     const upsertFresh = db.prepare(sql.upsertFreshClaim(table));
     const takeOver = db.prepare(sql.takeOverClaim(table));
     // Runs under BEGIN IMMEDIATE: the write lock is held from the read on, so no other process
     // can claim, complete or release this key between what we read and what we write.
-    const claim = db.transaction((input: ClaimInput): ClaimResult => {
+    const claimLocked = db.transaction((input: ClaimInput): ClaimResult => {
       const row = select.get(input.key) as SqlRecordRow | undefined;
       const answer = decideClaim(row === undefined ? undefined : toRecord(row), input);
       if (!answer.claimed) return answer;
@@ -328,6 +329,8 @@ export class SqliteStore implements AdminStore, JournalStore {
       }
       return answer;
     });
+    const claim = (input: ClaimInput): ClaimResult =>
+      claimUnlocked(input, select, insertFresh) ?? claimLocked.immediate(input);
 
     return {
       claim,
@@ -383,4 +386,27 @@ export class SqliteStore implements AdminStore, JournalStore {
       { cause: error },
     );
   }
+}
+
+/**
+ * The claim without the write lock, where one statement settles it: `undefined` when it cannot,
+ * and the claim must run under BEGIN IMMEDIATE. A record that stands (live, not to be taken over)
+ * is the answer as of the read, as it would be under the lock: a replay or a 409 takes no lock
+ * and writes nothing. A key with no record is claimed by one INSERT that does nothing when a
+ * record appeared since the read, so of two callers racing for a new key one inserts and the
+ * other falls through to the locked claim, which reads the winner's record. An expired record or
+ * one to take over is left to the locked claim.
+ */
+function claimUnlocked(
+  input: ClaimInput,
+  select: SqliteStatementLike,
+  insertFresh: SqliteStatementLike,
+): ClaimResult | undefined {
+  const row = select.get(input.key) as SqlRecordRow | undefined;
+  const answer = decideClaim(row === undefined ? undefined : toRecord(row), input);
+  if (!answer.claimed) return answer;
+  if (row !== undefined) return undefined;
+  const { key, fingerprint, token, leaseExpiresAtMs, expiresAtMs, nowMs } = input;
+  const inserted = insertFresh.run(key, fingerprint, token, leaseExpiresAtMs, expiresAtMs, nowMs, nowMs).changes === 1;
+  return inserted ? answer : undefined;
 }
