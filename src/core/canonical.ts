@@ -18,9 +18,20 @@ import { ErrorCode, IdempotencyError } from './errors.js';
  * The output is only ever hashed, never parsed back.
  */
 export function canonicalize(value: unknown): string {
-  const parts: string[] = [];
-  write(value, '$', parts, new Set(), 0);
-  return parts.join('');
+  const walk: Walk = { text: '', seen: new Set(), path: [] };
+  write(value, walk);
+  return walk.text;
+}
+
+/**
+ * The state of one `canonicalize`: the text so far, the containers being written (for cycles) and
+ * the path to the current value as a stack of keys and indexes. The path is turned into text
+ * (`$.a[0]`) only when a value is refused: building it for every value cost more than the rest.
+ */
+interface Walk {
+  text: string;
+  seen: Set<object>;
+  path: (string | number)[];
 }
 
 /** SHA-256 of the canonical text, base64url (43 characters). */
@@ -42,96 +53,109 @@ const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Arra
 /** Deepest nesting of arrays and objects accepted; a few KB of `[[[[...]]]]` must not exhaust the stack. */
 export const MAX_DEPTH = 1000;
 
-function write(value: unknown, path: string, out: string[], seen: Set<object>, depth: number): void {
+function write(value: unknown, walk: Walk): void {
   if (typeof value === 'object' && value !== null) {
-    if (!writeLeafObject(value, path, out)) writeContainer(value, path, out, seen, depth);
+    if (!writeLeafObject(value, walk)) writeContainer(value, walk);
     return;
   }
-  writeScalar(value, path, out);
+  writeScalar(value, walk);
 }
 
 /** Strings, numbers, booleans, bigints, `undefined` and `null`; anything else is refused. */
-function writeScalar(value: unknown, path: string, out: string[]): void {
+function writeScalar(value: unknown, walk: Walk): void {
   switch (typeof value) {
     case 'string':
-      out.push(JSON.stringify(value));
+      walk.text += JSON.stringify(value);
       return;
     case 'number':
-      if (!Number.isFinite(value)) refuse(path, `the number ${value}`);
-      out.push(Object.is(value, -0) ? '0' : String(value));
+      if (!Number.isFinite(value)) refuse(walk, `the number ${value}`);
+      walk.text += Object.is(value, -0) ? '0' : String(value);
       return;
     case 'boolean':
-      out.push(value ? 'true' : 'false');
+      walk.text += value ? 'true' : 'false';
       return;
     case 'bigint':
-      out.push(`bigint:${value.toString()}`);
+      walk.text += `bigint:${value.toString()}`;
       return;
     case 'undefined':
       // Only reached for array items and the top level; JSON writes null there too.
-      out.push('null');
+      walk.text += 'null';
       return;
     case 'object':
-      out.push('null');
+      walk.text += 'null';
       return;
     default:
-      refuse(path, `a ${typeof value}`);
+      refuse(walk, `a ${typeof value}`);
   }
 }
 
 /** Objects written as one tagged value (Dates, bytes); false for arrays and plain objects. */
-function writeLeafObject(value: object, path: string, out: string[]): boolean {
+function writeLeafObject(value: object, walk: Walk): boolean {
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) refuse(path, 'an invalid Date');
-    out.push(`date:${value.toISOString()}`);
+    if (Number.isNaN(value.getTime())) refuse(walk, 'an invalid Date');
+    walk.text += `date:${value.toISOString()}`;
     return true;
   }
   if (ArrayBuffer.isView(value)) {
     const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    out.push(`bytes:${Buffer.from(bytes).toString('base64')}`);
+    walk.text += `bytes:${Buffer.from(bytes).toString('base64')}`;
     return true;
   }
   if (value instanceof ArrayBuffer) {
-    out.push(`bytes:${Buffer.from(value).toString('base64')}`);
+    walk.text += `bytes:${Buffer.from(value).toString('base64')}`;
     return true;
   }
   return false;
 }
 
 /** Arrays and plain objects, keys sorted by code point; cycles, deep nesting and class instances refused. */
-function writeContainer(value: object, path: string, out: string[], seen: Set<object>, depth: number): void {
-  if (seen.has(value)) refuse(path, 'a circular reference');
-  if (depth >= MAX_DEPTH) refuse(path, `nesting deeper than ${MAX_DEPTH} levels`);
-  seen.add(value);
-  if (Array.isArray(value)) {
-    out.push('[');
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out.push(',');
-      write(value[i], `${path}[${i}]`, out, seen, depth + 1);
-    }
-    out.push(']');
-  } else {
-    writeRecord(value, path, out, seen, depth);
-  }
-  seen.delete(value);
+function writeContainer(value: object, walk: Walk): void {
+  if (walk.seen.has(value)) refuse(walk, 'a circular reference');
+  if (walk.path.length >= MAX_DEPTH) refuse(walk, `nesting deeper than ${MAX_DEPTH} levels`);
+  walk.seen.add(value);
+  if (Array.isArray(value)) writeArray(value, walk);
+  else writeRecord(value, walk);
+  walk.seen.delete(value);
 }
 
-function writeRecord(value: object, path: string, out: string[], seen: Set<object>, depth: number): void {
+function writeArray(value: unknown[], walk: Walk): void {
+  walk.text += '[';
+  for (let i = 0; i < value.length; i++) {
+    if (i > 0) walk.text += ',';
+    walk.path.push(i);
+    write(value[i], walk);
+    walk.path.pop();
+  }
+  walk.text += ']';
+}
+
+function writeRecord(value: object, walk: Walk): void {
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) {
     const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-    refuse(path, `an instance of ${name}`);
+    refuse(walk, `an instance of ${name}`);
   }
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record)
-    .filter((k) => record[k] !== undefined)
-    .sort(compareCodePoints);
-  out.push('{');
-  keys.forEach((k, i) => {
-    if (i > 0) out.push(',');
-    out.push(JSON.stringify(k), ':');
-    write(record[k], `${path}.${k}`, out, seen, depth + 1);
-  });
-  out.push('}');
+  const keys = definedKeys(record);
+  walk.text += '{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (i > 0) walk.text += ',';
+    walk.text += `${JSON.stringify(key)}:`;
+    walk.path.push(key);
+    write(record[key], walk);
+    walk.path.pop();
+  }
+  walk.text += '}';
+}
+
+/** The keys of `record` whose value is not `undefined`, sorted by code point. */
+function definedKeys(record: Record<string, unknown>): string[] {
+  const keys: string[] = [];
+  for (const key of Object.keys(record)) {
+    if (record[key] !== undefined) keys.push(key);
+  }
+  return keys.sort(compareCodePoints);
 }
 
 /**
@@ -153,9 +177,16 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-function refuse(path: string, what: string): never {
+/** The path to the current value, as the refusals name it: `$`, then `.key` or `[index]` per level. */
+function pathText(path: readonly (string | number)[]): string {
+  let text = '$';
+  for (const step of path) text += typeof step === 'number' ? `[${step}]` : `.${step}`;
+  return text;
+}
+
+function refuse(walk: Walk, what: string): never {
   throw new IdempotencyError(
     ErrorCode.FINGERPRINT_UNSUPPORTED,
-    `[idem] cannot fingerprint ${what} at ${path}: use plain objects, arrays, strings, finite numbers, booleans, null, Dates, bigints or bytes, or pass a \`fingerprint\` function that returns such a value.`,
+    `[idem] cannot fingerprint ${what} at ${pathText(walk.path)}: use plain objects, arrays, strings, finite numbers, booleans, null, Dates, bigints or bytes, or pass a \`fingerprint\` function that returns such a value.`,
   );
 }

@@ -1,44 +1,57 @@
+import { type DueEntry, DueQueue } from './due-queue.js';
 import { storeUnavailable } from './errors.js';
 
-interface Pending {
-  deadlineMs: number;
-  reject: (error: Error) => void;
-  reason: () => Error;
+interface Pending extends DueEntry {
+  reject: (error: unknown) => void;
+  /** The store call, as `failure` names it. */
+  operation: string;
 }
+
+/** The error a failed or timed-out call rejects with, from the call's `operation` and its `cause`. */
+export type CallFailure = (operation: string, cause: unknown) => Error;
 
 /**
  * Puts a time limit on promises with one shared timer (running only while calls are pending), instead of a timer and a
- * `Promise.race` per call: on the hot path a store call then costs one promise and a Set entry.
+ * `Promise.race` per call: on the hot path a store call then costs one promise and a queue slot.
  * A limit is enforced up to one tick late (a quarter of the limit, at most 250 ms).
  */
 export class Deadlines {
   readonly #limitMs: number;
   readonly #tickMs: number;
-  readonly #pending = new Set<Pending>();
+  readonly #failure: CallFailure;
+  /** Every call has the same limit, so calls fall due in the order they started. */
+  readonly #pending = new DueQueue<Pending>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(limitMs: number) {
+  /** @param failure what a call that fails or times out (cause: `storeTimeout(limitMs)`) rejects with. */
+  constructor(limitMs: number, failure: CallFailure) {
     this.#limitMs = limitMs;
+    this.#failure = failure;
     this.#tickMs = Math.max(5, Math.min(250, Math.floor(limitMs / 4)));
   }
 
-  /** Settles as `work` does, or rejects with `reason()` once the limit has passed. */
-  within<T>(work: Promise<T>, reason: () => Error): Promise<T> {
+  /**
+   * Settles as `work` does, or rejects once the limit has passed; either rejection goes through
+   * the constructor's `failure` (the engine's `STORE_UNAVAILABLE`), so callers need no async layer
+   * (nor a closure per call) of their own to translate it.
+   */
+  within<T>(work: Promise<T>, operation: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: Pending = { deadlineMs: performance.now() + this.#limitMs, reject, reason };
-      this.#pending.add(entry);
+      const entry: Pending = { dueMs: performance.now() + this.#limitMs, settled: false, reject, operation };
+      this.#pending.push(entry);
       if (this.#timer === undefined) {
         // Not unref'd: a call still waiting for its store keeps the process alive until it times out.
         this.#timer = setInterval(() => this.#sweep(), this.#tickMs);
       }
-      work.then(
+      // Promise.resolve: a store that answers a plain value or a thenable is waited on all the same.
+      Promise.resolve(work).then(
         (value) => {
-          this.#pending.delete(entry);
+          this.#pending.settle(entry);
           resolve(value);
         },
         (error: unknown) => {
-          this.#pending.delete(entry);
-          reject(error);
+          this.#pending.settle(entry);
+          reject(this.#failure(operation, error));
         },
       );
     });
@@ -46,10 +59,8 @@ export class Deadlines {
 
   #sweep(): void {
     const nowMs = performance.now();
-    for (const entry of this.#pending) {
-      if (entry.deadlineMs > nowMs) continue;
-      this.#pending.delete(entry);
-      entry.reject(entry.reason());
+    for (let entry = this.#pending.takeDue(nowMs); entry !== undefined; entry = this.#pending.takeDue(nowMs)) {
+      entry.reject(this.#failure(entry.operation, storeTimeout(this.#limitMs)));
     }
     if (this.#pending.size === 0) {
       clearInterval(this.#timer);

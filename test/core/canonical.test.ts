@@ -63,6 +63,13 @@ describe('canonical form', () => {
     assert.throws(() => canonicalize(new Date(Number.NaN)), refusedWith(/invalid Date/));
   });
 
+  it('names the path of the refused value, through objects and arrays, and only of the refused one', () => {
+    const nested = { ok: [1, { fine: 'x' }], a: [0, { b: [true, () => 1] }] };
+    assert.throws(() => canonicalize(nested), refusedWith(/cannot fingerprint a function at \$\.a\[1\]\.b\[1\]:/));
+    assert.throws(() => canonicalize([{ n: Number.NaN }]), refusedWith(/the number NaN at \$\[0\]\.n:/));
+    assert.throws(() => canonicalize(Symbol('s')), refusedWith(/a symbol at \$:/));
+  });
+
   it('refuses nesting deeper than MAX_DEPTH instead of exhausting the stack', () => {
     const deep = JSON.parse(`${'['.repeat(50_000)}${']'.repeat(50_000)}`) as unknown;
     assert.throws(() => canonicalize(deep), refusedWith(/nesting deeper than 1000 levels/));

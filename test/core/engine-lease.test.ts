@@ -24,8 +24,12 @@ class WatchedStore extends MemoryStore {
   extensions = 0;
   failNextExtensions = 0;
 
+  /** The keys extended, in order. */
+  extendedKeys: string[] = [];
+
   override async extend(input: ExtendInput): Promise<boolean> {
     this.extensions += 1;
+    this.extendedKeys.push(input.key);
     if (this.failNextExtensions > 0) {
       this.failNextExtensions -= 1;
       throw new Error('connection reset by peer');
@@ -90,6 +94,27 @@ describe('engine lease: heartbeat', () => {
     assert.equal(await lease.complete(done), true);
     const replay = await engine.begin({ key: 'k', fingerprint: 'fp' });
     assert.equal(replay.kind, 'replay');
+  });
+
+  it('beats every lease held on one engine, and keeps beating those still held after others end', async () => {
+    // One timer serves all the engine's leases: ending some must not stop it for the rest.
+    const store = new WatchedStore();
+    const engine = new Engine({ store, leaseMs: 300, heartbeatMs: 100 });
+    const leases = await Promise.all(
+      ['a', 'b', 'c'].map(async (key) => leaseOf(await engine.begin({ key, fingerprint: 'fp' }))),
+    );
+    await until(() => ['a', 'b', 'c'].every((key) => store.extendedKeys.includes(key)), 'a heartbeat of each lease');
+    await leases[0]?.complete(done);
+    await leases[1]?.release();
+    store.extendedKeys = [];
+    const held = await recordOf(store, 'c');
+    await until(
+      () => store.extendedKeys.filter((key) => key === 'c').length >= 3,
+      'three more beats of the lease still held',
+    );
+    assert.deepEqual([...new Set(store.extendedKeys)], ['c'], 'only the lease still held is extended');
+    assert.ok((await recordOf(store, 'c')).leaseExpiresAtMs > held.leaseExpiresAtMs);
+    await leases[2]?.complete(done);
   });
 
   it('stops once the lease is completed or released', async () => {

@@ -62,9 +62,7 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements AdminStore, JournalStore {
   readonly name = 'memory';
-  #records = new Map<string, IdempotencyRecord>();
-  /** Each record's size with its journal's, as counted in `#bytes`, so a record changed in place is uncounted exactly. */
-  readonly #sizes = new Map<string, number>();
+  #records = new Map<string, Kept>();
   /** The runs' journals; a key has one only while it has a record. */
   readonly #journals = new MemoryJournals();
   /** Records by retention end, to find expired ones without a scan. */
@@ -94,26 +92,33 @@ export class MemoryStore implements AdminStore, JournalStore {
   async claim(input: ClaimInput): Promise<ClaimResult> {
     this.#open();
     const current = this.#records.get(input.key);
-    const answer = decideClaim(current, input);
+    // The rules read only the fields a kept record shares with a record; a claimed record is fresh
+    // or taken over (in progress), so it holds no result.
+    const answer = decideClaim(current as IdempotencyRecord | undefined, input);
     if (answer.claimed) {
       if (current === undefined) this.#makeRoom(input.nowMs, sizeOf(answer.record));
       // A fresh record replaces an expired one: the old run's journal dies with it.
       else if (!answer.takeover) this.#clearJournal(input.key);
-      this.#put(answer.record);
+      this.#put(kept(answer.record), current);
     }
     // Callers get copies, so nothing they do to a record changes the one kept here.
-    return { ...answer, record: { ...answer.record } };
+    return { ...answer, record: exposed(answer.record) };
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
     this.#open();
     const current = this.#records.get(input.key);
     if (current?.state !== 'in_progress' || current.token !== input.token) return false;
-    current.state = 'completed';
-    current.result = Uint8Array.from(input.result);
-    current.expiresAtMs = input.expiresAtMs;
-    current.updatedAtMs = input.nowMs;
-    this.#put(current);
+    const completed: Kept = {
+      ...current,
+      state: 'completed',
+      // Kept as a string: a copy (the caller may reuse its buffer) on V8's heap, where a small
+      // string costs the collector far less than a buffer of its own outside the heap.
+      result: packed(input.result),
+      expiresAtMs: input.expiresAtMs,
+      updatedAtMs: input.nowMs,
+    };
+    this.#put(completed, current);
     return true;
   }
 
@@ -129,7 +134,7 @@ export class MemoryStore implements AdminStore, JournalStore {
     this.#open();
     const current = this.#records.get(input.key);
     if (current?.state !== 'in_progress' || current.token !== input.token) return false;
-    this.#records.set(input.key, extendedRecord(current, input));
+    this.#records.set(input.key, kept(extendedRecord(current as IdempotencyRecord, input)));
     return true;
   }
 
@@ -160,7 +165,7 @@ export class MemoryStore implements AdminStore, JournalStore {
       if (options.state !== undefined && record.state !== options.state) continue;
       if (options.nowMs !== undefined && isExpired(record, options.nowMs)) continue;
       if (records.length === limit) return { records, nextCursor: records.at(-1)?.key };
-      records.push({ ...record });
+      records.push(exposed(record));
     }
     return { records, nextCursor: undefined };
   }
@@ -172,12 +177,12 @@ export class MemoryStore implements AdminStore, JournalStore {
 
   async append(input: AppendInput): Promise<boolean> {
     this.#open();
-    if (!mayAppend(this.#records.get(input.key), input)) return false;
+    if (!mayAppend(this.#records.get(input.key) as IdempotencyRecord | undefined, input)) return false;
     // Seq 0 starts the journal afresh; any other seq must be free.
     if (input.seq === 0) this.#clearJournal(input.key);
     else if (this.#journals.has(input.key, input.seq)) return false;
     const bytes = this.#journals.add(input.key, { seq: input.seq, data: input.data, atMs: input.nowMs });
-    this.#count(input.key, bytes);
+    this.#bytes += bytes;
     return true;
   }
 
@@ -189,9 +194,9 @@ export class MemoryStore implements AdminStore, JournalStore {
   async reopen(input: ReopenInput): Promise<boolean> {
     this.#open();
     const current = this.#records.get(input.key);
-    if (current === undefined || !mayReopen(current, input)) return false;
+    if (current === undefined || !mayReopen(current as IdempotencyRecord, input)) return false;
     this.#clearJournal(input.key);
-    this.#put(reopenedRecord(current, input));
+    this.#put(kept(reopenedRecord(current as IdempotencyRecord, input)), current);
     return true;
   }
 
@@ -203,7 +208,7 @@ export class MemoryStore implements AdminStore, JournalStore {
     for (const key of this.#journals.heads()) {
       if (cursor !== undefined && key <= cursor) continue;
       const record = this.#records.get(key);
-      if (record === undefined || (dueBy !== undefined && !isDueRun(record, dueBy))) continue;
+      if (record === undefined || (dueBy !== undefined && !isDueRun(record as IdempotencyRecord, dueBy))) continue;
       if (keys.length === limit) return { keys, nextCursor: keys.at(-1) };
       keys.push(key);
     }
@@ -219,34 +224,30 @@ export class MemoryStore implements AdminStore, JournalStore {
     this.#closed = true;
   }
 
-  /** Keeps `record` (new or changed), counting its size (its journal's included) and queueing its retention end. */
-  #put(record: IdempotencyRecord): void {
-    const size = sizeOf(record) + this.#journals.bytesOf(record.key);
-    this.#bytes += size - (this.#sizes.get(record.key) ?? 0);
-    this.#sizes.set(record.key, size);
+  /**
+   * Keeps `record` in place of `previous` (the record it replaces, if any), counting the difference
+   * in size and queueing its retention end. A record's journal is counted as it grows and shrinks,
+   * so no size per key is kept: the sizes of what is replaced or removed are taken from it.
+   */
+  #put(record: Kept, previous: Kept | undefined): void {
+    this.#bytes += sizeOf(record) - (previous === undefined ? 0 : sizeOf(previous));
     this.#records.set(record.key, record);
     this.#expiries.schedule(record.key, record.expiresAtMs);
   }
 
   /** Deletes the record of `key` and its journal, uncounting both. */
   #remove(key: string): boolean {
-    if (!this.#records.delete(key)) return false;
-    this.#bytes -= this.#sizes.get(key) ?? 0;
-    this.#sizes.delete(key);
-    this.#journals.clear(key);
+    const record = this.#records.get(key);
+    if (record === undefined) return false;
+    this.#records.delete(key);
+    this.#bytes -= sizeOf(record) + this.#journals.clear(key);
     this.#expiries.unschedule(key);
     return true;
   }
 
   /** Removes the journal of `key` (whose record stays), uncounting it. */
   #clearJournal(key: string): void {
-    this.#count(key, -this.#journals.clear(key));
-  }
-
-  /** Counts `bytes` more (or fewer) for the record of `key`. */
-  #count(key: string, bytes: number): void {
-    this.#bytes += bytes;
-    this.#sizes.set(key, (this.#sizes.get(key) ?? 0) + bytes);
+    this.#bytes -= this.#journals.clear(key);
   }
 
   /** Drops up to `limit` records expired at `nowMs`, soonest first; returns how many. */
@@ -291,7 +292,7 @@ export class MemoryStore implements AdminStore, JournalStore {
     const current = this.#records.get(key);
     if (current === undefined) return null;
     if (nowMs !== undefined && isExpired(current, nowMs)) return null;
-    return { ...current };
+    return exposed(current);
   }
 
   #open(): void {
@@ -299,10 +300,35 @@ export class MemoryStore implements AdminStore, JournalStore {
   }
 }
 
+/**
+ * A record as the store keeps it: the result bytes packed into a string, one character (Latin-1,
+ * U+0000 to U+00FF) per byte. Callers only ever see records (`exposed`).
+ */
+type Kept = Omit<IdempotencyRecord, 'result'> & { result: string | null };
+
+/** `bytes` as a string of one character per byte: its own copy, on V8's heap. */
+function packed(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** `record` as kept: the rules hand back in-progress records, whose result is null (packed if not). */
+function kept(record: IdempotencyRecord): Kept {
+  const { result } = record;
+  return result === null ? (record as Kept) : { ...record, result: packed(result) };
+}
+
+/** A caller's copy of `kept`, its result as new bytes of the caller's own. */
+function exposed(kept: Kept | IdempotencyRecord): IdempotencyRecord {
+  const { result } = kept;
+  return { ...kept, result: typeof result === 'string' ? Buffer.from(result, 'latin1') : result };
+}
+
 /** What a record counts against `maxBytes`: its strings (two bytes a character at most), its result, and a fixed overhead. */
-function sizeOf(record: IdempotencyRecord): number {
+function sizeOf(record: Kept | IdempotencyRecord): number {
   const text = record.key.length + record.fingerprint.length + record.token.length;
-  return RECORD_OVERHEAD_BYTES + 2 * text + (record.result?.byteLength ?? 0);
+  const { result } = record;
+  const resultBytes = result === null ? 0 : typeof result === 'string' ? result.length : result.byteLength;
+  return RECORD_OVERHEAD_BYTES + 2 * text + resultBytes;
 }
 
 function megabytes(bytes: number): string {
