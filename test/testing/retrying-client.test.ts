@@ -51,7 +51,13 @@ describe('retryingClient', () => {
         await client.close();
       }
     }
-    assert.deepEqual(delays[0], delays[1]);
+    // How many attempts a run takes depends on timing (a copy that meets the timed-out first
+    // request still running gets 409 and is retried), so the runs are compared attempt by attempt:
+    // the n-th attempt waits the same jittered delay for the same seed.
+    const [first = [], second = []] = delays;
+    const common = Math.min(first.length, second.length);
+    assert.ok(common >= 2, `each run retried at least once: ${JSON.stringify(delays)}`);
+    assert.deepEqual(first.slice(0, common), second.slice(0, common));
   });
 
   it('refuses a bad option with a message that says what to give', async () => {
