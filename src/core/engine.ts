@@ -3,6 +3,7 @@ import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } fro
 import { type Heartbeat, Heartbeats } from './heartbeats.js';
 import type { EncryptionKeys } from './keyring.js';
 import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
+import { DEFAULT_REPLAY_CACHE_ENTRIES, ReplayCache } from './replay-cache.js';
 import { type ClaimResult, type IdempotencyRecord, type Store, StoreLimits } from './store.js';
 import { type UnprotectedRun, unprotectedReasonOf } from './store-fault-policy.js';
 import { type IdemEvent, type RunEnd, type RunSpan, Telemetry, type TelemetryOptions } from './telemetry.js';
@@ -48,6 +49,16 @@ export interface EngineOptions {
    * without keys or results. What it throws is ignored. Default: none.
    */
   onEvent?: (event: IdemEvent) => void;
+  /**
+   * How long, in ms, a completed record this process wrote or replayed answers later replays of
+   * its key from memory, without a store call (a retry storm then costs the store nothing). A
+   * completed record does not change before its retention ends, so the answer is the store's,
+   * with one exception: a key deleted from the store (`idem keys delete`) still replays here until
+   * its copy ends. Default 0: every replay asks the store.
+   */
+  replayCacheMs?: number;
+  /** With `replayCacheMs`, the most records kept (first in, first out). Default 10,000. */
+  replayCacheEntries?: number;
 }
 
 export interface BeginInput {
@@ -108,6 +119,8 @@ export class Engine {
   readonly #deadlines: Deadlines;
   /** The one timer that extends every lease held; `undefined` when the heartbeat is off. @internal */
   readonly heartbeats: Heartbeats<Lease> | undefined;
+  /** Completed records that answer replays without the store; `undefined` when `replayCacheMs` is 0. @internal */
+  readonly replays: ReplayCache | undefined;
 
   constructor(options: EngineOptions) {
     if (options?.store === undefined || typeof options.store.claim !== 'function') {
@@ -147,6 +160,11 @@ export class Engine {
       this.heartbeatMs > 0 ? new Heartbeats<Lease>(this.heartbeatMs, this.leaseMs, Lease.beat) : undefined;
     this.now = options.now ?? Date.now;
     this.telemetry = Telemetry.of(this.store.name, options.telemetry, options.onEvent);
+    const replayCacheMs = nonNegative('replayCacheMs', options.replayCacheMs ?? 0);
+    this.replays =
+      replayCacheMs > 0
+        ? new ReplayCache(replayCacheMs, entries('replayCacheEntries', options.replayCacheEntries))
+        : undefined;
   }
 
   /** Claims the key, or says why not: replay the stored outcome, in progress, or mismatch. */
@@ -184,6 +202,8 @@ export class Engine {
     checkText(input.fingerprint, 'fingerprint', StoreLimits.fingerprintBytes);
     const deadline = this.now() + (input.waitMs ?? 0);
     const nowMs = this.now();
+    const cached = this.replays?.get(input.key, nowMs);
+    if (cached !== undefined) return this.#decide(input, { claimed: false, record: cached }, nowMs, true);
     let claimed: ClaimResult;
     try {
       // Awaited here rather than through #claimOnce: one async layer less on every call.
@@ -243,8 +263,12 @@ export class Engine {
     );
   }
 
-  /** What the answer to a claim made at `nowMs` means for the caller. */
-  #decide(input: BeginInput, result: ClaimResult, nowMs: number): Decision {
+  /**
+   * What the answer to a claim made at `nowMs` means for the caller. A completed record from the
+   * store is given to the replay cache; one from the cache (`cached`) is not kept again, so a copy
+   * ends `replayCacheMs` after the store last answered for it.
+   */
+  #decide(input: BeginInput, result: ClaimResult, nowMs: number, cached = false): Decision {
     const { record } = result;
     if (result.claimed) return { kind: 'run', lease: Lease.granted(this, record) };
     if (record.fingerprint !== input.fingerprint) return { kind: 'mismatch', record };
@@ -254,6 +278,7 @@ export class Engine {
         this.telemetry === undefined
           ? this.codec.decode(stored, input.key)
           : this.telemetry.replay(() => this.codec.decode(stored, input.key));
+      if (!cached) this.replays?.keep(record, nowMs);
       return { kind: 'replay', outcome, record };
     }
     return { kind: 'in_progress', retryAfterMs: Math.max(0, record.leaseExpiresAtMs - nowMs), record };
@@ -294,6 +319,8 @@ export class Lease {
   /** When the record was first claimed (ms since epoch). */
   readonly createdAtMs: number;
   readonly #engine: Engine;
+  /** The claim's fingerprint, for the completed record kept by the replay cache. */
+  readonly #fingerprint: string;
   /** Made on first use of `signal`: an AbortController costs more than the rest of a claim. */
   #controller: AbortController | undefined;
   /** Why the lease was lost, once it was. */
@@ -321,6 +348,7 @@ export class Lease {
     this.token = record.token;
     this.attempts = record.attempts;
     this.createdAtMs = record.createdAtMs;
+    this.#fingerprint = record.fingerprint;
     this.#endsAtMs = record.leaseExpiresAtMs;
     this.#runSpan = engine.telemetry?.startRun(record.attempts);
     this.#heartbeat = engine.heartbeats?.add(this);
@@ -374,7 +402,11 @@ export class Lease {
     let pauseMs = 25;
     for (;;) {
       try {
-        if (await this.#store(encoded)) return whole;
+        const nowMs = engine.now();
+        if (await this.#store(encoded, nowMs)) {
+          this.#remember(encoded, nowMs);
+          return whole;
+        }
         throw this.#lose('the result was not stored');
       } catch (error) {
         // Only a store that failed is worth asking again, and only while the lease keeps the key ours.
@@ -392,9 +424,8 @@ export class Lease {
    * answer was lost (an earlier retry, or a command the client sent again after it reconnected,
    * as ioredis does): the record, completed under this lease's token, says so.
    */
-  #store(encoded: Uint8Array): Promise<boolean> {
+  #store(encoded: Uint8Array, nowMs: number): Promise<boolean> {
     const engine = this.#engine;
-    const nowMs = engine.now();
     return engine
       .call('complete', () =>
         engine.store.complete({
@@ -406,6 +437,25 @@ export class Lease {
         }),
       )
       .then((stored) => stored || this.#landedEarlier());
+  }
+
+  /** Gives the replay cache (if on) the record `complete` just stored at `nowMs`. */
+  #remember(encoded: Uint8Array, nowMs: number): void {
+    this.#engine.replays?.keep(
+      {
+        key: this.key,
+        fingerprint: this.#fingerprint,
+        state: 'completed',
+        token: this.token,
+        leaseExpiresAtMs: this.#endsAtMs,
+        expiresAtMs: nowMs + this.#engine.retentionMs,
+        result: encoded,
+        createdAtMs: this.createdAtMs,
+        updatedAtMs: nowMs,
+        attempts: this.attempts,
+      },
+      nowMs,
+    );
   }
 
   /** After a refused completion: whether the record is completed under this lease's token all the same. */
@@ -532,6 +582,16 @@ function checkText(value: unknown, what: 'key' | 'fingerprint', maxBytes: number
 /** Well-formed Unicode (no lone surrogate) without NUL. */
 function isPlainText(value: string): boolean {
   return !value.includes('\u0000') && (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** A count option: a whole number above 0, or the replay cache's default when left out. */
+function entries(name: string, value: number | undefined): number {
+  if (value === undefined) return DEFAULT_REPLAY_CACHE_ENTRIES;
+  if (Number.isSafeInteger(value) && value > 0) return value;
+  throw new IdempotencyError(
+    ErrorCode.INVALID_OPTIONS,
+    `[idem] ${name} must be a whole number above 0 (records kept), got ${String(value)}.`,
+  );
 }
 
 function nonNegative(name: string, value: number): number {

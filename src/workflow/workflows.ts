@@ -103,6 +103,14 @@ export class Workflows {
         `[idem] workflows always fail closed: a durable run cannot go on without its journal, so onStoreUnavailable is not an option here (got ${JSON.stringify(options.onStoreUnavailable)}). Leave it out; a start or step throws STORE_UNAVAILABLE while the store is down, and the run resumes once it is back.`,
       );
     }
+    if ((options as EngineOptions).replayCacheMs) {
+      // A run's record is reopened by a resume or an operator's retry: a copy kept as completed
+      // would answer for a run that is running again.
+      throw new IdempotencyError(
+        ErrorCode.INVALID_OPTIONS,
+        '[idem] workflows do not take replayCacheMs: a completed run can be reopened (retried), so its record is always read from the store. Leave the option out.',
+      );
+    }
     this.engine = new Engine({ ...options, store: options.store });
     this.store = options.store;
     this.entryCodec = new EntryCodec(this.engine.codec);

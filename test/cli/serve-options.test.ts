@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SqliteStore } from '../../src/stores/sqlite/index.js';
 import { send } from '../../src/testing/http-client.js';
 import { newKey, startIdem, TestUpstream, tempDir } from './helpers.js';
 
@@ -46,6 +47,36 @@ describe('idem serve options', () => {
       assert.equal(put.headers['idempotent-replayed'], 'true', 'PUT is protected, from the file');
     } finally {
       await gateway.stop();
+    }
+  });
+
+  it('answers replays from memory with --replay-cache: a key deleted from the store still replays here', async () => {
+    for (const [cache, expected] of [
+      [[], 2],
+      [['--replay-cache', '1m'], 1],
+    ] as const) {
+      const path = join(directory, `replay-cache-${cache.length}.db`);
+      const gateway = await startIdem(['--upstream', upstream.url, '--store', `sqlite:${path}`, ...cache]);
+      const other = new SqliteStore({ path });
+      try {
+        const key = newKey();
+        const headers = { authorization: 'Bearer test-client', 'idempotency-key': key };
+        const first = await send(`${gateway.url}/charges`, { body: { amount: 7 }, headers });
+        assert.equal(first.status, 201);
+        const before = upstream.charges.length;
+        // Another process deletes the record (as `idem keys delete` does), then the client retries.
+        const { records } = await other.list();
+        assert.equal(records.length, 1);
+        assert.equal(await other.delete((records[0] as { key: string }).key), true);
+        const retry = await send(`${gateway.url}/charges`, { body: { amount: 7 }, headers });
+        assert.equal(retry.status, 201);
+        const runs = 1 + upstream.charges.length - before;
+        assert.equal(runs, expected, `upstream runs with ${cache.join(' ') || 'no cache'}`);
+        if (expected === 1) assert.equal(retry.headers['idempotent-replayed'], 'true');
+      } finally {
+        await other.close();
+        await gateway.stop();
+      }
     }
   });
 

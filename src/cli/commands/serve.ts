@@ -75,6 +75,11 @@ export function registerServe(program: Command): void {
     .option('--grace <duration>', 'on shutdown, how long requests in flight may finish (default 10s)')
     .option('--store-timeout <duration>', 'longest store call before 503 (default 5s)')
     .option(
+      '--replay-cache <duration>',
+      'how long a completed response answers replays from memory, without a store call; a key deleted ' +
+        'from the store still replays for that long (default 0: off)',
+    )
+    .option(
       '--on-store-unavailable <policy>',
       'while the store is down: reject (503, the default) or run-unprotected (forward without a record, ' +
         'with Idempotent-Unprotected: true on the response)',
@@ -168,6 +173,7 @@ export async function startGateway(config: ServeConfig, output: Output): Promise
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       graceMs: config.graceMs,
       storeTimeoutMs: config.storeTimeoutMs,
+      replayCacheMs: config.replayCacheMs,
       onStoreUnavailable: config.onStoreUnavailable,
       headersTimeoutMs: config.headersTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,

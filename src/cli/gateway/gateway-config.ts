@@ -61,6 +61,8 @@ export interface ServeConfig {
   graceMs: number;
   /** How long one store call may take before the request is answered 503, in ms. Default 5 s. */
   storeTimeoutMs: number;
+  /** How long a completed response answers replays from this process's memory, in ms (`replayCacheMs`). Default 0: off. */
+  replayCacheMs: number;
   /**
    * While the store is down: `reject` answers 503 (fail closed); `run-unprotected` forwards the
    * request without a record and adds `Idempotent-Unprotected: true` to its response. `--fail-open`
@@ -109,6 +111,7 @@ const FILE_KEYS = [
   'upstreamTimeout',
   'grace',
   'storeTimeout',
+  'replayCache',
   'onStoreUnavailable',
   'failOpen',
   'upstreamCheck',
@@ -296,6 +299,7 @@ export function resolveServeConfig(
     upstreamTimeoutMs: duration('upstreamTimeout', DEFAULT_UPSTREAM_TIMEOUT_MS),
     graceMs: duration('grace', DEFAULT_GRACE_MS),
     storeTimeoutMs: duration('storeTimeout', DEFAULT_STORE_TIMEOUT_MS),
+    replayCacheMs: duration('replayCache', 0),
     onStoreUnavailable: storeFaultPolicy(),
     upstreamCheck: flag('upstreamCheck', true),
     headersTimeoutMs,

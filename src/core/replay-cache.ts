@@ -1,0 +1,56 @@
+import type { IdempotencyRecord } from './store.js';
+
+/** Default `replayCacheEntries`: records kept at most. */
+export const DEFAULT_REPLAY_CACHE_ENTRIES = 10_000;
+
+interface Cached {
+  record: IdempotencyRecord;
+  /** When this copy stops answering: the record's retention end, or `replayCacheMs` after it was kept. */
+  untilMs: number;
+}
+
+/**
+ * Completed records this process has seen, answering replays without a store call for a short
+ * while. A completed record never changes before its retention ends (only a new claim after it
+ * ends, or an operator's delete, replaces it), so a copy read or written here answers exactly as
+ * the store would, except after a delete: a deleted key keeps replaying here until its copy ends.
+ * First in, first out once full: a retry storm on a few keys keeps them, a flood of new keys
+ * cycles through.
+ * @internal
+ */
+export class ReplayCache {
+  readonly #ms: number;
+  readonly #entries: number;
+  readonly #records = new Map<string, Cached>();
+
+  constructor(ms: number, entries: number) {
+    this.#ms = ms;
+    this.#entries = entries;
+  }
+
+  /** The completed record of `key` as of `nowMs`, or `undefined` when none is kept (or its copy ended). */
+  get(key: string, nowMs: number): IdempotencyRecord | undefined {
+    const cached = this.#records.get(key);
+    if (cached === undefined) return undefined;
+    if (cached.untilMs > nowMs) return cached.record;
+    this.#records.delete(key);
+    return undefined;
+  }
+
+  /** Keeps `record` (completed, with its result) as seen at `nowMs`. */
+  keep(record: IdempotencyRecord, nowMs: number): void {
+    const untilMs = Math.min(record.expiresAtMs, nowMs + this.#ms);
+    if (untilMs <= nowMs || record.state !== 'completed' || record.result === null) return;
+    this.#records.delete(record.key); // kept again: to the back of the line
+    this.#records.set(record.key, { record, untilMs });
+    if (this.#records.size > this.#entries) {
+      const oldest = this.#records.keys().next().value as string;
+      this.#records.delete(oldest);
+    }
+  }
+
+  /** Records kept. */
+  get size(): number {
+    return this.#records.size;
+  }
+}
