@@ -1,8 +1,8 @@
 /**
  * Group commit for the SQLite store: the writes that arrive in one turn of the event loop are
  * committed together, in one `BEGIN IMMEDIATE ... COMMIT`, on `setImmediate`. Each commit writes
- * and (with `synchronous = FULL`) syncs the WAL once, so a batch of 32 claims costs about what one
- * did alone; a lone write waits one turn (microseconds) for its batch.
+ * its WAL frames (and with `synchronous = FULL` syncs the file) once, so concurrent callers share
+ * that cost instead of paying it per write; a lone write waits one turn for its batch.
  */
 
 /** The part of a better-sqlite3 `Database` a batch needs. */
