@@ -32,9 +32,9 @@ export function selectRecords(table: string): string {
 }
 
 /**
- * Claims a key that has no record, in one autocommit statement: inserts the fresh record, or does
- * nothing when a record with the key exists (whatever its state or expiry: the claim transaction
- * then decides). Run outside any transaction, after a read found no record.
+ * Claims a key that has no record: inserts the fresh record, or does nothing when a record with
+ * the key exists (whatever its state or expiry: the claim then reads it and decides). Run in the
+ * group commit's IMMEDIATE transaction, after a read found no record.
  * ?1 key, ?2 fingerprint, ?3 token, ?4 lease_expires_at_ms, ?5 expires_at_ms, ?6 now (created),
  * ?7 now (updated)
  * Returns: changes = 1 if inserted (the claim is won), 0 if a record was there.
