@@ -38,6 +38,7 @@ import { postgresMisconfiguration } from './errors.js';
 import { postgresJournalStatements } from './journal-sql.js';
 import { existsSql, migrateSql, type PostgresTableNames, tableNames } from './migrations.js';
 import { postgresStatements } from './sql.js';
+import { StatementBatch } from './statement-batch.js';
 
 /** Every statement of the store: the records' and the journal's. */
 type Statements = ReturnType<typeof postgresStatements> & ReturnType<typeof postgresJournalStatements>;
@@ -106,6 +107,17 @@ const MAX_TABLE_LENGTH = 50; // leaves room for the `_journal_pkey` suffix withi
 const MAX_SCHEMA_LENGTH = 63;
 /** How often a losing claim re-reads a record that changed under it before giving up. */
 const MAX_CLAIM_ROUNDS = 10;
+/** Results larger than this are completed on their own: a batch stays a small statement. */
+const MAX_BATCHED_RESULT_BYTES = 64 * 1024;
+
+/** A completion as the statements take it: the result as a Buffer, which `pg` sends as bytea. */
+interface Completion {
+  key: string;
+  token: string;
+  result: Buffer;
+  nowMs: number;
+  expiresAtMs: number;
+}
 
 /**
  * A store in PostgreSQL, for many processes and machines that share one database. Each operation
@@ -136,6 +148,12 @@ export class PostgresStore implements AdminStore, JournalStore {
   #sql: Statements;
   /** Every operation, on the pool once the table exists. */
   #ops: StoreOperations<PgPoolLike>;
+  /** Completions that arrive in one turn, sent as one statement. */
+  #completions = new StatementBatch<Completion, boolean>({
+    many: (pool, items) => this.#completeMany(pool, items),
+    one: (pool, item) => this.#completeOne(pool, item),
+    keyOf: (item) => item.key,
+  });
 
   constructor(options: PostgresStoreOptions) {
     checkOneConnection(STORE_NAME, 'pool', options.pool, options.url);
@@ -196,7 +214,13 @@ export class PostgresStore implements AdminStore, JournalStore {
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
-    return this.#changed('complete', [input.key, input.token, asBuffer(input.result), input.nowMs, input.expiresAtMs]);
+    const { key, token, nowMs, expiresAtMs } = input;
+    const completion = { key, token, result: asBuffer(input.result), nowMs, expiresAtMs };
+    return this.#ops.run('complete', (pool) =>
+      completion.result.byteLength > MAX_BATCHED_RESULT_BYTES
+        ? this.#completeOne(pool, completion)
+        : this.#completions.add(pool, completion),
+    );
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -300,11 +324,32 @@ export class PostgresStore implements AdminStore, JournalStore {
     return this.#ops.close();
   }
 
+  async #completeOne(pool: PgPoolLike, item: Completion): Promise<boolean> {
+    const answer = await this.#prepared(pool, 'complete', [
+      item.key,
+      item.token,
+      item.result,
+      item.nowMs,
+      item.expiresAtMs,
+    ]);
+    return answer.rowCount === 1;
+  }
+
+  /** Completes many records in one statement; each is true only when its own key and token came back. */
+  async #completeMany(pool: PgPoolLike, items: readonly Completion[]): Promise<boolean[]> {
+    const { rows } = await this.#prepared(pool, 'completeMany', [
+      items.map((item) => item.key),
+      items.map((item) => item.token),
+      items.map((item) => item.result),
+      items.map((item) => item.nowMs),
+      items.map((item) => item.expiresAtMs),
+    ]);
+    const completed = new Map((rows as { key: string; token: string }[]).map((row) => [row.key, row.token]));
+    return items.map((item) => completed.get(item.key) === item.token);
+  }
+
   /** Runs a statement that changes at most one row; true when it did. */
-  async #changed(
-    statement: 'complete' | 'release' | 'extend' | 'remove' | 'reopen',
-    values: unknown[],
-  ): Promise<boolean> {
+  async #changed(statement: 'release' | 'extend' | 'remove' | 'reopen', values: unknown[]): Promise<boolean> {
     return this.#ops.run(
       statement === 'remove' ? 'delete' : statement,
       async (pool) => (await this.#prepared(pool, statement, values)).rowCount === 1,

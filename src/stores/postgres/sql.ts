@@ -86,6 +86,21 @@ export function postgresStatements(table: string) {
       WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
 
     /*
+     * completeMany: `complete` for many records in one statement (one transaction, one WAL flush),
+     * each fenced by its own token. Keys are distinct within a call.
+     * $1 keys, $2 tokens, $3 results (bytea[]), $4 now ms, $5 new retention ends (bigint[]), one
+     * element per record. Returns the key and token of each record completed; a record whose token
+     * no longer holds returns no row.
+     */
+    completeMany: `
+      UPDATE ${table} AS r
+      SET state = 'completed', result = b.result, updated_at_ms = b.now_ms, expires_at_ms = b.expires_at_ms
+      FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[])
+        AS b(key, token, result, now_ms, expires_at_ms)
+      WHERE r.key = b.key AND r.token = b.token AND r.state = 'in_progress'
+      RETURNING r.key, r.token`,
+
+    /*
      * release: deletes an in-progress record, if the token still holds; the journal's foreign
      * key deletes its entries in the same statement (ON DELETE CASCADE).
      * $1 key, $2 token. Returns the row count: 1 when deleted, 0 otherwise.

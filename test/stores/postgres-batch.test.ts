@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import type { ClaimInput } from '../../src/core/store.js';
+import { type PgPoolLike, PostgresStore } from '../../src/stores/postgres/index.js';
+import { postgresUrl } from './postgres.factory.js';
+
+const HOUR_MS = 3_600_000;
+const admin = new pg.Pool({ connectionString: postgresUrl, connectionTimeoutMillis: 5000 });
+const tables: string[] = [];
+after(async () => {
+  for (const table of tables) await admin.query(`DROP TABLE IF EXISTS "${table}_journal", "${table}"`);
+  await admin.end();
+});
+
+/**
+ * A store on a fresh table, over a pool that records the name of every prepared statement it
+ * runs, and rejects the first run of the statement named in `failOnce` without sending it.
+ */
+async function batchStore(failOnce?: string) {
+  const table = `idem_pgb_${randomBytes(5).toString('hex')}`;
+  tables.push(table);
+  const names: string[] = [];
+  let failing = failOnce;
+  const query = (config: string | { name?: string; text: string; values?: unknown[] }, values?: unknown[]) => {
+    if (typeof config === 'string') return admin.query(config, values);
+    const name = config.name?.replace(/_[^_]+$/, '') ?? '';
+    names.push(name);
+    if (name === failing) {
+      failing = undefined;
+      return Promise.reject(new Error('injected failure of the batched statement'));
+    }
+    return admin.query(config);
+  };
+  const store = new PostgresStore({ pool: { query } as PgPoolLike, table });
+  await store.migrate();
+  return { store, table, names };
+}
+
+function claimInput(key: string, token: string, nowMs: number, fingerprint = 'fp'): ClaimInput {
+  return { key, fingerprint, token, nowMs, leaseExpiresAtMs: nowMs + 30_000, expiresAtMs: nowMs + HOUR_MS };
+}
+
+/** A result of every byte value 0-255, rotated by `n` so each record's bytes are its own. */
+function allBytes(n: number): Uint8Array {
+  return Uint8Array.from({ length: 256 + n }, (_, i) => (i + n) % 256);
+}
+
+describe('postgres store batching', () => {
+  it('completes concurrent calls in one statement: only current tokens win, each record keeps its own bytes', async () => {
+    const { store, names } = await batchStore();
+    const nowMs = Date.now();
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    await Promise.all(keys.map((key) => store.claim(claimInput(key, `t-${key}`, nowMs))));
+    names.length = 0;
+    const stale = (i: number) => i % 3 === 0;
+    const answers = await Promise.all(
+      keys.map((key, i) =>
+        store.complete({
+          key,
+          token: stale(i) ? 'stale' : `t-${key}`,
+          result: allBytes(i),
+          nowMs,
+          expiresAtMs: nowMs + HOUR_MS,
+        }),
+      ),
+    );
+    assert.deepEqual(
+      answers,
+      keys.map((_, i) => !stale(i)),
+    );
+    assert.deepEqual(names, ['idem_completeMany'], 'one statement for the whole turn');
+    for (const [i, key] of keys.entries()) {
+      const record = await store.get(key);
+      assert.equal(record?.state, stale(i) ? 'in_progress' : 'completed', key);
+      const bytes = record?.result ? [...record.result] : null;
+      assert.deepEqual(bytes, stale(i) ? null : [...allBytes(i)], key);
+    }
+    await store.close();
+  });
+
+  it('answers each completion on its own when the batched statement fails', async () => {
+    const { store, names } = await batchStore('idem_completeMany');
+    const nowMs = Date.now();
+    const keys = ['a', 'b', 'c', 'd'];
+    await Promise.all(keys.map((key) => store.claim(claimInput(key, `t-${key}`, nowMs))));
+    names.length = 0;
+    const answers = await Promise.all(
+      keys.map((key) =>
+        store.complete({
+          key,
+          token: key === 'b' ? 'stale' : `t-${key}`,
+          result: allBytes(1),
+          nowMs,
+          expiresAtMs: nowMs + HOUR_MS,
+        }),
+      ),
+    );
+    assert.deepEqual(answers, [true, false, true, true]);
+    assert.deepEqual(names, ['idem_completeMany', ...keys.map(() => 'idem_complete')]);
+    assert.equal((await store.get('b'))?.state, 'in_progress');
+    await store.close();
+  });
+
+  it("keeps one completion's server-side error its own: the others in its batch still complete", async () => {
+    const { store } = await batchStore();
+    const nowMs = Date.now();
+    const keys = ['a', 'b', 'c'];
+    await Promise.all(keys.map((key) => store.claim(claimInput(key, `t-${key}`, nowMs))));
+    const outcomes = await Promise.allSettled(
+      keys.map((key) =>
+        store.complete({
+          key,
+          token: `t-${key}`,
+          result: allBytes(2),
+          nowMs,
+          // Not an integer: PostgreSQL refuses it as a BIGINT, in the batch and on its own.
+          expiresAtMs: key === 'b' ? nowMs + 0.5 : nowMs + HOUR_MS,
+        }),
+      ),
+    );
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(
+      outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : 'error')),
+      [true, 'error', true],
+    );
+    assert.equal((await store.get('b'))?.state, 'in_progress');
+    await store.close();
+  });
+});
