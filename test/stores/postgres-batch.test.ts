@@ -25,7 +25,7 @@ async function batchStore(failOnce?: string) {
   let failing = failOnce;
   const query = (config: string | { name?: string; text: string; values?: unknown[] }, values?: unknown[]) => {
     if (typeof config === 'string') return admin.query(config, values);
-    const name = config.name?.replace(/_[^_]+$/, '') ?? '';
+    const name = config.name?.match(/^idem_[a-zA-Z]+/)?.[0] ?? '';
     names.push(name);
     if (name === failing) {
       failing = undefined;
@@ -47,7 +47,98 @@ function allBytes(n: number): Uint8Array {
   return Uint8Array.from({ length: 256 + n }, (_, i) => (i + n) % 256);
 }
 
+/**
+ * Keys in every state a claim meets, set up one call at a time (so through the single path):
+ * absent, expired, lease ended (takeover), lease ended under another fingerprint, live, completed.
+ */
+async function seedStates(store: PostgresStore, nowMs: number): Promise<string[]> {
+  const past = (key: string, fingerprint: string, startMs: number, leaseEndMs: number, endMs: number) =>
+    store.claim({
+      key,
+      fingerprint,
+      token: `old-${key}`,
+      nowMs: startMs,
+      leaseExpiresAtMs: leaseEndMs,
+      expiresAtMs: endMs,
+    });
+  await past('expired', 'fp', nowMs - 2 * HOUR_MS, nowMs - 2 * HOUR_MS + 30_000, nowMs - HOUR_MS);
+  await past('ended', 'fp', nowMs - 60_000, nowMs - 30_000, nowMs + HOUR_MS);
+  await past('ended-other', 'other', nowMs - 60_000, nowMs - 30_000, nowMs + HOUR_MS);
+  await past('live', 'fp', nowMs - 1000, nowMs + 30_000, nowMs + HOUR_MS);
+  await past('done', 'fp', nowMs - 1000, nowMs + 30_000, nowMs + HOUR_MS);
+  await store.complete({ key: 'done', token: 'old-done', result: allBytes(3), nowMs, expiresAtMs: nowMs + HOUR_MS });
+  return ['new-a', 'expired', 'ended', 'new-b', 'ended-other', 'live', 'done', 'new-c'];
+}
+
+/** The answers of the single path: the same claims on the same states, one at a time. */
+async function singleAnswers(nowMs: number) {
+  const { store } = await batchStore();
+  const keys = await seedStates(store, nowMs);
+  const answers = [];
+  for (const key of keys) answers.push(await store.claim(claimInput(key, `t-${key}`, nowMs)));
+  await store.close();
+  return answers;
+}
+
 describe('postgres store batching', () => {
+  it('gives exactly one of 50 concurrent claims of a new key the record; the others see its token', async () => {
+    const { store } = await batchStore();
+    const nowMs = Date.now();
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.claim(claimInput('hot', `t-${i}`, nowMs))),
+    );
+    const winners = outcomes.filter((outcome) => outcome.claimed);
+    assert.equal(winners.length, 1);
+    const token = winners[0]?.record.token;
+    for (const outcome of outcomes) {
+      assert.equal(outcome.record.state, 'in_progress');
+      assert.equal(outcome.record.token, token);
+      assert.equal(outcome.record.attempts, 1);
+    }
+    await store.close();
+  });
+
+  it('claims keys in every state in one statement with the answers of the single path', async () => {
+    const nowMs = Date.now();
+    const expected = await singleAnswers(nowMs);
+    const { store, names } = await batchStore();
+    const keys = await seedStates(store, nowMs);
+    names.length = 0;
+    const answers = await Promise.all(keys.map((key) => store.claim(claimInput(key, `t-${key}`, nowMs))));
+    assert.deepEqual(names, ['idem_claimMany'], 'one statement for the whole turn');
+    assert.deepEqual(answers, expected);
+    const byKey = new Map(keys.map((key, i) => [key, answers[i]]));
+    assert.deepEqual(
+      keys.filter((key) => byKey.get(key)?.claimed),
+      ['new-a', 'expired', 'ended', 'new-b', 'new-c'],
+    );
+    const ended = byKey.get('ended');
+    assert.ok(ended?.claimed);
+    assert.equal(ended.takeover, true);
+    assert.equal(ended.record.attempts, 2);
+    assert.equal(ended.record.createdAtMs, nowMs - 60_000, 'a takeover keeps the creation time');
+    const expired = byKey.get('expired');
+    assert.ok(expired?.claimed);
+    assert.equal(expired.takeover, false);
+    assert.equal(expired.record.attempts, 1);
+    assert.equal(expired.record.createdAtMs, nowMs);
+    assert.deepEqual([...(byKey.get('done')?.record.result ?? [])], [...allBytes(3)]);
+    assert.equal(byKey.get('live')?.record.token, 'old-live');
+    await store.close();
+  });
+
+  it('answers each claim through the single path when the batched claim fails', async () => {
+    const nowMs = Date.now();
+    const expected = await singleAnswers(nowMs);
+    const { store, names } = await batchStore('idem_claimMany');
+    const keys = await seedStates(store, nowMs);
+    names.length = 0;
+    const answers = await Promise.all(keys.map((key) => store.claim(claimInput(key, `t-${key}`, nowMs))));
+    assert.deepEqual(names, ['idem_claimMany', ...keys.map(() => 'idem_claim')]);
+    assert.deepEqual(answers, expected);
+    await store.close();
+  });
+
   it('completes concurrent calls in one statement: only current tokens win, each record keeps its own bytes', async () => {
     const { store, names } = await batchStore();
     const nowMs = Date.now();

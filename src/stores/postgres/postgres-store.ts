@@ -110,6 +110,20 @@ const MAX_CLAIM_ROUNDS = 10;
 /** Results larger than this are completed on their own: a batch stays a small statement. */
 const MAX_BATCHED_RESULT_BYTES = 64 * 1024;
 
+/** A row of the claim statements: the record, and whether this claim won it. */
+type ClaimRow = SqlRecordRow & { won: boolean };
+
+/**
+ * The answer a claim statement's row gives `input`, or undefined when the claim must look again:
+ * the snapshot showed a claimable record, but another caller claimed it first. (No row at all
+ * means the same: a concurrent claim committed the key after the snapshot.)
+ */
+function claimResult(row: ClaimRow, input: ClaimInput): ClaimResult | undefined {
+  const record = toRecord(row);
+  if (row.won) return { claimed: true, takeover: record.attempts > 1, record };
+  return isClaimable(record, input) ? undefined : { claimed: false, record };
+}
+
 /** A completion as the statements take it: the result as a Buffer, which `pg` sends as bytea. */
 interface Completion {
   key: string;
@@ -148,6 +162,12 @@ export class PostgresStore implements AdminStore, JournalStore {
   #sql: Statements;
   /** Every operation, on the pool once the table exists. */
   #ops: StoreOperations<PgPoolLike>;
+  /** Claims that arrive in one turn, sent as one statement. */
+  #claims = new StatementBatch<ClaimInput, ClaimResult>({
+    many: (pool, items) => this.#claimMany(pool, items),
+    one: (pool, item) => this.#claimOne(pool, item),
+    keyOf: (item) => item.key,
+  });
   /** Completions that arrive in one turn, sent as one statement. */
   #completions = new StatementBatch<Completion, boolean>({
     many: (pool, items) => this.#completeMany(pool, items),
@@ -191,26 +211,7 @@ export class PostgresStore implements AdminStore, JournalStore {
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    return this.#ops.run('claim', async (pool) => {
-      for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-        const answer = await this.#prepared(pool, 'claim', [
-          input.key,
-          input.fingerprint,
-          input.token,
-          input.nowMs,
-          input.leaseExpiresAtMs,
-          input.expiresAtMs,
-        ]);
-        const row = answer.rows[0] as (SqlRecordRow & { won: boolean }) | undefined;
-        if (row === undefined) continue; // a concurrent claim committed the key after our snapshot: look again
-        const record = toRecord(row);
-        if (row.won) return { claimed: true, takeover: record.attempts > 1, record };
-        // The snapshot showed a claimable record, but another caller claimed it first: look again.
-        if (isClaimable(record, input)) continue;
-        return { claimed: false, record };
-      }
-      throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
-    });
+    return this.#ops.run('claim', (pool) => this.#claims.add(pool, input));
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
@@ -322,6 +323,44 @@ export class PostgresStore implements AdminStore, JournalStore {
   /** Ends the pool the store created from `url`; a pool passed in stays open. */
   async close(): Promise<void> {
     return this.#ops.close();
+  }
+
+  /** Claims one key with the single-claim statement, looking again while the record changes under it. */
+  async #claimOne(pool: PgPoolLike, input: ClaimInput): Promise<ClaimResult> {
+    for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+      const answer = await this.#prepared(pool, 'claim', [
+        input.key,
+        input.fingerprint,
+        input.token,
+        input.nowMs,
+        input.leaseExpiresAtMs,
+        input.expiresAtMs,
+      ]);
+      const row = answer.rows[0] as ClaimRow | undefined;
+      const result = row === undefined ? undefined : claimResult(row, input);
+      if (result !== undefined) return result;
+    }
+    throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
+  }
+
+  /**
+   * Claims many keys (distinct) in one statement. A key whose answer needs another look (see
+   * `claimResult`) is left undefined, and goes through `#claimOne`.
+   */
+  async #claimMany(pool: PgPoolLike, items: readonly ClaimInput[]): Promise<(ClaimResult | undefined)[]> {
+    const { rows } = await this.#prepared(pool, 'claimMany', [
+      items.map((item) => item.key),
+      items.map((item) => item.fingerprint),
+      items.map((item) => item.token),
+      items.map((item) => item.nowMs),
+      items.map((item) => item.leaseExpiresAtMs),
+      items.map((item) => item.expiresAtMs),
+    ]);
+    const byKey = new Map((rows as ClaimRow[]).map((row) => [row.key, row]));
+    return items.map((item) => {
+      const row = byKey.get(item.key);
+      return row === undefined ? undefined : claimResult(row, item);
+    });
   }
 
   async #completeOne(pool: PgPoolLike, item: Completion): Promise<boolean> {
