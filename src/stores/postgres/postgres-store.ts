@@ -138,6 +138,9 @@ interface Completion {
  * is one prepared statement: the claim reads the record and, only when it does not stand, runs an
  * `INSERT ... ON CONFLICT DO UPDATE ... WHERE` in the same statement, so a replay takes no lock.
  * A workflow step's `append` is one statement too, fenced by a share lock on the run's record.
+ * Claims and completions that arrive in the same turn of the event loop are sent as one statement
+ * over arrays (one round trip, transaction and WAL flush for all of them), each still decided on
+ * its own row; if that statement fails, each call runs again on its own (see `StatementBatch`).
  * The tables (records, and the journal `<table>_journal`) are created on first use (or by
  * `migrate()`), safely from many processes at once.
  *
