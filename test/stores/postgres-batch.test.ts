@@ -98,6 +98,37 @@ describe('postgres store batching', () => {
     await store.close();
   });
 
+  it('gives each key one winner when two stores claim the same keys in batches at once', async () => {
+    const table = `idem_pgb_${randomBytes(5).toString('hex')}`;
+    tables.push(table);
+    const stores = [0, 1].map(() => new PostgresStore({ url: postgresUrl, table }));
+    await Promise.all(stores.map((store) => store.migrate()));
+    const nowMs = Date.now();
+    const keys = Array.from({ length: 40 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    // Half the keys hold a lease that has ended: both stores may take them over, one wins.
+    for (const key of keys.filter((_, i) => i % 2 === 0)) {
+      await stores[0]?.claim({ ...claimInput(key, `old-${key}`, nowMs - 60_000), leaseExpiresAtMs: nowMs - 30_000 });
+    }
+    // Each store sends its claims in its own batch, in reverse order from the other: the
+    // statements lock in key order whatever the order of the calls.
+    const [first, second] = await Promise.all(
+      stores.map((store, s) =>
+        Promise.all(
+          (s === 0 ? keys : [...keys].reverse()).map((key) => store.claim(claimInput(key, `s${s}-${key}`, nowMs))),
+        ),
+      ),
+    );
+    const bySecond = new Map(second?.map((outcome) => [outcome.record.key, outcome]));
+    for (const [i, outcome] of (first ?? []).entries()) {
+      const other = bySecond.get(outcome.record.key);
+      assert.ok(other, outcome.record.key);
+      assert.equal(Number(outcome.claimed) + Number(other.claimed), 1, outcome.record.key);
+      assert.equal(outcome.record.token, other.record.token, 'the loser sees the winner');
+      assert.equal(outcome.record.attempts, i % 2 === 0 ? 2 : 1);
+    }
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
   it('claims keys in every state in one statement with the answers of the single path', async () => {
     const nowMs = Date.now();
     const expected = await singleAnswers(nowMs);
