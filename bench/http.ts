@@ -26,12 +26,17 @@ export interface HttpRow extends LoadResult {
   xBareP99?: number;
   /** User plus system CPU of the server process per answered request, in microseconds (from /proc). */
   serverCpuUs: number;
+  /** The round the run belongs to (1 when there is one). */
+  round?: number;
 }
 
 export interface HttpReport {
   connections: number;
   durationS: number;
-  /** Each variant ran this many times, the rounds interleaved; each row is its median run. */
+  /**
+   * Each variant ran this many times, the rounds interleaved; each row is its median run, and its
+   * ratios to bare the median of its per-round ratios (bare opens and closes every round).
+   */
   rounds: number;
   rows: HttpRow[];
   /** What the pre-run check found for each library: did a repeated key replay? */
@@ -86,26 +91,46 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> 
   const variants = variantsToRun(options.stores, reachable, report, log);
   const runs: HttpRow[] = [];
   try {
-    for (let round = 1; round <= rounds; round++) {
-      if (rounds > 1) log(`  round ${round} of ${rounds}`);
-      for (const variant of variants) {
-        const run = { ...config, variant: variant.id };
-        runs.push(...(await runVariant(variant, run, durationS, warmupS, round === 1 ? report : undefined, log)));
-      }
-    }
+    runs.push(...(await runRounds(variants, config, { rounds, durationS, warmupS }, report, log)));
   } finally {
     await cleanUp(reachable).catch((error: unknown) => log(`  cleanup failed: ${describe(error)}`));
     rmSync(directory, { recursive: true, force: true });
   }
 
-  report.rows = medianRuns(runs);
-  compareToBare(report.rows);
+  report.rows = medianRuns(runs.filter((run, i) => !(run.variant === 'bare' && isRoundEnd(runs, i))));
+  compareToBare(report.rows, runs);
   if (report.rows.some((row) => row.variant === 'express-idempotency')) {
     report.notes.push(
       "express-idempotency: its default in-memory adapter keeps records in an array and scans it on every request, so it slows as records pile up; its replays ran on the server that had just stored the new-keys run, as every library's did.",
     );
   }
   return report;
+}
+
+/**
+ * Every variant in turn, `rounds` times. The bare handler opens and closes every round: each
+ * variant is compared with the bare runs of its own round, so a machine that drifts between rounds
+ * shifts both sides of a ratio.
+ */
+async function runRounds(
+  variants: Variant[],
+  config: Omit<ServerConfig, 'variant'>,
+  timing: { rounds: number; durationS: number; warmupS: number },
+  report: HttpReport,
+  log: (line: string) => void,
+): Promise<HttpRow[]> {
+  const runs: HttpRow[] = [];
+  const order = variants[0]?.id === 'bare' && variants.length > 1 ? [...variants, variants[0]] : variants;
+  for (let round = 1; round <= timing.rounds; round++) {
+    if (timing.rounds > 1) log(`  round ${round} of ${timing.rounds}`);
+    for (const variant of order) {
+      const run = { ...config, variant: variant.id };
+      const first = round === 1 ? report : undefined;
+      const rows = await runVariant(variant, run, timing.durationS, timing.warmupS, first, log);
+      runs.push(...rows.map((row) => ({ ...row, round })));
+    }
+  }
+  return runs;
 }
 
 /**
@@ -139,14 +164,48 @@ function variantsToRun(
   return variants;
 }
 
-/** Sets each row's throughput and p99 relative to the bare handler's row in the same mode. */
-function compareToBare(rows: HttpRow[]): void {
+/** True when `runs[i]` is the bare run that closes its round (the second bare run of that round and mode). */
+function isRoundEnd(runs: HttpRow[], i: number): boolean {
+  const run = runs[i] as HttpRow;
+  return (
+    runs.findIndex((other) => other.variant === 'bare' && other.mode === run.mode && other.round === run.round) !== i
+  );
+}
+
+/**
+ * Sets each row's throughput and p99 relative to the bare handler: in each round, the variant's
+ * run against the mean of that round's bare runs (the one before the variants and the one after),
+ * and the row gets the median of those per-round ratios.
+ */
+function compareToBare(rows: HttpRow[], runs: HttpRow[]): void {
+  const bareOf = (round: number | undefined, mode: KeyMode) => {
+    const bare = runs.filter((run) => run.variant === 'bare' && run.mode === mode && run.round === round);
+    const mean = (pick: (run: HttpRow) => number) => bare.reduce((sum, run) => sum + pick(run), 0) / bare.length;
+    return bare.length === 0 ? undefined : { rps: mean((run) => run.requestsPerSec), p99: mean((run) => run.p99Ms) };
+  };
   for (const row of rows) {
-    const bare = rows.find((other) => other.variant === 'bare' && other.mode === row.mode);
-    if (bare === undefined) continue;
-    row.xBareRps = row.requestsPerSec / bare.requestsPerSec;
-    row.xBareP99 = row.p99Ms / bare.p99Ms;
+    const ratios = runs
+      .filter((run) => run.variant === row.variant && run.mode === row.mode && !(run.variant === 'bare'))
+      .flatMap((run) => {
+        const bare = bareOf(run.round, run.mode);
+        return bare === undefined ? [] : [{ rps: run.requestsPerSec / bare.rps, p99: run.p99Ms / bare.p99 }];
+      });
+    if (row.variant === 'bare') {
+      row.xBareRps = 1;
+      row.xBareP99 = 1;
+    } else if (ratios.length > 0) {
+      row.xBareRps = median(ratios.map((ratio) => ratio.rps));
+      row.xBareP99 = median(ratios.map((ratio) => ratio.p99));
+    }
   }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** For each variant and mode, in the order first run, the run with the median throughput. */

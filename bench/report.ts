@@ -101,7 +101,9 @@ export function httpSection(report: HttpReport): string {
     );
   }
   out.push('new keys = a fresh Idempotency-Key on every request; replays = one completed key repeated.');
-  out.push('x bare = against the bare handler in the same mode. Latency is per 2xx response.');
+  out.push(
+    'x bare = against the bare handler in the same mode: per round, against the mean of the bare runs that open and close the round; the median over rounds. Latency is per 2xx response.',
+  );
   out.push(
     'server CPU us per request = user plus system CPU of the server process over the run (from /proc/<pid>/stat), divided by the requests answered.',
   );

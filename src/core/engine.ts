@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Deadlines } from './deadlines.js';
 import { ErrorCode, IdempotencyError, isIdempotencyError, storeUnavailable } from './errors.js';
 import { type Heartbeat, Heartbeats } from './heartbeats.js';
@@ -7,6 +6,7 @@ import { type Outcome, OutcomeCodec, OutcomeKind } from './outcome.js';
 import { type ClaimResult, type IdempotencyRecord, type Store, StoreLimits } from './store.js';
 import { type UnprotectedRun, unprotectedReasonOf } from './store-fault-policy.js';
 import { type IdemEvent, type RunEnd, type RunSpan, Telemetry, type TelemetryOptions } from './telemetry.js';
+import { newToken } from './tokens.js';
 
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_LEASE_MS = 30_000;
@@ -230,7 +230,7 @@ export class Engine {
 
   /** One claim of `input.key` at `nowMs`, with a fresh fencing token. */
   #claim(input: BeginInput, nowMs: number): Promise<ClaimResult> {
-    const token = randomUUID();
+    const token = newToken();
     return this.call('claim', () =>
       this.store.claim({
         key: input.key,

@@ -148,15 +148,7 @@ export function idempotent<A extends unknown[], R>(
     }
     if (decision.kind !== 'run') throw refusal(decision, key, namespace, storeKey);
     const { lease } = decision;
-    const claim: IdempotencyContext = {
-      key,
-      storeKey,
-      attempts: lease.attempts,
-      get signal() {
-        return lease.signal; // made only if the function asks for it
-      },
-      unprotected: false,
-    };
+    const claim = new LeaseContext(key, storeKey, lease);
     const value = await runHolding(lease, storeErrors, () => runIn(claim, fn, args));
     const completing = completeWith(lease, value, serializer, namespace);
     await (failOpen ? completing.catch(keepValueOnOutage) : completing);
@@ -186,6 +178,29 @@ function runIn<A extends unknown[], R>(claim: IdempotencyContext, fn: (...args: 
 
 async function settle<R>(result: R): Promise<Awaited<R>> {
   return await result;
+}
+
+/**
+ * The context of a run under a lease. A class, not an object literal with a `signal` getter: the
+ * literal made a getter function per call, and the lease's AbortSignal is made only if asked for.
+ */
+class LeaseContext implements IdempotencyContext {
+  readonly key: string;
+  readonly storeKey: string;
+  readonly attempts: number;
+  readonly unprotected = false;
+  readonly #lease: Lease;
+
+  constructor(key: string, storeKey: string, lease: Lease) {
+    this.key = key;
+    this.storeKey = storeKey;
+    this.attempts = lease.attempts;
+    this.#lease = lease;
+  }
+
+  get signal(): AbortSignal {
+    return this.#lease.signal;
+  }
 }
 
 /** The signal of an unprotected run: no lease, so nothing can take it over. */

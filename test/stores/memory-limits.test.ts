@@ -53,6 +53,41 @@ describe('MemoryStore limits', () => {
     assert.notEqual(await store.get('long-2'), null);
   });
 
+  it('keeps a record whose completion moved its retention end later, and drops it at the new end', async () => {
+    const store = new MemoryStore({ maxRecords: 2 });
+    const first = await store.claim(claim('raised', T, T + 1000));
+    await store.claim(claim('other', T, T + 60_000));
+    const token = first.record.token;
+    assert.equal(
+      await store.complete({
+        key: 'raised',
+        token,
+        result: new Uint8Array([1]),
+        nowMs: T + 500,
+        expiresAtMs: T + 5000,
+      }),
+      true,
+    );
+    // Past the claim's retention end, before the completion's: alive to a sweep and to a full store.
+    assert.equal(await store.sweep(T + 2000), 0);
+    await assert.rejects(store.claim(claim('new', T + 2000, T + 60_000)), /is full/);
+    assert.equal((await store.get('raised', T + 2000))?.state, 'completed');
+    assert.equal(await store.sweep(T + 4999), 0);
+    assert.equal(await store.sweep(T + 5000), 1, 'dropped at the retention end the completion set');
+    assert.equal(await store.get('raised'), null);
+    assert.equal((await store.claim(claim('new', T + 5000, T + 60_000))).claimed, true);
+  });
+
+  it('drops a record at a retention end its completion moved earlier', async () => {
+    const store = new MemoryStore();
+    const first = await store.claim(claim('lowered', T, T + 60_000));
+    const token = first.record.token;
+    await store.complete({ key: 'lowered', token, result: new Uint8Array([1]), nowMs: T + 10, expiresAtMs: T + 1000 });
+    assert.equal(await store.sweep(T + 999), 0);
+    assert.equal(await store.sweep(T + 1000), 1);
+    assert.equal(store.size, 0);
+  });
+
   it('refuses a new key once the records take maxBytes, counting stored results, and frees the bytes on delete', async () => {
     const store = new MemoryStore({ maxBytes: 20_000 });
     const first = await store.claim(claim('big', T, T + 60_000));

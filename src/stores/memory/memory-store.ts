@@ -109,16 +109,16 @@ export class MemoryStore implements AdminStore, JournalStore {
     this.#open();
     const current = this.#records.get(input.key);
     if (current?.state !== 'in_progress' || current.token !== input.token) return false;
-    const completed: Kept = {
-      ...current,
-      state: 'completed',
-      // Kept as a string: a copy (the caller may reuse its buffer) on V8's heap, where a small
-      // string costs the collector far less than a buffer of its own outside the heap.
-      result: packed(input.result),
-      expiresAtMs: input.expiresAtMs,
-      updatedAtMs: input.nowMs,
-    };
-    this.#put(completed, current);
+    // Changed in place: no caller holds a kept record (they get copies), and a completion that
+    // allocates nothing but its result leaves the collector less to copy per new key.
+    const before = sizeOf(current);
+    current.state = 'completed';
+    // Kept as a string: a copy (the caller may reuse its buffer) on V8's heap, where a small
+    // string costs the collector far less than a buffer of its own outside the heap.
+    current.result = packed(input.result);
+    current.updatedAtMs = input.nowMs;
+    this.#bytes += sizeOf(current) - before;
+    this.#retain(current, input.expiresAtMs);
     return true;
   }
 
@@ -232,7 +232,19 @@ export class MemoryStore implements AdminStore, JournalStore {
   #put(record: Kept, previous: Kept | undefined): void {
     this.#bytes += sizeOf(record) - (previous === undefined ? 0 : sizeOf(previous));
     this.#records.set(record.key, record);
-    this.#expiries.schedule(record.key, record.expiresAtMs);
+    if (previous === undefined || record.expiresAtMs < previous.expiresAtMs) {
+      this.#expiries.schedule(record.key, record.expiresAtMs);
+    }
+  }
+
+  /**
+   * Moves the retention end of `record` to `expiresAtMs`. The expiry queue holds each key at its
+   * retention end or earlier: a later end is not queued again (a completion would queue every new
+   * key twice); the key comes out of the queue early, is found alive, and is queued then.
+   */
+  #retain(record: Kept, expiresAtMs: number): void {
+    if (expiresAtMs < record.expiresAtMs) this.#expiries.schedule(record.key, expiresAtMs);
+    record.expiresAtMs = expiresAtMs;
   }
 
   /** Deletes the record of `key` and its journal, uncounting both. */
