@@ -38,6 +38,7 @@ import { postgresMisconfiguration } from './errors.js';
 import { postgresJournalStatements } from './journal-sql.js';
 import { existsSql, migrateSql, type PostgresTableNames, tableNames } from './migrations.js';
 import { postgresStatements } from './sql.js';
+import { StatementBatch } from './statement-batch.js';
 
 /** Every statement of the store: the records' and the journal's. */
 type Statements = ReturnType<typeof postgresStatements> & ReturnType<typeof postgresJournalStatements>;
@@ -106,12 +107,40 @@ const MAX_TABLE_LENGTH = 50; // leaves room for the `_journal_pkey` suffix withi
 const MAX_SCHEMA_LENGTH = 63;
 /** How often a losing claim re-reads a record that changed under it before giving up. */
 const MAX_CLAIM_ROUNDS = 10;
+/** Results larger than this are completed on their own: a batch stays a small statement. */
+const MAX_BATCHED_RESULT_BYTES = 64 * 1024;
+
+/** A row of the claim statements: the record, and whether this claim won it. */
+type ClaimRow = SqlRecordRow & { won: boolean };
+
+/**
+ * The answer a claim statement's row gives `input`, or undefined when the claim must look again:
+ * the snapshot showed a claimable record, but another caller claimed it first. (No row at all
+ * means the same: a concurrent claim committed the key after the snapshot.)
+ */
+function claimResult(row: ClaimRow, input: ClaimInput): ClaimResult | undefined {
+  const record = toRecord(row);
+  if (row.won) return { claimed: true, takeover: record.attempts > 1, record };
+  return isClaimable(record, input) ? undefined : { claimed: false, record };
+}
+
+/** A completion as the statements take it: the result as a Buffer, which `pg` sends as bytea. */
+interface Completion {
+  key: string;
+  token: string;
+  result: Buffer;
+  nowMs: number;
+  expiresAtMs: number;
+}
 
 /**
  * A store in PostgreSQL, for many processes and machines that share one database. Each operation
  * is one prepared statement: the claim reads the record and, only when it does not stand, runs an
  * `INSERT ... ON CONFLICT DO UPDATE ... WHERE` in the same statement, so a replay takes no lock.
  * A workflow step's `append` is one statement too, fenced by a share lock on the run's record.
+ * Claims and completions that arrive in the same turn of the event loop are sent as one statement
+ * over arrays (one round trip, transaction and WAL flush for all of them), each still decided on
+ * its own row; if that statement fails, each call runs again on its own (see `StatementBatch`).
  * The tables (records, and the journal `<table>_journal`) are created on first use (or by
  * `migrate()`), safely from many processes at once.
  *
@@ -136,6 +165,18 @@ export class PostgresStore implements AdminStore, JournalStore {
   #sql: Statements;
   /** Every operation, on the pool once the table exists. */
   #ops: StoreOperations<PgPoolLike>;
+  /** Claims that arrive in one turn, sent as one statement. */
+  #claims = new StatementBatch<ClaimInput, ClaimResult>({
+    many: (pool, items) => this.#claimMany(pool, items),
+    one: (pool, item) => this.#claimOne(pool, item),
+    keyOf: (item) => item.key,
+  });
+  /** Completions that arrive in one turn, sent as one statement. */
+  #completions = new StatementBatch<Completion, boolean>({
+    many: (pool, items) => this.#completeMany(pool, items),
+    one: (pool, item) => this.#completeOne(pool, item),
+    keyOf: (item) => item.key,
+  });
 
   constructor(options: PostgresStoreOptions) {
     checkOneConnection(STORE_NAME, 'pool', options.pool, options.url);
@@ -173,30 +214,17 @@ export class PostgresStore implements AdminStore, JournalStore {
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    return this.#ops.run('claim', async (pool) => {
-      for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-        const answer = await this.#prepared(pool, 'claim', [
-          input.key,
-          input.fingerprint,
-          input.token,
-          input.nowMs,
-          input.leaseExpiresAtMs,
-          input.expiresAtMs,
-        ]);
-        const row = answer.rows[0] as (SqlRecordRow & { won: boolean }) | undefined;
-        if (row === undefined) continue; // a concurrent claim committed the key after our snapshot: look again
-        const record = toRecord(row);
-        if (row.won) return { claimed: true, takeover: record.attempts > 1, record };
-        // The snapshot showed a claimable record, but another caller claimed it first: look again.
-        if (isClaimable(record, input)) continue;
-        return { claimed: false, record };
-      }
-      throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
-    });
+    return this.#ops.run('claim', (pool) => this.#claims.add(pool, input));
   }
 
   async complete(input: CompleteInput): Promise<boolean> {
-    return this.#changed('complete', [input.key, input.token, asBuffer(input.result), input.nowMs, input.expiresAtMs]);
+    const { key, token, nowMs, expiresAtMs } = input;
+    const completion = { key, token, result: asBuffer(input.result), nowMs, expiresAtMs };
+    return this.#ops.run('complete', (pool) =>
+      completion.result.byteLength > MAX_BATCHED_RESULT_BYTES
+        ? this.#completeOne(pool, completion)
+        : this.#completions.add(pool, completion),
+    );
   }
 
   async release(key: string, token: string): Promise<boolean> {
@@ -300,11 +328,70 @@ export class PostgresStore implements AdminStore, JournalStore {
     return this.#ops.close();
   }
 
+  /** Claims one key with the single-claim statement, looking again while the record changes under it. */
+  async #claimOne(pool: PgPoolLike, input: ClaimInput): Promise<ClaimResult> {
+    for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+      const answer = await this.#prepared(pool, 'claim', [
+        input.key,
+        input.fingerprint,
+        input.token,
+        input.nowMs,
+        input.leaseExpiresAtMs,
+        input.expiresAtMs,
+      ]);
+      const row = answer.rows[0] as ClaimRow | undefined;
+      const result = row === undefined ? undefined : claimResult(row, input);
+      if (result !== undefined) return result;
+    }
+    throw new Error(`the record changed under ${MAX_CLAIM_ROUNDS} claims in a row`);
+  }
+
+  /**
+   * Claims many keys (distinct) in one statement. A key whose answer needs another look (see
+   * `claimResult`) is left undefined, and goes through `#claimOne`.
+   */
+  async #claimMany(pool: PgPoolLike, items: readonly ClaimInput[]): Promise<(ClaimResult | undefined)[]> {
+    const { rows } = await this.#prepared(pool, 'claimMany', [
+      items.map((item) => item.key),
+      items.map((item) => item.fingerprint),
+      items.map((item) => item.token),
+      items.map((item) => item.nowMs),
+      items.map((item) => item.leaseExpiresAtMs),
+      items.map((item) => item.expiresAtMs),
+    ]);
+    const byKey = new Map((rows as ClaimRow[]).map((row) => [row.key, row]));
+    return items.map((item) => {
+      const row = byKey.get(item.key);
+      return row === undefined ? undefined : claimResult(row, item);
+    });
+  }
+
+  async #completeOne(pool: PgPoolLike, item: Completion): Promise<boolean> {
+    const answer = await this.#prepared(pool, 'complete', [
+      item.key,
+      item.token,
+      item.result,
+      item.nowMs,
+      item.expiresAtMs,
+    ]);
+    return answer.rowCount === 1;
+  }
+
+  /** Completes many records in one statement; each is true only when its own key and token came back. */
+  async #completeMany(pool: PgPoolLike, items: readonly Completion[]): Promise<boolean[]> {
+    const { rows } = await this.#prepared(pool, 'completeMany', [
+      items.map((item) => item.key),
+      items.map((item) => item.token),
+      items.map((item) => item.result),
+      items.map((item) => item.nowMs),
+      items.map((item) => item.expiresAtMs),
+    ]);
+    const completed = new Map((rows as { key: string; token: string }[]).map((row) => [row.key, row.token]));
+    return items.map((item) => completed.get(item.key) === item.token);
+  }
+
   /** Runs a statement that changes at most one row; true when it did. */
-  async #changed(
-    statement: 'complete' | 'release' | 'extend' | 'remove' | 'reopen',
-    values: unknown[],
-  ): Promise<boolean> {
+  async #changed(statement: 'release' | 'extend' | 'remove' | 'reopen', values: unknown[]): Promise<boolean> {
     return this.#ops.run(
       statement === 'remove' ? 'delete' : statement,
       async (pool) => (await this.#prepared(pool, statement, values)).rowCount === 1,

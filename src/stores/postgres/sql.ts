@@ -54,6 +54,55 @@ export function postgresStatements(table: string) {
       SELECT false AS won, ${columns} FROM current WHERE NOT EXISTS (SELECT 1 FROM claimed)`,
 
     /*
+     * claimMany: `claim` for many keys in one statement (one transaction, one WAL flush), each
+     * with its own fingerprint, token and times, by the same rules. Keys are distinct within a
+     * call (ON CONFLICT cannot change one row twice). The rows are inserted in key order, so two
+     * batches that share keys lock them in the same order.
+     * $1 keys, $2 fingerprints, $3 tokens, $4 now ms, $5 lease ends ms, $6 retention ends ms
+     * (arrays, one element per claim).
+     * Returns at most one row per key, as `claim` does: `won` true with the claimed record, or
+     * `won` false with the record as the snapshot saw it; no row for a key a concurrent claim
+     * committed after the snapshot.
+     */
+    claimMany: `
+      WITH input AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+          AS b(in_key, in_fingerprint, in_token, in_now_ms, in_lease_expires_at_ms, in_expires_at_ms)
+      ), current AS (
+        SELECT ${columns} FROM input JOIN ${table} ON key = in_key
+      ), claimed AS (
+        INSERT INTO ${table} AS r (${columns})
+        SELECT in_key, in_fingerprint, 'in_progress', in_token, in_lease_expires_at_ms, in_expires_at_ms, NULL,
+          in_now_ms, in_now_ms, 1
+        FROM input
+        WHERE NOT EXISTS (
+          SELECT 1 FROM current c
+          WHERE c.key = in_key
+            AND c.expires_at_ms > in_now_ms
+            AND NOT (c.state = 'in_progress' AND c.lease_expires_at_ms <= in_now_ms AND c.fingerprint = in_fingerprint)
+        )
+        ORDER BY in_key COLLATE "C"
+        ON CONFLICT (key) DO UPDATE SET
+          fingerprint = EXCLUDED.fingerprint,
+          state = 'in_progress',
+          token = EXCLUDED.token,
+          lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
+          expires_at_ms = EXCLUDED.expires_at_ms,
+          result = NULL,
+          created_at_ms = CASE WHEN r.expires_at_ms <= EXCLUDED.updated_at_ms THEN EXCLUDED.updated_at_ms
+            ELSE r.created_at_ms END,
+          updated_at_ms = EXCLUDED.updated_at_ms,
+          attempts = CASE WHEN r.expires_at_ms <= EXCLUDED.updated_at_ms THEN 1 ELSE r.attempts + 1 END
+        WHERE r.expires_at_ms <= EXCLUDED.updated_at_ms
+           OR (r.state = 'in_progress' AND r.lease_expires_at_ms <= EXCLUDED.updated_at_ms
+               AND r.fingerprint = EXCLUDED.fingerprint)
+        RETURNING ${columns}
+      )
+      SELECT true AS won, ${columns} FROM claimed
+      UNION ALL
+      SELECT false AS won, ${columns} FROM current c WHERE NOT EXISTS (SELECT 1 FROM claimed w WHERE w.key = c.key)`,
+
+    /*
      * select: reads one record, whatever its expiry.
      * $1 key. Returns the row, or none.
      */
@@ -84,6 +133,21 @@ export function postgresStatements(table: string) {
       UPDATE ${table}
       SET state = 'completed', result = $3, updated_at_ms = $4, expires_at_ms = $5
       WHERE key = $1 AND token = $2 AND state = 'in_progress'`,
+
+    /*
+     * completeMany: `complete` for many records in one statement (one transaction, one WAL flush),
+     * each fenced by its own token. Keys are distinct within a call.
+     * $1 keys, $2 tokens, $3 results (bytea[]), $4 now ms, $5 new retention ends (bigint[]), one
+     * element per record. Returns the key and token of each record completed; a record whose token
+     * no longer holds returns no row.
+     */
+    completeMany: `
+      UPDATE ${table} AS r
+      SET state = 'completed', result = b.result, updated_at_ms = b.now_ms, expires_at_ms = b.expires_at_ms
+      FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[])
+        AS b(key, token, result, now_ms, expires_at_ms)
+      WHERE r.key = b.key AND r.token = b.token AND r.state = 'in_progress'
+      RETURNING r.key, r.token`,
 
     /*
      * release: deletes an in-progress record, if the token still holds; the journal's foreign
