@@ -18,7 +18,7 @@ after(async () => {
  * A store on a fresh table, over a pool that records the name of every prepared statement it
  * runs, and rejects the first run of the statement named in `failOnce` without sending it.
  */
-async function batchStore(failOnce?: string) {
+async function batchStore(failOnce?: string, { lostAnswer = false } = {}) {
   const table = `idem_pgb_${randomBytes(5).toString('hex')}`;
   tables.push(table);
   const names: string[] = [];
@@ -29,7 +29,9 @@ async function batchStore(failOnce?: string) {
     names.push(name);
     if (name === failing) {
       failing = undefined;
-      return Promise.reject(new Error('injected failure of the batched statement'));
+      const failure = new Error('injected failure of the batched statement');
+      // lostAnswer: the statement runs and commits, only its answer is lost (a client-side timeout).
+      return lostAnswer ? admin.query(config).then(() => Promise.reject(failure)) : Promise.reject(failure);
     }
     return admin.query(config);
   };
@@ -167,6 +169,20 @@ describe('postgres store batching', () => {
     const answers = await Promise.all(keys.map((key) => store.claim(claimInput(key, `t-${key}`, nowMs))));
     assert.deepEqual(names, ['idem_claimMany', ...keys.map(() => 'idem_claim')]);
     assert.deepEqual(answers, expected);
+    await store.close();
+  });
+
+  it('gives each claim its win when the batched claim committed but its answer was lost', async () => {
+    const { store, names } = await batchStore('idem_claimMany', { lostAnswer: true });
+    const nowMs = Date.now();
+    const keys = Array.from({ length: 8 }, (_, i) => `lost-${i}`);
+    const answers = await Promise.all(keys.map((key) => store.claim(claimInput(key, `t-${key}`, nowMs))));
+    assert.deepEqual(names, ['idem_claimMany', ...keys.map(() => 'idem_claim')]);
+    for (const [i, answer] of answers.entries()) {
+      assert.equal(answer.claimed, true, `${keys[i]}: the batch won it for this very claim`);
+      assert.equal(answer.record.token, `t-${keys[i]}`);
+      assert.equal(answer.record.attempts, 1);
+    }
     await store.close();
   });
 

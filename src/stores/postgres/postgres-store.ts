@@ -116,11 +116,15 @@ type ClaimRow = SqlRecordRow & { won: boolean };
 /**
  * The answer a claim statement's row gives `input`, or undefined when the claim must look again:
  * the snapshot showed a claimable record, but another caller claimed it first. (No row at all
- * means the same: a concurrent claim committed the key after the snapshot.)
+ * means the same: a concurrent claim committed the key after the snapshot.) A record in progress
+ * under this claim's own token was won by this very claim: a batch that committed but whose answer
+ * was lost (a client-side timeout), retried alone. Tokens are fresh per claim, so no one else holds it.
  */
 function claimResult(row: ClaimRow, input: ClaimInput): ClaimResult | undefined {
   const record = toRecord(row);
-  if (row.won) return { claimed: true, takeover: record.attempts > 1, record };
+  if (row.won || (record.state === 'in_progress' && record.token === input.token)) {
+    return { claimed: true, takeover: record.attempts > 1, record };
+  }
   return isClaimable(record, input) ? undefined : { claimed: false, record };
 }
 
