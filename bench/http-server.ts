@@ -20,10 +20,12 @@ interface Setup {
 
 async function setup(config: ServerConfig): Promise<Setup> {
   const none = () => false;
-  const idem = async (store: Store): Promise<Setup> => {
+  const idem = async (store: Store, replayCacheMs = 0): Promise<Setup> => {
     const { idempotency } = await import('../src/adapters/express/index.js');
-    return { middleware: [idempotency({ store }) as RequestHandler], answered: none, close: () => store.close() };
+    const middleware = idempotency({ store, replayCacheMs }) as RequestHandler;
+    return { middleware: [middleware], answered: none, close: () => store.close() };
   };
+  const cached = 60_000;
   switch (config.variant) {
     case 'bare':
       return { middleware: [], answered: none, close: async () => {} };
@@ -32,17 +34,23 @@ async function setup(config: ServerConfig): Promise<Setup> {
       // The default cap (100,000 records) is below what a few seconds of new keys can reach.
       return idem(new MemoryStore({ maxRecords: 50_000_000 }));
     }
-    case 'idem-sqlite': {
+    case 'idem-sqlite':
+    case 'idem-sqlite-cached': {
       const { SqliteStore } = await import('../src/stores/sqlite/index.js');
-      return idem(new SqliteStore({ path: config.sqlitePath, table: 'idem_bench_http' }));
+      const store = new SqliteStore({ path: config.sqlitePath, table: 'idem_bench_http' });
+      return idem(store, config.variant === 'idem-sqlite' ? 0 : cached);
     }
-    case 'idem-redis': {
+    case 'idem-redis':
+    case 'idem-redis-cached': {
       const { RedisStore } = await import('../src/stores/redis/index.js');
-      return idem(new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix }));
+      const store = new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix });
+      return idem(store, config.variant === 'idem-redis' ? 0 : cached);
     }
-    case 'idem-postgres': {
+    case 'idem-postgres':
+    case 'idem-postgres-cached': {
       const { PostgresStore } = await import('../src/stores/postgres/index.js');
-      return idem(new PostgresStore({ url: config.postgresUrl, table: config.postgresTable }));
+      const store = new PostgresStore({ url: config.postgresUrl, table: config.postgresTable });
+      return idem(store, config.variant === 'idem-postgres' ? 0 : cached);
     }
     case 'express-idempotency': {
       // Its default data adapter (in memory); replays call next() and the handler asks isHit().
