@@ -31,8 +31,11 @@ const MAX_BATCH_ITEMS = 100;
  * A lone call waits one turn and runs the plain statement.
  *
  * Each caller gets its own answer. When the batched statement fails (a deadlock between two
- * batches, a bad item, a timeout), nothing of it was committed, and every item runs again on its
- * own, so one item's error never reaches another caller and never turns into a false success.
+ * batches, a bad item, a timeout), every item runs again on its own, so one item's error never
+ * reaches another caller and never turns into a false success. Mostly nothing of the batch was
+ * committed; when it was and only its answer was lost (a client-side timeout), the single
+ * statements find their own work done: a claim sees its own token, and a refused completion is
+ * found stored under its token by the engine's check.
  */
 export class StatementBatch<I, R> {
   readonly #runner: BatchRunner<I, R>;
