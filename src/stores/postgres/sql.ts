@@ -9,6 +9,17 @@
 const columns = `key, fingerprint, state, token, lease_expires_at_ms, expires_at_ms, result,
   created_at_ms, updated_at_ms, attempts`;
 
+/**
+ * What a winning claim writes over the row it replaces, in both claim statements: the claimant's
+ * fingerprint, token, lease and retention, in progress, no result.
+ */
+const claimedColumns = `fingerprint = EXCLUDED.fingerprint,
+          state = 'in_progress',
+          token = EXCLUDED.token,
+          lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
+          expires_at_ms = EXCLUDED.expires_at_ms,
+          result = NULL`;
+
 export type PostgresStatements = ReturnType<typeof postgresStatements>;
 
 export function postgresStatements(table: string) {
@@ -36,12 +47,7 @@ export function postgresStatements(table: string) {
             AND NOT (c.state = 'in_progress' AND c.lease_expires_at_ms <= $4::bigint AND c.fingerprint = $2::text)
         )
         ON CONFLICT (key) DO UPDATE SET
-          fingerprint = EXCLUDED.fingerprint,
-          state = 'in_progress',
-          token = EXCLUDED.token,
-          lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
-          expires_at_ms = EXCLUDED.expires_at_ms,
-          result = NULL,
+          ${claimedColumns},
           created_at_ms = CASE WHEN r.expires_at_ms <= $4::bigint THEN $4::bigint ELSE r.created_at_ms END,
           updated_at_ms = $4::bigint,
           attempts = CASE WHEN r.expires_at_ms <= $4::bigint THEN 1 ELSE r.attempts + 1 END
@@ -83,12 +89,7 @@ export function postgresStatements(table: string) {
         )
         ORDER BY in_key COLLATE "C"
         ON CONFLICT (key) DO UPDATE SET
-          fingerprint = EXCLUDED.fingerprint,
-          state = 'in_progress',
-          token = EXCLUDED.token,
-          lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
-          expires_at_ms = EXCLUDED.expires_at_ms,
-          result = NULL,
+          ${claimedColumns},
           created_at_ms = CASE WHEN r.expires_at_ms <= EXCLUDED.updated_at_ms THEN EXCLUDED.updated_at_ms
             ELSE r.created_at_ms END,
           updated_at_ms = EXCLUDED.updated_at_ms,
