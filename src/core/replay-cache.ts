@@ -28,11 +28,14 @@ export class ReplayCache {
     this.#entries = entries;
   }
 
-  /** The completed record of `key` as of `nowMs`, or `undefined` when none is kept (or its copy ended). */
+  /**
+   * The completed record of `key` as of `nowMs`, or `undefined` when none is kept (or its copy
+   * ended). Each caller gets a result of its own, as from the memory store.
+   */
   get(key: string, nowMs: number): IdempotencyRecord | undefined {
     const cached = this.#records.get(key);
     if (cached === undefined) return undefined;
-    if (cached.untilMs > nowMs) return cached.record;
+    if (cached.untilMs > nowMs) return withOwnResult(cached.record);
     this.#records.delete(key);
     return undefined;
   }
@@ -42,15 +45,17 @@ export class ReplayCache {
     const untilMs = Math.min(record.expiresAtMs, nowMs + this.#ms);
     if (untilMs <= nowMs || record.state !== 'completed' || record.result === null) return;
     this.#records.delete(record.key); // kept again: to the back of the line
-    this.#records.set(record.key, { record, untilMs });
+    // Its own copy of the result: a driver may hand out bytes it reuses later, and whoever passed
+    // the record may change it; a copy kept for minutes must stay the stored bytes.
+    this.#records.set(record.key, { record: withOwnResult(record), untilMs });
     if (this.#records.size > this.#entries) {
       const oldest = this.#records.keys().next().value as string;
       this.#records.delete(oldest);
     }
   }
+}
 
-  /** Records kept. */
-  get size(): number {
-    return this.#records.size;
-  }
+/** `record` with a copy of its result bytes. */
+function withOwnResult(record: IdempotencyRecord): IdempotencyRecord {
+  return { ...record, result: record.result === null ? null : new Uint8Array(record.result) };
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { Engine } from '../../src/core/engine.js';
 import { isIdempotencyError } from '../../src/core/errors.js';
 import { idempotent } from '../../src/core/idempotent.js';
+import { OutcomeKind } from '../../src/core/outcome.js';
 import type { ClaimInput, ClaimResult } from '../../src/core/store.js';
 import { HttpIdempotency } from '../../src/http/http-idempotency.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
@@ -126,6 +127,24 @@ describe('replay cache (replayCacheMs)', () => {
     assert.equal(store.claims, 3, 'b and c are kept');
     await charge({ id: 'a', amount: 1 });
     assert.equal(store.claims, 4, 'a was dropped to make room for c');
+  });
+
+  it('keeps its own copy of a result: bytes changed after the replay do not reach the next one', async () => {
+    const store = new MemoryStore();
+    const engine = new Engine({ store, replayCacheMs: 5000 });
+    const input = { key: 'k', fingerprint: 'f' };
+    const first = await engine.begin(input);
+    assert.equal(first.kind, 'run');
+    if (first.kind !== 'run') return;
+    await first.lease.complete({ kind: OutcomeKind.value, payload: new Uint8Array([1, 2, 3]) });
+    const replayed = await engine.begin(input);
+    assert.equal(replayed.kind, 'replay');
+    if (replayed.kind !== 'replay') return;
+    assert.deepEqual([...replayed.outcome.payload], [1, 2, 3]);
+    replayed.outcome.payload.fill(9);
+    (replayed.record.result as Uint8Array).fill(9);
+    const again = await engine.begin(input);
+    assert.equal(again.kind === 'replay' && [...again.outcome.payload].join(), '1,2,3');
   });
 
   it('keeps no record whose work failed: a retry runs again', async () => {
