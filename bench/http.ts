@@ -28,6 +28,8 @@ export interface HttpRow extends LoadResult {
   serverCpuUs: number;
   /** The round the run belongs to (1 when there is one). */
   round?: number;
+  /** True for the bare run that closes its round: used for ratios only, not as the bare row. */
+  closesRound?: boolean;
 }
 
 export interface HttpReport {
@@ -97,7 +99,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpReport> 
     rmSync(directory, { recursive: true, force: true });
   }
 
-  report.rows = medianRuns(runs.filter((run, i) => !(run.variant === 'bare' && isRoundEnd(runs, i))));
+  report.rows = medianRuns(runs.filter((run) => !run.closesRound));
   compareToBare(report.rows, runs);
   if (report.rows.some((row) => row.variant === 'express-idempotency')) {
     report.notes.push(
@@ -123,11 +125,12 @@ async function runRounds(
   const order = variants[0]?.id === 'bare' && variants.length > 1 ? [...variants, variants[0]] : variants;
   for (let round = 1; round <= timing.rounds; round++) {
     if (timing.rounds > 1) log(`  round ${round} of ${timing.rounds}`);
-    for (const variant of order) {
+    for (const [i, variant] of order.entries()) {
       const run = { ...config, variant: variant.id };
       const first = round === 1 ? report : undefined;
       const rows = await runVariant(variant, run, timing.durationS, timing.warmupS, first, log);
-      runs.push(...rows.map((row) => ({ ...row, round })));
+      const closesRound = i > 0 && variant.id === 'bare';
+      runs.push(...rows.map((row) => ({ ...row, round, closesRound })));
     }
   }
   return runs;
@@ -164,14 +167,6 @@ function variantsToRun(
   return variants;
 }
 
-/** True when `runs[i]` is the bare run that closes its round (the second bare run of that round and mode). */
-function isRoundEnd(runs: HttpRow[], i: number): boolean {
-  const run = runs[i] as HttpRow;
-  return (
-    runs.findIndex((other) => other.variant === 'bare' && other.mode === run.mode && other.round === run.round) !== i
-  );
-}
-
 /**
  * Sets each row's throughput and p99 relative to the bare handler: in each round, the variant's
  * run against the mean of that round's bare runs (the one before the variants and the one after),
@@ -184,16 +179,18 @@ function compareToBare(rows: HttpRow[], runs: HttpRow[]): void {
     return bare.length === 0 ? undefined : { rps: mean((run) => run.requestsPerSec), p99: mean((run) => run.p99Ms) };
   };
   for (const row of rows) {
+    if (row.variant === 'bare') {
+      row.xBareRps = 1;
+      row.xBareP99 = 1;
+      continue;
+    }
     const ratios = runs
-      .filter((run) => run.variant === row.variant && run.mode === row.mode && !(run.variant === 'bare'))
+      .filter((run) => run.variant === row.variant && run.mode === row.mode)
       .flatMap((run) => {
         const bare = bareOf(run.round, run.mode);
         return bare === undefined ? [] : [{ rps: run.requestsPerSec / bare.rps, p99: run.p99Ms / bare.p99 }];
       });
-    if (row.variant === 'bare') {
-      row.xBareRps = 1;
-      row.xBareP99 = 1;
-    } else if (ratios.length > 0) {
+    if (ratios.length > 0) {
       row.xBareRps = median(ratios.map((ratio) => ratio.rps));
       row.xBareP99 = median(ratios.map((ratio) => ratio.p99));
     }

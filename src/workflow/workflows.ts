@@ -103,7 +103,7 @@ export class Workflows {
         `[idem] workflows always fail closed: a durable run cannot go on without its journal, so onStoreUnavailable is not an option here (got ${JSON.stringify(options.onStoreUnavailable)}). Leave it out; a start or step throws STORE_UNAVAILABLE while the store is down, and the run resumes once it is back.`,
       );
     }
-    if ((options as EngineOptions).replayCacheMs) {
+    if (options.replayCacheMs) {
       // A run's record is reopened by a resume or an operator's retry: a copy kept as completed
       // would answer for a run that is running again.
       throw new IdempotencyError(

@@ -232,19 +232,23 @@ export class MemoryStore implements AdminStore, JournalStore {
   #put(record: Kept, previous: Kept | undefined): void {
     this.#bytes += sizeOf(record) - (previous === undefined ? 0 : sizeOf(previous));
     this.#records.set(record.key, record);
-    if (previous === undefined || record.expiresAtMs < previous.expiresAtMs) {
-      this.#expiries.schedule(record.key, record.expiresAtMs);
-    }
+    this.#queueExpiry(record.key, record.expiresAtMs, previous?.expiresAtMs);
+  }
+
+  /** Moves the retention end of `record` to `expiresAtMs`, in place. */
+  #retain(record: Kept, expiresAtMs: number): void {
+    this.#queueExpiry(record.key, expiresAtMs, record.expiresAtMs);
+    record.expiresAtMs = expiresAtMs;
   }
 
   /**
-   * Moves the retention end of `record` to `expiresAtMs`. The expiry queue holds each key at its
-   * retention end or earlier: a later end is not queued again (a completion would queue every new
-   * key twice); the key comes out of the queue early, is found alive, and is queued then.
+   * Queues `key` for its new retention end `endMs` (`previousEndMs`: the end it had, if any). The
+   * expiry queue holds each key at its retention end or earlier: a later end is not queued again
+   * (a completion would queue every new key twice); the key comes out of the queue early, is found
+   * alive, and is queued then.
    */
-  #retain(record: Kept, expiresAtMs: number): void {
-    if (expiresAtMs < record.expiresAtMs) this.#expiries.schedule(record.key, expiresAtMs);
-    record.expiresAtMs = expiresAtMs;
+  #queueExpiry(key: string, endMs: number, previousEndMs: number | undefined): void {
+    if (previousEndMs === undefined || endMs < previousEndMs) this.#expiries.schedule(key, endMs);
   }
 
   /** Deletes the record of `key` and its journal, uncounting both. */

@@ -138,6 +138,28 @@ interface Completion {
 }
 
 /**
+ * The parameters of `claim` ($1..$6), in order: one value each for the single statement, one array
+ * each (of every item's value) for `claimMany`, so the two cannot bind in different orders.
+ */
+const CLAIM_PARAMETERS: readonly ((input: ClaimInput) => unknown)[] = [
+  (input) => input.key,
+  (input) => input.fingerprint,
+  (input) => input.token,
+  (input) => input.nowMs,
+  (input) => input.leaseExpiresAtMs,
+  (input) => input.expiresAtMs,
+];
+
+/** The parameters of `complete` ($1..$5), in order, as `CLAIM_PARAMETERS` are for claims. */
+const COMPLETE_PARAMETERS: readonly ((item: Completion) => unknown)[] = [
+  (item) => item.key,
+  (item) => item.token,
+  (item) => item.result,
+  (item) => item.nowMs,
+  (item) => item.expiresAtMs,
+];
+
+/**
  * A store in PostgreSQL, for many processes and machines that share one database. Each operation
  * is one prepared statement: the claim reads the record and, only when it does not stand, runs an
  * `INSERT ... ON CONFLICT DO UPDATE ... WHERE` in the same statement, so a replay takes no lock.
@@ -335,14 +357,11 @@ export class PostgresStore implements AdminStore, JournalStore {
   /** Claims one key with the single-claim statement, looking again while the record changes under it. */
   async #claimOne(pool: PgPoolLike, input: ClaimInput): Promise<ClaimResult> {
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-      const answer = await this.#prepared(pool, 'claim', [
-        input.key,
-        input.fingerprint,
-        input.token,
-        input.nowMs,
-        input.leaseExpiresAtMs,
-        input.expiresAtMs,
-      ]);
+      const answer = await this.#prepared(
+        pool,
+        'claim',
+        CLAIM_PARAMETERS.map((value) => value(input)),
+      );
       const row = answer.rows[0] as ClaimRow | undefined;
       const result = row === undefined ? undefined : claimResult(row, input);
       if (result !== undefined) return result;
@@ -355,14 +374,11 @@ export class PostgresStore implements AdminStore, JournalStore {
    * `claimResult`) is left undefined, and goes through `#claimOne`.
    */
   async #claimMany(pool: PgPoolLike, items: readonly ClaimInput[]): Promise<(ClaimResult | undefined)[]> {
-    const { rows } = await this.#prepared(pool, 'claimMany', [
-      items.map((item) => item.key),
-      items.map((item) => item.fingerprint),
-      items.map((item) => item.token),
-      items.map((item) => item.nowMs),
-      items.map((item) => item.leaseExpiresAtMs),
-      items.map((item) => item.expiresAtMs),
-    ]);
+    const { rows } = await this.#prepared(
+      pool,
+      'claimMany',
+      CLAIM_PARAMETERS.map((value) => items.map(value)),
+    );
     const byKey = new Map((rows as ClaimRow[]).map((row) => [row.key, row]));
     return items.map((item) => {
       const row = byKey.get(item.key);
@@ -371,25 +387,21 @@ export class PostgresStore implements AdminStore, JournalStore {
   }
 
   async #completeOne(pool: PgPoolLike, item: Completion): Promise<boolean> {
-    const answer = await this.#prepared(pool, 'complete', [
-      item.key,
-      item.token,
-      item.result,
-      item.nowMs,
-      item.expiresAtMs,
-    ]);
+    const answer = await this.#prepared(
+      pool,
+      'complete',
+      COMPLETE_PARAMETERS.map((value) => value(item)),
+    );
     return answer.rowCount === 1;
   }
 
   /** Completes many records in one statement; each is true only when its own key and token came back. */
   async #completeMany(pool: PgPoolLike, items: readonly Completion[]): Promise<boolean[]> {
-    const { rows } = await this.#prepared(pool, 'completeMany', [
-      items.map((item) => item.key),
-      items.map((item) => item.token),
-      items.map((item) => item.result),
-      items.map((item) => item.nowMs),
-      items.map((item) => item.expiresAtMs),
-    ]);
+    const { rows } = await this.#prepared(
+      pool,
+      'completeMany',
+      COMPLETE_PARAMETERS.map((value) => items.map(value)),
+    );
     const completed = new Map((rows as { key: string; token: string }[]).map((row) => [row.key, row.token]));
     return items.map((item) => completed.get(item.key) === item.token);
   }
