@@ -20,7 +20,8 @@ import type { HttpRequestInfo } from '../../http/http-types.js';
 import { requestFingerprint } from '../../http/request-fingerprint.js';
 import { ADMIN_PREFIX, type AdminContext, answerAdmin, tokenDigest } from './admin-endpoints.js';
 import { type ClientLimitOptions, clientLimits, refuseMalformed } from './client-limits.js';
-import { answerProblem, shuttingDown } from './gateway-problems.js';
+import { Flight, Flights } from './flights.js';
+import { answerProblem } from './gateway-problems.js';
 import { GatewayMetrics } from './metrics.js';
 import { readBodyUpTo, refuseTooLarge } from './request-body.js';
 import { checkFraming, forwardPath } from './request-target.js';
@@ -85,29 +86,6 @@ export interface ShutdownReport {
   cutOff: number;
 }
 
-/** One request being handled: what shutdown cuts off if it cannot wait for it. */
-class Flight {
-  readonly res: ServerResponse;
-  /** Called once the request is over (`handle`'s promise); `undefined` for the gateway's own server. */
-  readonly landed: (() => void) | undefined;
-  /** Set once the request is forwarded. */
-  exchange: UpstreamExchange | undefined;
-  /** Shutdown answered the client: whatever the request still does must not answer again. */
-  cancelled = false;
-
-  constructor(res: ServerResponse, landed: (() => void) | undefined) {
-    this.res = res;
-    this.landed = landed;
-  }
-
-  /** Shutdown after the grace period. */
-  async cancel(): Promise<void> {
-    this.cancelled = true;
-    if (this.exchange !== undefined) await this.exchange.cancel();
-    else answerProblem(this.res, shuttingDown(false)); // still reading the body or asking the store
-  }
-}
-
 /** A request that carries a key, as `#start` checked it. */
 interface KeyedRequest {
   req: IncomingMessage;
@@ -150,7 +128,7 @@ export class Gateway {
   readonly #admin: AdminContext;
   readonly #graceMs: number;
   readonly #onError: (error: unknown) => void;
-  readonly #flights = new Set<Flight>();
+  readonly #flights = new Flights();
   #drainWaiters: (() => void)[] = [];
   #closing: Promise<ShutdownReport> | undefined;
 
@@ -303,7 +281,7 @@ export class Gateway {
 
   /** A request is over: shutdown stops waiting for it, and `handle`'s promise resolves. */
   #land(flight: Flight): void {
-    if (!this.#flights.delete(flight)) return;
+    if (!this.#flights.remove(flight)) return;
     if (this.#flights.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
     flight.landed?.();
   }
@@ -387,7 +365,7 @@ export class Gateway {
     this.server.closeIdleConnections();
     const atStart = this.#flights.size;
     await Promise.race([this.#drained(), sleep(this.#graceMs)]);
-    const left = [...this.#flights];
+    const left = this.#flights.toArray();
     await Promise.all(left.map((flight) => flight.cancel()));
     await Promise.race([this.#drained(), sleep(1000)]);
     this.server.closeAllConnections();
