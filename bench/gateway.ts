@@ -111,7 +111,7 @@ interface Started {
  */
 export async function benchGateway(options: GatewayBenchOptions): Promise<GatewayReport> {
   const durationS = options.quick ? 1 : 3;
-  const rounds = options.quick ? 1 : 3;
+  const rounds = options.quick ? 1 : 5;
   const report: GatewayReport = {
     connections: CONNECTIONS,
     durationS,
@@ -139,6 +139,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<Gatewa
       }
     }
     for (const variant of variants) report.rows.push(medianRow(variant, runs.get(variant) ?? []));
+    setTargets(report, variants, runs);
   } finally {
     for (const started of run.started.reverse()) await started.stop().catch(() => {});
     for (const cleanUp of run.cleanUps)
@@ -147,7 +148,6 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<Gatewa
     rmSync(directory, { recursive: true, force: true });
   }
   compareToDirect(report.rows);
-  setTargets(report);
   return report;
 }
 
@@ -370,27 +370,35 @@ function compareToDirect(rows: GatewayRow[]): void {
   }
 }
 
-/** Sets `idem serve` without a key against the minimal Node proxy, or notes that there was none. */
-function setTargets(report: GatewayReport): void {
-  const find = (via: GatewayVia) => report.rows.find((row) => row.via === via && row.mode === 'no key');
-  const proxy = find('node proxy');
-  const idem = find('idem serve');
+/**
+ * Sets `idem serve` without a key against the minimal Node proxy, or notes that there was none.
+ * Each figure is the median over the rounds of the two runs' ratio in one round: they run one
+ * after the other, so the machine's drift from round to round (often 30% here) falls on both.
+ */
+function setTargets(report: GatewayReport, variants: Variant[], runs: Map<Variant, RoundResult[]>): void {
+  const find = (via: GatewayVia) => variants.find((variant) => variant.via === via && variant.mode === 'no key');
+  const proxy = runs.get(find('node proxy') as Variant);
+  const idem = runs.get(find('idem serve') as Variant);
   if (proxy === undefined || idem === undefined) {
     report.notes.push(`the target (${GATEWAY_GOAL}) was not measured: no node proxy or no-key run.`);
     return;
   }
+  const ratio = (of: (result: RoundResult) => number) =>
+    median(idem.map((result, round) => of(result) / of(proxy[round] as RoundResult)));
+  const cpu = ratio((result) => result.serverCpuUs);
+  const rps = ratio((result) => result.load.requestsPerSec);
   report.targets.push(
     {
-      figure: 'idem serve no key, server CPU per request x node proxy',
-      measured: idem.serverCpuUs / proxy.serverCpuUs,
+      figure: 'idem serve no key, server CPU per request x node proxy (median of rounds)',
+      measured: cpu,
       target: '<= 1.00x',
-      met: idem.serverCpuUs <= proxy.serverCpuUs,
+      met: cpu <= 1,
     },
     {
-      figure: 'idem serve no key, req/s x node proxy',
-      measured: idem.requestsPerSec / proxy.requestsPerSec,
+      figure: 'idem serve no key, req/s x node proxy (median of rounds)',
+      measured: rps,
       target: '>= 1.00x',
-      met: idem.requestsPerSec >= proxy.requestsPerSec,
+      met: rps >= 1,
     },
   );
 }
