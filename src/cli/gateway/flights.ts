@@ -14,8 +14,6 @@ export class Flight {
   /** Its neighbours in `Flights` while it is there. */
   previous: Flight | undefined = undefined;
   next: Flight | undefined = undefined;
-  /** True from `Flights.add` to `Flights.remove`. */
-  listed = false;
 
   constructor(res: ServerResponse, landed: (() => void) | undefined) {
     this.res = res;
@@ -48,7 +46,6 @@ export class Flights {
   }
 
   add(flight: Flight): void {
-    flight.listed = true;
     flight.next = this.#first;
     if (this.#first !== undefined) this.#first.previous = flight;
     this.#first = flight;
@@ -57,8 +54,8 @@ export class Flights {
 
   /** Takes `flight` out; false when it was not there (it landed already). */
   remove(flight: Flight): boolean {
-    if (!flight.listed) return false;
-    flight.listed = false;
+    // Listed means first, or linked behind another: a removed flight is neither.
+    if (flight !== this.#first && flight.previous === undefined) return false;
     if (flight.previous === undefined) this.#first = flight.next;
     else flight.previous.next = flight.next;
     if (flight.next !== undefined) flight.next.previous = flight.previous;
