@@ -18,7 +18,7 @@ import {
   shown,
   utf8,
 } from './conformance-inputs.js';
-import { startWorker } from './process-scenarios.js';
+import { startWorker, startWorkers } from './process-scenarios.js';
 
 /**
  * Pages through every run (a record with an entry 0), completed ones included, with any limit;
@@ -168,9 +168,10 @@ export async function journalsAcrossProcesses({ store: base, job, counts }: Scen
   await store.claim(claimInput('shared', { nowMs, token }));
   assert.equal(await store.append(appendInput('shared', token, 0, nowMs, utf8('parent'))), true);
   const owners = Array.from({ length: processes }, (_, i) => `own-${i}`);
-  const children = await Promise.all(
-    owners.map((own) =>
-      startWorker({ ...job, mode: 'journal', keys: [own, 'shared'], nowMs, leaseMs: 30_000, token, entries }),
+  const children = await startWorkers(
+    owners.map(
+      (own) => () =>
+        startWorker({ ...job, mode: 'journal', keys: [own, 'shared'], nowMs, leaseMs: 30_000, token, entries }),
     ),
   );
   for (const child of children) child.process.stdin?.write('go\n');

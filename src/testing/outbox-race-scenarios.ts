@@ -20,6 +20,7 @@ import {
   result,
 } from './outbox-inputs.js';
 import type { OutboxWorkerJob, OutboxWorkerReport } from './outbox-worker.js';
+import { startWorkers } from './process-scenarios.js';
 
 const workerUrl = new URL(`./outbox-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -152,7 +153,7 @@ export async function processesShare(context: OutboxScenarioContext): Promise<vo
   try {
     const log = join(dir, 'published.log');
     const job: OutboxWorkerJob = { ...context.job, mode: 'relay', limit: 7, dir, log };
-    const workers = await Promise.all(Array.from({ length: context.counts.processes }, () => startWorker(job)));
+    const workers = await startWorkers(Array.from({ length: context.counts.processes }, () => () => startWorker(job)));
     for (const worker of workers) worker.process.stdin?.write('go\n');
     const reports = (await Promise.all(workers.map((worker) => worker.nextLine()))).map(
       (line) => JSON.parse(line) as OutboxWorkerReport,

@@ -38,13 +38,26 @@ export async function startWorker(job: WorkerJob): Promise<Worker> {
   return { process: child, nextLine, exited };
 }
 
+/**
+ * Starts every worker at once and resolves when all said `ready`. When one fails to start, the
+ * others are killed before the error is thrown: left waiting for `go`, they would hold the test
+ * run open for ever.
+ */
+export async function startWorkers<W extends { process: ChildProcess }>(starts: (() => Promise<W>)[]): Promise<W[]> {
+  const settled = await Promise.allSettled(starts.map((start) => start()));
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed === undefined) return settled.map((result) => (result as PromiseFulfilledResult<W>).value);
+  for (const result of settled) if (result.status === 'fulfilled') result.value.process.kill('SIGKILL');
+  throw failed.reason;
+}
+
 /** `processes` children claim the same `perProcess` keys at once: each key has exactly one winner, and all see its token. */
 export async function raceAcrossProcesses({ store, job: base, counts }: ScenarioContext): Promise<void> {
   const { processes, claimsPerProcess: perProcess } = counts;
   const keys = Array.from({ length: perProcess }, (_, i) => `race-${i}`);
   const nowMs = Date.now();
-  const children = await Promise.all(
-    Array.from({ length: processes }, () => startWorker({ ...base, mode: 'race', keys, nowMs, leaseMs: 30_000 })),
+  const children = await startWorkers(
+    Array.from({ length: processes }, () => () => startWorker({ ...base, mode: 'race', keys, nowMs, leaseMs: 30_000 })),
   );
   for (const child of children) child.process.stdin?.write('go\n');
   const reports = (await Promise.all(children.map((c) => c.nextLine()))).map(

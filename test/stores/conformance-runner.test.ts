@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import {
   type ConformanceTestApi,
@@ -7,6 +8,7 @@ import {
   type StoreConformanceOptions,
   StoreScenario,
 } from '../../src/testing/index.js';
+import { startWorkers } from '../../src/testing/process-scenarios.js';
 import { CONFORMANCE_ONLY_ENV } from '../../src/testing/store-conformance.js';
 
 /** The store suite as a table: run one scenario alone, skip with reasons, and skip what a store lacks. */
@@ -94,5 +96,50 @@ describe('runStoreConformance', () => {
     assert.match(reasons.get(StoreScenario.journalDelete) ?? '', /not a JournalStore/, 'the first need it lacks');
     assert.equal(reasons.has(StoreScenario.cycle), false, 'a hot-path scenario runs');
     assert.equal(reasons.has(StoreScenario.close), false);
+  });
+});
+
+describe('startWorkers (the multi-process scenarios)', () => {
+  /** A real process that would wait for ever, as a worker waits for `go`. */
+  function waiting(spawned: ChildProcess[]) {
+    return async () => {
+      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      spawned.push(child);
+      return { process: child };
+    };
+  }
+  function exitSignal(child: ChildProcess): Promise<NodeJS.Signals | null> {
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.signalCode);
+    return new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  }
+
+  it('gives every worker back, in order, when all start', async () => {
+    const spawned: ChildProcess[] = [];
+    const workers = await startWorkers([waiting(spawned), waiting(spawned)]);
+    try {
+      assert.deepEqual(
+        workers.map((worker) => worker.process.pid),
+        spawned.map((child) => child.pid),
+      );
+      assert.ok(spawned.every((child) => child.exitCode === null && child.signalCode === null));
+    } finally {
+      for (const child of spawned) child.kill('SIGKILL');
+    }
+  });
+
+  // A bound, not a measure: were the workers left running, the test would otherwise wait for ever.
+  it('kills the workers that started when one fails to, so none is left waiting for go', {
+    timeout: 30_000,
+  }, async () => {
+    const spawned: ChildProcess[] = [];
+    const failing = async () => {
+      throw new Error('worker exited early: SQLITE_BUSY');
+    };
+    await assert.rejects(
+      startWorkers([waiting(spawned), failing, waiting(spawned)]),
+      /worker exited early: SQLITE_BUSY/,
+    );
+    assert.equal(spawned.length, 2);
+    assert.deepEqual(await Promise.all(spawned.map(exitSignal)), ['SIGKILL', 'SIGKILL']);
   });
 });
