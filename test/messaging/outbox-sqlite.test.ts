@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
 import { sqliteOutbox } from '../../src/messaging/index.js';
 import { runOutboxConformance } from '../../src/testing/index.js';
+import { refusedFirstOpens } from '../stores/sqlite-first-opens.js';
 import { dropOutbox, outboxPath } from './outbox-sqlite.factory.js';
 
 const factory = new URL('./outbox-sqlite.factory.ts', import.meta.url).href;
@@ -30,6 +33,18 @@ function open(): { db: Database.Database; table: string } {
 const ok = async (messages: readonly unknown[]) => messages.map(() => ({ ok: true as const }));
 
 describe('sqlite outbox', () => {
+  it('opens a new file from many processes at once: none is refused while they switch it to WAL', async () => {
+    const [processes, rounds] = [8, 100];
+    const freshPath = () => {
+      const table = `ob_${randomBytes(5).toString('hex')}`;
+      tables.push(table);
+      mkdirSync(dirname(outboxPath(table)), { recursive: true });
+      return outboxPath(table);
+    };
+    const refused = await refusedFirstOpens({ kind: 'outbox', processes, rounds, freshPath });
+    assert.deepEqual(refused, [], `${refused.length} of ${processes * rounds} first opens were refused`);
+  });
+
   it('enqueues with enqueueSync inside db.transaction, creating the table there, and keeps nothing on rollback', async () => {
     const { db, table } = open();
     db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, state TEXT)');

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { ErrorCode, isIdempotencyError } from '../../src/core/errors.js';
@@ -14,6 +12,7 @@ import { migrationStatements } from '../../src/stores/sqlite/migrations.js';
 import { selectRecord } from '../../src/stores/sqlite/sql.js';
 import { runStoreConformance } from '../../src/testing/index.js';
 import { dropStore, sqliteTestPath } from './sqlite.factory.js';
+import { refusedFirstOpens } from './sqlite-first-opens.js';
 
 runStoreConformance({
   name: 'sqlite',
@@ -67,23 +66,9 @@ describe('sqlite store', () => {
   });
 
   it('opens a new file from many processes at once: none is refused while they switch it to WAL', async () => {
-    // Connections that switch a new file to WAL together can deadlock over its rollback-journal
-    // locks, and SQLite then answers SQLITE_BUSY at once, without waiting for the busy timeout.
-    const processes = 8;
-    const rounds = 100;
-    const openers = await Promise.all(Array.from({ length: processes }, () => startOpener()));
-    try {
-      const refused: string[] = [];
-      for (let round = 0; round < rounds; round++) {
-        const path = freshPath();
-        for (const opener of openers) opener.child.stdin?.write(`${path}\n`);
-        const answers = await Promise.all(openers.map((opener) => opener.nextLine()));
-        refused.push(...answers.filter((answer) => answer !== 'ok').map((answer) => `round ${round}: ${answer}`));
-      }
-      assert.deepEqual(refused, [], `${refused.length} of ${processes * rounds} first opens were refused`);
-    } finally {
-      for (const opener of openers) opener.child.kill('SIGKILL');
-    }
+    const [processes, rounds] = [8, 100];
+    const refused = await refusedFirstOpens({ kind: 'store', processes, rounds, freshPath });
+    assert.deepEqual(refused, [], `${refused.length} of ${processes * rounds} first opens were refused`);
   });
 
   it('opens its file lazily in WAL mode, creates the table, and removes the WAL when it closes', async () => {
@@ -294,22 +279,3 @@ describe('sqlite store', () => {
     await store.close();
   });
 });
-
-/** A process that opens a new store on each path it is sent (see sqlite-opener.ts), once it said `ready`. */
-async function startOpener(): Promise<{ child: ChildProcess; nextLine: () => Promise<string> }> {
-  const script = new URL('./sqlite-opener.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, [...process.execArgv, script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-  const exited = new Promise<null>((resolve) => child.once('exit', () => resolve(null)));
-  const nextLine = async (): Promise<string> => {
-    const next = await Promise.race([lines.next(), exited]);
-    if (next === null || next.done === true) throw new Error('the opener process exited');
-    return next.value;
-  };
-  const first = await nextLine().catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
-  assert.equal(first, 'ready');
-  return { child, nextLine };
-}

@@ -3,6 +3,7 @@ import { ErrorCode, IdempotencyError } from '../../core/errors.js';
 import { asBuffer } from '../../store-kit/as-buffer.js';
 import { importDriver } from '../../store-kit/driver.js';
 import type { OwnClient } from '../../store-kit/lazy-client.js';
+import { switchToWal } from '../../stores/sqlite/wal.js';
 import type {
   DeadMessage,
   OutboxCounts,
@@ -346,7 +347,7 @@ async function openFile(path: string, busyTimeoutMs: number): Promise<OwnClient<
   );
   const db = new Database(path, { timeout: busyTimeoutMs });
   try {
-    db.pragma('journal_mode = WAL');
+    await switchToWal(db, busyTimeoutMs);
   } catch (error) {
     db.close();
     throw error;

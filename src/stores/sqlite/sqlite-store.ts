@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { decideClaim, isExpired } from '../../core/claim-rules.js';
 import { ErrorCode, IdempotencyError } from '../../core/errors.js';
@@ -37,6 +36,7 @@ import {
 import { migrationStatements } from './migrations.js';
 import * as sql from './sql.js';
 import { type PreparedJournal, prepareJournal, runPageOf } from './sqlite-journal.js';
+import { switchToWal } from './wal.js';
 import { WriteBatch } from './write-batch.js';
 
 /** The part of a better-sqlite3 `Statement` the store uses. */
@@ -421,26 +421,5 @@ export class SqliteStore implements AdminStore, JournalStore {
       `[idem] [sqlite] ${operation} failed: the database is locked by another connection (${code}) for longer than ${waited}. Nothing was run; retry, raise busyTimeoutMs, or find the process that holds a long write transaction on this file.`,
       { cause: error },
     );
-  }
-}
-
-/**
- * Switches a connection's file to WAL. Connections that switch a new file together can deadlock
- * over its rollback-journal locks, and SQLite then answers SQLITE_BUSY at once instead of waiting
- * (it calls no busy handler on a deadlock): the switch is tried again, a few ms apart, for up to
- * the busy timeout, as a wait for the lock would have been.
- */
-async function switchToWal(db: BetterSqlite3.Database, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    try {
-      db.pragma('journal_mode = WAL');
-      return;
-    } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
-      if (code !== 'SQLITE_BUSY' || performance.now() >= deadline) throw error;
-    }
-    // Apart by a random few ms, so the connections that deadlocked do not meet again.
-    await sleep(1 + Math.random() * 9);
   }
 }
