@@ -3,11 +3,9 @@
  * several processes (children running `outbox-worker.ts`), and a relay killed mid-pass.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { OutboxMessage, PendingMessage } from '../messaging/outbox/outbox.js';
 import {
   drain,
@@ -20,7 +18,7 @@ import {
   result,
 } from './outbox-inputs.js';
 import type { OutboxWorkerJob, OutboxWorkerReport } from './outbox-worker.js';
-import { startWorkers } from './process-scenarios.js';
+import { startLineProcess, startWorkers, type Worker } from './process-scenarios.js';
 
 const workerUrl = new URL(`./outbox-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -115,31 +113,9 @@ export async function concurrentPassesShare(context: OutboxScenarioContext): Pro
   assert.deepEqual(await context.outbox.counts(), { pending: 0, published: messages.length, dead: 0 });
 }
 
-interface Worker {
-  process: ChildProcess;
-  nextLine(): Promise<string>;
-  exited: Promise<number | null>;
-}
-
-/** Spawns an outbox worker with this process's loader flags; resolves once it says `ready`. */
-async function startWorker(job: OutboxWorkerJob): Promise<Worker> {
-  const child = spawn(process.execPath, [...process.execArgv, workerUrl.pathname, JSON.stringify(job)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-  const nextLine = async (): Promise<string> => {
-    const next = await Promise.race([lines.next(), exited.then(() => null)]);
-    if (next === null || next.done) throw new Error(`outbox worker exited early: ${stderr || '(no output)'}`);
-    return next.value;
-  };
-  const first = await nextLine();
-  if (first !== 'ready') throw new Error(`outbox worker said ${first} instead of ready: ${stderr}`);
-  return { process: child, nextLine, exited };
+/** Spawns an outbox worker and resolves once it says `ready`. */
+function startWorker(job: OutboxWorkerJob): Promise<Worker> {
+  return startLineProcess(workerUrl, [JSON.stringify(job)], 'outbox worker');
 }
 
 /**

@@ -17,9 +17,13 @@ export interface Worker {
   exited: Promise<number | null>;
 }
 
-/** Spawns a worker with this process's loader flags and resolves once it says `ready`. */
-export async function startWorker(job: WorkerJob): Promise<Worker> {
-  const child = spawn(process.execPath, [...process.execArgv, workerUrl.pathname, JSON.stringify(job)], {
+/**
+ * Spawns `script` with this process's loader flags and `args`, and resolves once it prints
+ * `ready`: the claim and outbox workers, and any test's child that answers line by line. `label`
+ * names it in the errors.
+ */
+export async function startLineProcess(script: URL, args: string[], label = 'worker'): Promise<Worker> {
+  const child = spawn(process.execPath, [...process.execArgv, script.pathname, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -30,12 +34,17 @@ export async function startWorker(job: WorkerJob): Promise<Worker> {
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
   const nextLine = async (): Promise<string> => {
     const next = await Promise.race([lines.next(), exited.then(() => null)]);
-    if (next === null || next.done) throw new Error(`worker exited early: ${stderr || '(no output)'}`);
+    if (next === null || next.done) throw new Error(`${label} exited early: ${stderr || '(no output)'}`);
     return next.value;
   };
   const first = await nextLine();
-  if (first !== 'ready') throw new Error(`worker said ${first} instead of ready: ${stderr}`);
+  if (first !== 'ready') throw new Error(`${label} said ${first} instead of ready: ${stderr}`);
   return { process: child, nextLine, exited };
+}
+
+/** Spawns a claim worker and resolves once it says `ready`. */
+export function startWorker(job: WorkerJob): Promise<Worker> {
+  return startLineProcess(workerUrl, [JSON.stringify(job)]);
 }
 
 /**

@@ -392,7 +392,8 @@ export class SqliteStore implements AdminStore, JournalStore {
       () => import('better-sqlite3'),
     );
     // The constructor's timeout is SQLite's busy_timeout: set before the first pragma, so even
-    // switching the file to WAL waits for other processes instead of failing at once.
+    // switching the file to WAL waits for other processes (and `switchToWal` retries the deadlock
+    // SQLite will not wait out).
     const db = new Database(this.#path, { timeout: this.#busyTimeoutMs });
     try {
       await switchToWal(db, this.#busyTimeoutMs);
